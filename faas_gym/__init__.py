@@ -1,0 +1,1 @@
+"""faas_gym: FaaS autoscaling environments (OpenFaaS on Kubernetes)."""

@@ -1,0 +1,37 @@
+"""Retry with exponential backoff for real backends (needs ``tenacity``, in the k8s/prometheus extras).
+
+Only :class:`~lwmecps_gym.core.backend.TransientBackendError` is retried; a
+:class:`~lwmecps_gym.core.backend.PermanentBackendError` propagates at once, and
+the last transient error is re-raised when attempts run out (``reraise=True``),
+so callers always see the real cause and never a made-up value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from lwmecps_gym.core.backend import TransientBackendError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: HTTP statuses treated as transient by real backends.
+TRANSIENT_HTTP_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+def with_retry(attempts: int = 5, initial_s: float = 0.5, max_s: float = 8.0) -> Callable[[F], F]:
+    """Decorator: retry on :class:`TransientBackendError` with exponential backoff and jitter.
+
+    Args:
+        attempts: total tries (>= 1).
+        initial_s: first backoff in seconds.
+        max_s: cap on one backoff in seconds.
+    """
+    import tenacity
+
+    return tenacity.retry(
+        retry=tenacity.retry_if_exception_type(TransientBackendError),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_exponential_jitter(initial=initial_s, max=max_s),
+        reraise=True,
+    )

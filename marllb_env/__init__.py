@@ -1,0 +1,1 @@
+"""marllb_env: MARLLB-style load balancing environments (single- and multi-agent)."""
