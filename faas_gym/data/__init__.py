@@ -1,0 +1,1 @@
+"""Package data for faas_gym (workload models)."""
