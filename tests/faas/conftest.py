@@ -113,7 +113,8 @@ class FaasExporter:
                 buckets = [(str(le), n * sum(w for s, w in lat if s <= le)) for le in DEFAULT_BUCKETS]
                 buckets.append(("+Inf", n))
                 hist.add_metric([fname, code], buckets, sum_value=n * sum(s * w for s, w in lat))
-            started.add_metric([fname], tr.completed_rate * dt + tr.in_flight)
+            if tr.rates:  # the Go gateway creates these series at the first invocation
+                started.add_metric([fname], tr.completed_rate * dt + tr.in_flight)
             svc.add_metric([fname], float(tr.replicas))
         cpu = CounterMetricFamily("container_cpu_usage_seconds", "Cumulative cpu time consumed",
                                   labels=["namespace", "pod", "container"])
@@ -157,6 +158,14 @@ class FaasExporter:
     def drop_function(self, function_label: str) -> FunctionTraffic:
         with self._lock:
             return self.functions.pop(function_label)
+
+    def add_pod(self, pod: Pod) -> None:
+        with self._lock:
+            self.pods.append(pod)
+
+    def drop_pods(self, name: str) -> None:
+        with self._lock:
+            self.pods = [p for p in self.pods if p.name != name]
 
     def add_function(self, function_label: str, traffic: FunctionTraffic) -> None:
         with self._lock:

@@ -165,27 +165,24 @@ class PrometheusServer:
             raise RuntimeError(f"query {promql!r} failed: {body}")
         return body["data"]["result"]
 
-    def wait_for_series(self, promql: str, *, min_samples: int = 1, timeout_s: float = 30.0) -> None:
-        """Block until ``count_over_time((promql)[1h:])``-style evidence of ``min_samples`` scrapes exists.
+    def wait_for_series(self, selector: str, *, min_samples: int = 1, timeout_s: float = 30.0) -> None:
+        """Block until the series selector ``selector`` has ``min_samples`` raw samples (in its first series).
 
-        With ``min_samples=1`` it waits for the first sample of ``promql``; with ``k`` it waits until
-        the first series of ``promql`` has ``k`` raw samples (so ``rate()`` over them is defined).
+        ``min_samples=1`` waits for the first scrape; ``k >= 2`` lets ``rate()`` over the series work.
+        ``selector`` must be a plain series selector such as ``up{job="exporter"}``.
         """
+        promql = f"count_over_time({selector}[1h])"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                res = self.query(f"count_over_time(({promql})[1h:{self._step()}])"
-                                 if min_samples > 1 else promql)
+                res = self.query(promql)
             except (urllib.error.URLError, OSError, RuntimeError):
                 res = []
-            if res and (min_samples <= 1 or float(res[0]["value"][1]) >= min_samples):
+            if res and float(res[0]["value"][1]) >= min_samples:
                 return
             time.sleep(0.2)
-        raise TimeoutError(f"no {min_samples} sample(s) of {promql!r} at {self.url} after {timeout_s} s;"
+        raise TimeoutError(f"no {min_samples} sample(s) of {selector!r} at {self.url} after {timeout_s} s;"
                            f" log: {self.log_text()[-1000:]}")
-
-    def _step(self) -> str:
-        return f"{int(round(self.scrape_interval_s * 1000))}ms"
 
     def stop(self) -> None:
         """SIGTERM the server by PID (SIGKILL after 10 s), close the log, remove the temp dir."""

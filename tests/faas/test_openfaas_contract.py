@@ -1,0 +1,236 @@
+"""Contract tests of the OpenFaaS backend against loopback stubs (no cluster, no Prometheus binary).
+
+The REAL ``kubernetes`` client, ``requests`` and ``prometheus-api-client`` talk HTTP to
+:class:`tests.support.http_stub.HttpStub` on 127.0.0.1; the tests assert the exact requests sent
+and that failures become retries or clear errors, never numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from faas_gym.backends.base import FaasBackend
+from faas_gym.backends.openfaas import OpenFaaSBackend
+from lwmecps_gym.core.backend import BackendError, PermanentBackendError, TransientBackendError
+from tests.faas.conftest import FUNCTION, NAMESPACE, deployment_json
+from tests.support.http_stub import HttpStub, k8s_status
+from tests.support.prometheus import free_port
+
+FAST_RETRY = {"retry_attempts": 3, "retry_initial_s": 0.01, "retry_max_s": 0.02, "timeout_s": 2.0}
+SCALE_PATH = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{FUNCTION}/scale"
+SERVICE_COUNT_QUERY = 'max(gateway_service_count{function_name="hello.openfaas-fn"})'
+
+
+def vector(*values: tuple[dict, float]) -> dict:
+    return {"status": "success", "data": {"resultType": "vector",
+                                          "result": [{"metric": m, "value": [1.7e9, str(v)]} for m, v in values]}}
+
+
+@pytest.fixture
+def prom_stub():
+    """A loopback stand-in for Prometheus' ``/api/v1/query`` that knows the function."""
+    with HttpStub() as stub:
+        stub.route("GET", "/api/v1/query", lambda req: (200, vector(({}, 3.0))))
+        yield stub
+
+
+def make_backend(api_client=None, prom_url="http://127.0.0.1:9", **kw) -> OpenFaaSBackend:
+    args = {"function_name": FUNCTION, "sample_interval_s": 1.0, "slo_ms": 250.0, "min_replicas": 1,
+            "max_replicas": 10, "prometheus_url": prom_url, "api_client": api_client, **FAST_RETRY}
+    args.update(kw)
+    return OpenFaaSBackend.from_env_kwargs(**args)
+
+
+# ---- Kubernetes scale subresource ------------------------------------------------------------
+
+
+def test_backend_satisfies_the_faas_backend_protocol(k8s_api_client):
+    assert isinstance(make_backend(k8s_api_client), FaasBackend)
+
+
+def test_set_replicas_patches_the_scale_subresource_exactly(k8s_stub, k8s_api_client):
+    backend = make_backend(k8s_api_client)
+    backend.set_replicas(5)
+    (call,) = k8s_stub.calls("PATCH")
+    assert call.path == SCALE_PATH
+    assert call.headers["content-type"] == "application/strategic-merge-patch+json"
+    assert call.body == {"spec": {"replicas": 5}}
+    assert k8s_stub.state["deployment"]["spec"]["replicas"] == 5
+
+
+def test_set_replicas_rejects_out_of_range_without_calling_the_api(k8s_stub, k8s_api_client):
+    backend = make_backend(k8s_api_client, min_replicas=1, max_replicas=4)
+    with pytest.raises(ValueError, match=r"replicas must be <= 4"):
+        backend.set_replicas(5)
+    with pytest.raises(ValueError, match=r"replicas must be >= 1"):
+        backend.set_replicas(0)
+    with pytest.raises(TypeError, match="replicas must be an integer"):
+        backend.set_replicas(2.5)
+    assert k8s_stub.calls("PATCH") == []
+
+
+def test_scale_retries_503_then_succeeds(k8s_stub, k8s_api_client):
+    answers = iter([(503, k8s_status(503, "ServiceUnavailable")), (503, k8s_status(503, "ServiceUnavailable"))])
+    k8s_stub.route("PATCH", SCALE_PATH, lambda req: next(answers, (200, {"kind": "Scale", "spec": {"replicas": 2}})))
+    make_backend(k8s_api_client).set_replicas(2)
+    assert len(k8s_stub.calls("PATCH", SCALE_PATH)) == 3
+
+
+def test_persistent_conflict_gives_transient_error_after_bounded_attempts(k8s_stub, k8s_api_client):
+    k8s_stub.route("PATCH", SCALE_PATH, lambda req: (409, k8s_status(409, "Conflict")))
+    with pytest.raises(TransientBackendError, match="HTTP 409"):
+        make_backend(k8s_api_client).set_replicas(2)
+    assert len(k8s_stub.calls("PATCH", SCALE_PATH)) == FAST_RETRY["retry_attempts"]
+
+
+@pytest.mark.parametrize(("code", "reason", "hint"), [(404, "NotFound", "no such deployment"),
+                                                      (403, "Forbidden", "RBAC")])
+def test_permanent_api_errors_are_not_retried_and_say_why(k8s_stub, k8s_api_client, code, reason, hint):
+    k8s_stub.route("PATCH", SCALE_PATH, lambda req: (code, k8s_status(code, reason)))
+    with pytest.raises(PermanentBackendError, match=hint):
+        make_backend(k8s_api_client).set_replicas(2)
+    assert len(k8s_stub.calls("PATCH", SCALE_PATH)) == 1
+
+
+def test_reading_the_deployment_gives_ready_desired_and_capacity(k8s_stub, k8s_api_client):
+    k8s_stub.state["deployment"] = deployment_json(spec_replicas=4, ready=None,
+                                                   limits={"cpu": "1500m", "memory": "1Gi"})
+    state = make_backend(k8s_api_client).scaler.read()
+    assert (state.replicas_ready, state.replicas_desired) == (0, 4)   # readyReplicas absent = 0 ready
+    assert state.cpu_capacity_cores == pytest.approx(1.5)
+    assert state.memory_capacity_bytes == 1024**3
+    by_request = make_backend(k8s_api_client, utilization_basis="request").scaler.read()
+    assert by_request.cpu_capacity_cores == pytest.approx(0.1)
+    assert by_request.memory_capacity_bytes == 64 * 1024**2
+
+
+def test_unreachable_api_server_is_a_transient_error():
+    from kubernetes import client
+
+    cfg = client.Configuration(host=f"http://127.0.0.1:{free_port()}")
+    cfg.retries = 0
+    with pytest.raises(TransientBackendError, match="unreachable"):
+        make_backend(client.ApiClient(cfg)).set_replicas(2)
+
+
+# ---- OpenFaaS gateway ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gateway_stub():
+    with HttpStub() as stub:
+        stub.route("POST", rf"/system/scale-function/{FUNCTION}", lambda req: (202, {}))
+        stub.route("GET", rf"/system/function/{FUNCTION}", lambda req: (200, {
+            "name": FUNCTION, "namespace": NAMESPACE, "replicas": 3, "availableReplicas": 2,
+            "limits": {"cpu": "200m", "memory": "128Mi"}, "requests": {"cpu": "100m", "memory": "64Mi"}}))
+        yield stub
+
+
+def test_gateway_scale_posts_scale_function_with_auth_and_namespace(gateway_stub):
+    backend = make_backend(scale_via="gateway", gateway_url=gateway_stub.url + "/",
+                           gateway_auth=("admin", "s3cret"))
+    backend.set_replicas(4)
+    (call,) = gateway_stub.calls("POST")
+    assert call.path == f"/system/scale-function/{FUNCTION}"
+    assert call.query == {"namespace": [NAMESPACE]}
+    assert call.headers["content-type"] == "application/json"
+    assert call.body == {"serviceName": FUNCTION, "replicas": 4, "namespace": NAMESPACE}
+    assert call.headers["authorization"] == "Basic " + base64.b64encode(b"admin:s3cret").decode()
+    state = backend.scaler.read()
+    assert (state.replicas_ready, state.replicas_desired, state.cpu_capacity_cores) == (2, 3, pytest.approx(0.2))
+
+
+def test_gateway_503_is_retried_and_401_is_permanent(gateway_stub):
+    answers = iter([(503, {"error": "busy"})])
+    gateway_stub.route("POST", rf"/system/scale-function/{FUNCTION}", lambda req: next(answers, (200, {})))
+    backend = make_backend(scale_via="gateway", gateway_url=gateway_stub.url)
+    backend.set_replicas(2)
+    assert len(gateway_stub.calls("POST")) == 2
+    gateway_stub.route("POST", rf"/system/scale-function/{FUNCTION}", lambda req: (401, {"error": "unauthorized"}))
+    with pytest.raises(PermanentBackendError, match="gateway_auth"):
+        backend.set_replicas(2)
+    assert len(gateway_stub.calls("POST")) == 3
+
+
+# ---- Prometheus ------------------------------------------------------------------------------
+
+
+def test_reset_checks_the_function_is_known_to_prometheus(k8s_stub, k8s_api_client, prom_stub):
+    backend = make_backend(k8s_api_client, prom_url=prom_stub.url)
+    backend.reset(seed=123)
+    (q,) = prom_stub.calls("GET", "/api/v1/query")
+    assert q.query["query"] == [SERVICE_COUNT_QUERY]
+
+
+def test_missing_series_is_a_clear_error_naming_the_query(k8s_stub, k8s_api_client, prom_stub):
+    prom_stub.route("GET", "/api/v1/query", lambda req: (200, vector()))
+    backend = make_backend(k8s_api_client, prom_url=prom_stub.url)
+    with pytest.raises(PermanentBackendError) as err:
+        backend.reset()
+    assert SERVICE_COUNT_QUERY in str(err.value)
+    assert "hello.openfaas-fn" in str(err.value) and "scraped" in str(err.value)
+    assert len(prom_stub.calls("GET", "/api/v1/query")) == 1  # not retried
+
+
+def test_prometheus_503_then_success_is_retried(k8s_stub, k8s_api_client, prom_stub):
+    answers = iter([(503, {"status": "error", "error": "overloaded"})])
+    prom_stub.route("GET", "/api/v1/query", lambda req: next(answers, (200, vector(({}, 3.0)))))
+    make_backend(k8s_api_client, prom_url=prom_stub.url).reset()
+    assert len(prom_stub.calls("GET", "/api/v1/query")) == 2
+
+
+def test_prometheus_always_503_fails_after_bounded_retries(k8s_stub, k8s_api_client, prom_stub):
+    prom_stub.route("GET", "/api/v1/query", lambda req: (503, {"status": "error"}))
+    with pytest.raises(TransientBackendError, match="503"):
+        make_backend(k8s_api_client, prom_url=prom_stub.url).reset()
+    assert len(prom_stub.calls("GET", "/api/v1/query")) == FAST_RETRY["retry_attempts"]
+
+
+def test_prometheus_bad_query_is_permanent(k8s_stub, k8s_api_client, prom_stub):
+    prom_stub.route("GET", "/api/v1/query", lambda req: (400, {"status": "error", "errorType": "bad_data"}))
+    with pytest.raises(PermanentBackendError, match="400"):
+        make_backend(k8s_api_client, prom_url=prom_stub.url).reset()
+    assert len(prom_stub.calls("GET", "/api/v1/query")) == 1
+
+
+def test_dead_prometheus_is_a_clear_transient_error(k8s_stub, k8s_api_client):
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(TransientBackendError, match=f"Prometheus at {url} unreachable"):
+        make_backend(k8s_api_client, prom_url=url).reset()
+
+
+# ---- lifecycle and arguments -----------------------------------------------------------------
+
+
+def test_lifecycle_errors(k8s_stub, k8s_api_client, prom_stub):
+    backend = make_backend(k8s_api_client, prom_url=prom_stub.url)
+    with pytest.raises(BackendError, match="reset"):
+        backend.advance(0.01)
+    backend.reset()
+    with pytest.raises(BackendError, match="advance"):
+        backend.observe()
+    with pytest.raises(ValueError, match="seconds must be > 0"):
+        backend.advance(0)
+    backend.close()
+    backend.close()  # idempotent
+    with pytest.raises(BackendError, match="closed"):
+        backend.set_replicas(2)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"bogus": 1}, ValueError, r"unknown openfaas backend option\(s\) \['bogus'\]"),
+    ({"scale_via": "helm"}, ValueError, "scale_via must be one of"),
+    ({"scale_via": "gateway"}, ValueError, "gateway_url is required"),
+    ({"function_name": "Hello_World"}, ValueError, "function_name must be a Kubernetes DNS-1123 name"),
+    ({"namespace": ""}, ValueError, "namespace must be"),
+    ({"utilization_basis": "usage"}, ValueError, "utilization_basis must be one of"),
+    ({"slo_ms": 0}, ValueError, "slo_ms must be > 0"),
+    ({"min_replicas": 5, "max_replicas": 2}, ValueError, "max_replicas must be >= 5"),
+    ({"retry_attempts": 0}, ValueError, "retry_attempts must be >= 1"),
+    ({"max_inflight": 0}, ValueError, "max_inflight must be >= 1"),
+])
+def test_bad_arguments_are_named(k8s_api_client, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        make_backend(k8s_api_client, **kwargs)
