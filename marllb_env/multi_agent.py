@@ -1,0 +1,377 @@
+"""Multi-agent MARLLB: several load balancers share the servers (PettingZoo ``ParallelEnv``).
+
+Use ``marllb_env.parallel_env(**kwargs)`` or :func:`parallel_env` here. The PettingZoo
+import happens when this module is imported, not on ``import marllb_env``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from lwmecps_gym.core.policy import BasePolicy
+from lwmecps_gym.core.validation import check_choice, check_float, check_int
+from marllb_env.sim import FEATURE_NAMES, FlowSimulator, as_server_specs
+
+#: Named scenarios: servers (cpus each) and number of LBs.
+SCENARIOS: dict[str, dict[str, Any]] = {
+    # MARLLB paper, moderate scale (config/cluster/conf01-0.json: vCPUs [1,1,1,1,2,2,2])
+    "moderate": {"n_lbs": 2, "servers": [1, 1, 1, 1, 2, 2, 2]},
+    # MARLLB paper, large scale: 6 LBs, 12 x 4-CPU + 12 x 8-CPU servers
+    "large": {"n_lbs": 6, "servers": [4] * 12 + [8] * 12},
+    # the seed's "4 agents x 4 servers" (heterogeneous 1,1,2,2 CPUs)
+    "seed_4x4": {"n_lbs": 4, "servers": [1, 1, 2, 2]},
+}
+
+REWARD_TYPES = ("jain", "product", "var", "neg_max")
+DISPATCH = ("sed", "sed2", "lsq", "lsq2", "wcmp", "ecmp", "maglev", "random", "gsq", "lwl", "srt")
+N_FEATURES = len(FEATURE_NAMES)  # 11
+
+
+def fairness(x: np.ndarray, kind: str) -> float:
+    """Fairness of a non-negative vector (MARLLB ``env.py: fair_fn``).
+
+    ``jain`` = (sum x)^2 / (n sum x^2) in [1/n, 1] (1 if all zero); ``product`` = prod(x / (max x + 1e-6))
+    in [0, 1) (the paper's F); ``var`` = -Var(x) <= 0; ``neg_max`` = -max(x) <= 0.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if kind == "jain":
+        s2 = float((x * x).sum())
+        return 1.0 if s2 == 0.0 else float(x.sum() ** 2 / (x.size * s2))
+    if kind == "product":
+        return float(np.prod(x / (x.max() + 1e-6)))
+    if kind == "var":
+        return -float(x.var())
+    return -float(x.max())
+
+
+class MultiLoadBalanceEnv(ParallelEnv):
+    """## Description
+
+    ``M`` load balancers (agents ``lb_0 .. lb_{M-1}``) in front of ``N`` shared heterogeneous
+    servers, as MARLLB (Yao et al., CIKM'22). The edge router spreads flows over the LBs by
+    ECMP (uniform hash); each LB dispatches its new flows by SED, argmin_j (n_j + 1) / w_j,
+    with **its own** flow counts ``n_j`` and the weights ``w`` its agent sets every
+    ``step_interval`` seconds of simulated time. Each LB sees only the flows it dispatched:
+    its local ``n_flow_on`` and its own reservoirs of FCT and flow-duration samples. The
+    simulator is :class:`marllb_env.sim.FlowSimulator` (processor-sharing servers with
+    workers and a backlog).
+
+    ## Action Space
+
+    Per agent ``MultiDiscrete([K] * N)``: index into ``weight_levels`` for every server
+    (default levels ``[1.0, 1.5, 2.0]``, MARLLB's code; the paper's ``1.0..2.0`` step 0.2 via
+    ``weight_levels``). All agents have the same space.
+
+    ## Observation Space
+
+    Per agent ``Box(0, high, (N * 11,), float32)``: the LB's ``(N, 11)`` MARLLB feature
+    matrix flattened row by row (server-major):
+
+    | index (per server j, offset 11 j) | name | unit | min | max |
+    |---|---|---|---|---|
+    | 0 | ``n_flow_on`` (this LB's flows on j) | flows | 0 | n_workers + backlog of j |
+    | 1-5 | ``fct_{avg,90,std,avg_decay,90_decay}`` | s | 0 | episode length in s |
+    | 6-10 | ``flow_duration_{avg,90,std,avg_decay,90_decay}`` | s | 0 | episode length in s |
+
+    Reservoir statistics cannot exceed the elapsed simulated time, so the bounds are exact.
+
+    ``state()`` / ``state_space``: the global view for centralised training, ``Box`` of
+    length ``M * N * 11 + 2 N``: every LB's features, then per server the true flows in
+    system (0..n_workers + backlog) and the CPU utilisation over the last step (0..1).
+
+    ## Rewards
+
+    Cooperative: every agent gets the same reward, MARLLB's QMIX reward: the per-server
+    ``reward_field`` (default ``flow_duration_avg_decay``) **averaged over the LBs**, then a
+    fairness function over the servers: ``jain`` (default, in [1/N, 1]), ``product`` (the
+    paper's F, in [0, 1)), ``var`` (-variance), ``neg_max`` (-max).
+
+    ## Starting State
+
+    Empty servers and reservoirs at t = 0, all weights 1.
+
+    ## Episode End
+
+    Truncation after ``max_steps`` steps (all agents at once); termination when a finite
+    workload (trace) is exhausted. Agents leave ``agents`` when done.
+
+    ## Info
+
+    Every agent's info holds ``metrics`` (per step: ``fct_mean_s`` of flows completed in the
+    step, ``completed``, ``rejects``, ``jain_util`` = Jain's index of per-server CPU
+    utilisation over the step, ``utilization``) and, at the end, ``episode_metrics``
+    (``fct_mean_s``, ``fct_p90_s``, ``fct_p99_s`` over all flows completed in the episode,
+    ``rejects``, ``jain_util``).
+
+    ## Arguments
+
+    | Parameter | Type | Default | Description |
+    |---|---|---|---|
+    | scenario | str or None | ``"moderate"`` | ``moderate`` (2 LBs, 7 servers 1,1,1,1,2,2,2 CPUs), ``large`` (6 LBs, 12 x 4 + 12 x 8 CPUs), ``seed_4x4`` (4 LBs, 4 servers 1,1,2,2) |
+    | n_lbs | int | from scenario | number of load balancers (agents) |
+    | servers | list | from scenario | server specs: cpus, or dicts of ``ServerSpec`` fields |
+    | workload | dict/str | Poisson, exp 0.5 CPU-s, rho 0.9 | see ``marllb_env.traces.make_workload`` |
+    | step_interval | float | 0.25 | simulated seconds per step |
+    | max_steps | int | 240 | steps per episode (60 s, the paper's moderate episode) |
+    | weight_levels | list[float] | [1.0, 1.5, 2.0] | weight of each action index |
+    | reward_field | str | ``flow_duration_avg_decay`` | feature the reward is computed on |
+    | reward_type | str | ``jain`` | fairness function |
+    | dispatch | str | ``sed`` | LB dispatch mode; others serve the baselines (weights ignored unless weighted) |
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"name": "marllb_multi_lb_v0", "render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        scenario: str | None = "moderate",
+        *,
+        n_lbs: int | None = None,
+        servers: Sequence[Any] | None = None,
+        workload: Any = None,
+        step_interval: float = 0.25,
+        max_steps: int = 240,
+        weight_levels: Sequence[float] = (1.0, 1.5, 2.0),
+        reward_field: str = "flow_duration_avg_decay",
+        reward_type: str = "jain",
+        dispatch: str = "sed",
+        render_mode: str | None = None,
+    ):
+        base: dict[str, Any] = {}
+        if scenario is not None:
+            base = dict(SCENARIOS[check_choice("scenario", scenario, tuple(SCENARIOS))])
+        if n_lbs is not None:
+            base["n_lbs"] = n_lbs
+        if servers is not None:
+            base["servers"] = list(servers)
+        if "n_lbs" not in base or "servers" not in base:
+            raise ValueError("give a scenario, or both n_lbs and servers")
+        self.n_lbs = check_int("n_lbs", base["n_lbs"], low=1)
+        self.server_specs = as_server_specs(base["servers"])
+        self.n_servers = len(self.server_specs)
+        self.step_interval = check_float("step_interval", step_interval, low=0.0, low_open=True)
+        self.max_steps = check_int("max_steps", max_steps, low=1)
+        levels = np.asarray(weight_levels, dtype=np.float64)
+        if levels.ndim != 1 or levels.size < 1 or not np.all(np.isfinite(levels)) or np.any(levels <= 0):
+            raise ValueError(f"weight_levels must be a non-empty list of positive finite floats, got {weight_levels!r}")
+        self.weight_levels = levels
+        self.reward_field = check_choice("reward_field", reward_field, FEATURE_NAMES)
+        self._field_idx = FEATURE_NAMES.index(self.reward_field)
+        self.reward_type = check_choice("reward_type", reward_type, REWARD_TYPES)
+        self.dispatch = check_choice("dispatch", dispatch, DISPATCH)
+        self.render_mode = check_choice("render_mode", render_mode, (None, "ansi"))
+        self._workload = workload
+
+        self.possible_agents = [f"lb_{i}" for i in range(self.n_lbs)]
+        self.agents: list[str] = []
+        n, m = self.n_servers, self.n_lbs
+        cap = np.array([s.n_workers + s.backlog for s in self.server_specs], dtype=np.float32)
+        t_max = np.float32(self.max_steps * self.step_interval)
+        high = np.empty((n, N_FEATURES), dtype=np.float32)
+        high[:, 0] = cap
+        high[:, 1:] = t_max
+        self._obs_high = high.reshape(-1)
+        self._obs_space = spaces.Box(0.0, self._obs_high, dtype=np.float32)
+        self._act_space = spaces.MultiDiscrete([levels.size] * n)
+        self.state_space = spaces.Box(
+            0.0, np.concatenate([np.tile(self._obs_high, m), cap, np.ones(n, np.float32)]), dtype=np.float32
+        )
+        self.sim = FlowSimulator(self.server_specs, workload, n_lbs=m, dispatch=self.dispatch)
+        self._t = 0
+        self._util = np.zeros(n)
+        self._feat = np.zeros((m, n, N_FEATURES))
+
+    # PettingZoo asks for the same space object on every call: these return pre-built spaces
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.MultiDiscrete:
+        return self._act_space
+
+    # ------------------------------------------------------------------ helpers
+    def _obs(self) -> dict[str, np.ndarray]:
+        f = np.minimum(self._feat.astype(np.float32).reshape(self.n_lbs, -1), self._obs_high)
+        return {a: f[i].copy() for i, a in enumerate(self.possible_agents) if a in self.agents}
+
+    def state(self) -> np.ndarray:
+        """Global state ``(M * N * 11 + 2 N,)`` float32 (see the class docstring)."""
+        gt = self.sim.ground_truth()
+        s = np.concatenate(
+            [self._feat.reshape(-1), gt["flows_in_system"], np.clip(self._util, 0.0, 1.0)]
+        ).astype(np.float32)
+        return np.minimum(s, self.state_space.high)
+
+    def _weights(self, action: Any, agent: str) -> np.ndarray:
+        a = np.asarray(action)
+        if a.shape != (self.n_servers,) or not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(
+                f"action of {agent} must be an integer array of shape ({self.n_servers},), got {a.dtype} {a.shape}"
+            )
+        if np.any(a < 0) or np.any(a >= self.weight_levels.size):
+            raise ValueError(f"action of {agent} has indices outside [0, {self.weight_levels.size}): {a.tolist()}")
+        return self.weight_levels[a]
+
+    # ------------------------------------------------------------------ API
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        if seed is not None or not hasattr(self, "_rng"):
+            self._rng = np.random.default_rng(seed)
+        ss = np.random.SeedSequence(int(self._rng.integers(0, 2**63 - 1))).spawn(2)
+        self.sim.reset(
+            workload_rng=np.random.Generator(np.random.PCG64(ss[0])),
+            system_rng=np.random.Generator(np.random.PCG64(ss[1])),
+        )
+        self.sim.set_dispatch(self.dispatch)
+        self.agents = list(self.possible_agents)
+        self._t = 0
+        self._util = np.zeros(self.n_servers)
+        self._busy0 = self.sim.busy_core_seconds()
+        self._flows0 = 0
+        self._rej0 = 0
+        self._jain_sum = 0.0
+        self._feat = self.sim.features_all()
+        infos = {a: {"step": 0} for a in self.agents}
+        return self._obs(), infos
+
+    def step(self, actions: dict[str, Any]):
+        if not self.agents:
+            raise RuntimeError("step() called on a finished episode; call reset()")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"actions missing for agents {missing}")
+        for i, a in enumerate(self.possible_agents):
+            self.sim.set_weights(i, self._weights(actions[a], a))
+        done_before = self.sim.counters()["completed"].sum()
+        fct_before = self.sim.counters()["fct_sum_s"].sum()
+        self.sim.advance(self.step_interval)
+        self._t += 1
+        c = self.sim.counters()
+        busy = self.sim.busy_core_seconds()
+        cpus = np.array([s.cpus for s in self.server_specs])  # this env never changes capacity
+        self._util = (busy - self._busy0) / (cpus * self.step_interval)
+        self._busy0 = busy
+        self._feat = self.sim.features_all()
+        field = self._feat[:, :, self._field_idx].mean(axis=0)  # averaged over LBs (MARLLB QMIX)
+        active = self.sim.active_mask()
+        reward = fairness(field[active], self.reward_type)
+        completed = int(c["completed"].sum() - done_before)
+        fct_sum = float(c["fct_sum_s"].sum() - fct_before)
+        rejects = int(c["rejects"].sum())
+        jain_util = fairness(np.clip(self._util[active], 0.0, None), "jain")
+        self._jain_sum += jain_util
+        metrics = {
+            "fct_mean_s": fct_sum / completed if completed else 0.0,
+            "completed": float(completed),
+            "rejects": float(rejects - self._rej0),
+            "jain_util": jain_util,
+            "utilization": float(np.mean(self._util[active])),
+        }
+        self._rej0 = rejects
+        terminated = bool(self.sim.workload_exhausted)
+        truncated = bool(self._t >= self.max_steps) and not terminated
+        info: dict[str, Any] = {"step": self._t, "time_s": self.sim.now, "metrics": metrics}
+        if terminated or truncated:
+            info["episode_metrics"] = self.episode_metrics()
+        obs = self._obs()
+        agents = list(self.agents)
+        rewards = {a: float(reward) for a in agents}
+        terms = {a: terminated for a in agents}
+        truncs = {a: truncated for a in agents}
+        infos = {a: {**info, "metrics": dict(metrics)} for a in agents}
+        if terminated or truncated:
+            self.agents = []
+        return obs, rewards, terms, truncs, infos
+
+    def episode_metrics(self) -> dict[str, float]:
+        """FCT statistics over every flow completed so far in the episode, rejects, mean Jain."""
+        fct = self.sim.flow_records().fct_s
+        c = self.sim.counters()
+        out = {
+            "fct_mean_s": float(fct.mean()) if fct.size else 0.0,
+            "fct_p90_s": float(np.percentile(fct, 90)) if fct.size else 0.0,
+            "fct_p99_s": float(np.percentile(fct, 99)) if fct.size else 0.0,
+            "rejects": float(c["rejects"].sum()),
+            "jain_util": self._jain_sum / max(1, self._t),
+        }
+        return out
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        gt = self.sim.ground_truth()
+        lines = [f"t={self.sim.now:.2f}s step={self._t}"]
+        for j in range(self.n_servers):
+            local = " ".join(f"{int(self._feat[i, j, 0]):3d}" for i in range(self.n_lbs))
+            lines.append(
+                f"server {j:2d} cpus={self.server_specs[j].cpus:g} in_system={int(gt['flows_in_system'][j]):3d} "
+                f"util={self._util[j]:.2f} local n_flow_on per LB: {local}"
+            )
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        pass
+
+
+def parallel_env(**kwargs: Any) -> MultiLoadBalanceEnv:
+    """PettingZoo-style constructor: ``parallel_env(scenario="moderate", ...)``."""
+    return MultiLoadBalanceEnv(**kwargs)
+
+
+class JointEnv(gym.Env):
+    """The multi-agent env seen as one Gymnasium env (for the shared evaluation harness and
+    centralised baselines): observation = all agents' observations stacked, ``(M * N * 11,)``;
+    action = all agents' actions concatenated, ``MultiDiscrete([K] * (M * N))``; reward = the
+    cooperative reward; ``info`` = agent ``lb_0``'s info (metrics are global).
+
+    Args:
+        env: a :class:`MultiLoadBalanceEnv` (or ``None`` to build one from ``**kwargs``).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, env: MultiLoadBalanceEnv | None = None, **kwargs: Any):
+        self.ma = env if env is not None else MultiLoadBalanceEnv(**kwargs)
+        m, o = self.ma.n_lbs, self.ma._obs_space
+        self.observation_space = spaces.Box(0.0, np.tile(o.high, m), dtype=np.float32)
+        self.action_space = spaces.MultiDiscrete(np.tile(self.ma._act_space.nvec, m))
+
+    def _join(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([obs[a] for a in self.ma.possible_agents])
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, infos = self.ma.reset(seed=seed, options=options)
+        return self._join(obs), infos[self.ma.possible_agents[0]]
+
+    def step(self, action: Any):
+        a = np.asarray(action).reshape(self.ma.n_lbs, self.ma.n_servers)
+        obs, rew, term, trunc, infos = self.ma.step({ag: a[i] for i, ag in enumerate(self.ma.possible_agents)})
+        first = self.ma.possible_agents[0]
+        return self._join(obs), float(rew[first]), bool(term[first]), bool(trunc[first]), infos[first]
+
+
+class StaticWeightsPolicy(BasePolicy):
+    """Every agent sets the weight level nearest to each server's capacity relative to the
+    smallest one (capacity-proportional SED/WCMP weights, as MARLLB's ``meta.weights``).
+
+    For :class:`JointEnv`; pair with ``dispatch="sed"`` (SED), ``"wcmp"``, ``"gsq"``; the
+    weights are ignored by ``lsq`` and ``ecmp``.
+    """
+
+    def __init__(self, env: MultiLoadBalanceEnv, name: str = "static"):
+        caps = np.array([s.capacity for s in env.server_specs])
+        ratio = caps / caps.min()
+        idx = np.abs(env.weight_levels[None, :] - ratio[:, None]).argmin(axis=1)
+        self.action = np.tile(idx, env.n_lbs).astype(np.int64)
+        self.name = name
+
+    def act(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
+        return self.action.copy()
