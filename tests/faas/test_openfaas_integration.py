@@ -235,3 +235,41 @@ def test_prometheus_stopping_mid_episode_is_an_error_not_zeros(k8s_stub, k8s_api
                 backend.observe()
     finally:
         exporter.stop()
+
+
+def test_env_observation_through_gym_make(faas_prometheus, k8s_stub, k8s_api_client):
+    """``gym.make(..., backend="openfaas")``: the env's observation is the exporter's known values."""
+    import gymnasium as gym
+    import numpy as np
+
+    import faas_gym  # noqa: F401  (registers the ids)
+
+    env_id = "faas_gym/Autoscaling-v0"
+    if env_id not in gym.registry:
+        pytest.skip(f"{env_id} is not registered yet")
+    exporter, prom = faas_prometheus
+    hello = exporter.functions["hello.openfaas-fn"]
+    env = gym.make(env_id, backend="openfaas", function_name=FUNCTION, interval_s=WINDOW_S, slo_ms=250.0,
+                   min_replicas=1, max_replicas=10, initial_replicas=3,
+                   backend_kwargs={"prometheus_url": prom.url, "api_client": k8s_api_client, **FAST_RETRY})
+    try:
+        obs, info = env.reset(seed=0)
+        assert env.observation_space.contains(obs)
+        obs, reward, terminated, truncated, info = env.step(2)  # +1 replica
+    finally:
+        env.close()
+    assert isinstance(reward, float) and (terminated, truncated) == (False, False)
+    assert obs.dtype == np.float32 and env.observation_space.contains(obs)
+    # the scale call went to the stub: 3 at reset, then 3 + 1
+    assert [c.body for c in k8s_stub.calls("PATCH")] == [{"spec": {"replicas": 3}}, {"spec": {"replicas": 4}}]
+    f32 = 1e-6  # float32 rounding of the observation
+    assert obs[0] == 3 and obs[8] == 4                                  # ready, desired
+    assert obs[1] == pytest.approx(0.3, rel=RATE_REL)                  # cpu
+    assert obs[2] == pytest.approx(150 / 384, rel=f32)                 # memory
+    assert obs[3] == pytest.approx(1000 * hello.mean_latency_s(), rel=f32)
+    assert obs[4] == pytest.approx(21.5, rel=RATE_REL)
+    assert obs[5] == pytest.approx(20.0, rel=RATE_REL)
+    assert obs[6] == 0 and obs[7] == 0                                  # cold starts, queue
+    m = info["metrics"]
+    assert m["slo_violation_rate"] == pytest.approx(8 / 21.5, rel=EXACT_REL)
+    assert m["dropped"] == pytest.approx(1.5 * WINDOW_S, rel=RATE_REL, abs=1)
