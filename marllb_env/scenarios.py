@@ -1,0 +1,92 @@
+"""Named scenarios: server mixes, workloads and LB counts for :class:`marllb_env.LoadBalanceEnv`.
+
+``LoadBalanceEnv(scenario="paper_moderate")`` takes the scenario's settings as
+defaults; explicit arguments override them. Loads ``rho`` are offered load over
+the total capacity (sum of cpus x speed).
+
+=======================  =======  ======================================  ===========================================  =====
+name                     servers  cpus                                    workload                                     LBs
+=======================  =======  ======================================  ===========================================  =====
+``default``              4        1, 1, 2, 2                              Poisson, exp 0.5 CPU-s jobs, rho 0.9         1
+``paper_moderate``       7        1, 1, 1, 1, 2, 2, 2 (MARLLB conf01-0)   Poisson, exp 0.2 CPU-s ("exp(200 ms)"),      2
+                                                                          rho 0.9; the agent is LB 0, LB 1 runs SED
+                                                                          with capacity weights
+``paper_moderate_1lb``   7        1, 1, 1, 1, 2, 2, 2                     as above, one LB sees every flow             1
+``heavy_tail``           4        1, 1, 2, 2                              Poisson, Pareto(1.5) 0.5 CPU-s, rho 0.9      1
+``capacity_drop``        4        1, 1, 2, 2 -> server 3 drops to 0.5     as ``default``; at 60 s server 3 loses       1
+                                  CPU at 60 s                             75% of its capacity (non-stationarity)
+``trace_rate_150``       6        4, 4, 4, 8, 8, 8                        MARLLB trace rate_150 (145.9 req/s,          1
+                                                                          29 CPU-s/s: rho ~0.81), random start
+``trace_rate_400``       16       8 x 4, 8 x 8                            MARLLB trace rate_400 (390.4 req/s,          1
+                                                                          78 CPU-s/s: rho ~0.81), random start
+``paper_large``          24       12 x 4, 12 x 8 (paper Table 1)          MARLLB trace rate_400 (rho ~0.54)            6
+=======================  =======  ======================================  ===========================================  =====
+
+The trace scenarios use the calibration of :mod:`marllb_env.traces` (one
+``dummy.php`` iteration = 0.2 s / 3.67e6 of one core). The paper's moderate
+scale used the Wikipedia trace, which is not distributed; ``paper_moderate``
+keeps its servers and LB count with the Poisson CPU workload instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from lwmecps_gym.core.validation import check_choice
+
+_PAPER_7 = [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "default": {
+        "servers": [1.0, 1.0, 2.0, 2.0],
+        "workload": {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.5},
+        "n_lbs": 1,
+    },
+    "paper_moderate": {
+        "servers": _PAPER_7,
+        "workload": {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.2},
+        "n_lbs": 2,
+    },
+    "paper_moderate_1lb": {
+        "servers": _PAPER_7,
+        "workload": {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.2},
+        "n_lbs": 1,
+    },
+    "heavy_tail": {
+        "servers": [1.0, 1.0, 2.0, 2.0],
+        "workload": {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.5, "size_dist": "pareto", "pareto_shape": 1.5},
+        "n_lbs": 1,
+    },
+    "capacity_drop": {
+        "servers": [1.0, 1.0, 2.0, 2.0],
+        "workload": {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.5},
+        "n_lbs": 1,
+        "capacity_events": [(60.0, 3, 0.5)],
+    },
+    "trace_rate_150": {
+        "servers": [4.0, 4.0, 4.0, 8.0, 8.0, 8.0],
+        "workload": {"kind": "marllb_trace", "trace": "rate_150"},
+        "n_lbs": 1,
+    },
+    "trace_rate_400": {
+        "servers": [4.0] * 8 + [8.0] * 8,
+        "workload": {"kind": "marllb_trace", "trace": "rate_400"},
+        "n_lbs": 1,
+    },
+    "paper_large": {
+        "servers": [4.0] * 12 + [8.0] * 12,
+        "workload": {"kind": "marllb_trace", "trace": "rate_400"},
+        "n_lbs": 6,
+    },
+}
+
+
+def get_scenario(name: str) -> dict[str, Any]:
+    """A deep copy of scenario ``name``'s settings (keys: servers, workload, n_lbs, [capacity_events]).
+
+    Raises:
+        ValueError: unknown name (lists the known ones).
+    """
+    check_choice("scenario", name, sorted(SCENARIOS))
+    return copy.deepcopy(SCENARIOS[name])

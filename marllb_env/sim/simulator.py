@@ -1,0 +1,905 @@
+"""Seeded discrete-event, flow-level load-balancing simulator.
+
+Topology (as MARLLB's testbed and SimLB)::
+
+    clients --(edge router: ECMP over LBs)--> LB_0..LB_{m-1} --(dispatch)--> servers 0..n-1
+
+Flows
+    A flow (one request) arrives at time ``t`` with a job size ``s`` in CPU-seconds.
+    The edge router picks its LB by a hash of the flow (uniform, ECMP); that LB picks
+    the server by its dispatch mode (:mod:`.dispatch`). The flow's arrival, size, LB,
+    server, completion time and status are recorded (:meth:`FlowSimulator.flow_records`).
+
+Servers (Apache prefork + CPU, as the MARLLB testbed)
+    Server ``j`` has ``cpus`` cores of ``speed`` CPU-seconds per second, ``n_workers``
+    worker slots and a TCP ``backlog``. Up to ``n_workers`` flows are in service and
+    share the cores by processor sharing: each gets ``speed * min(1, cpus / n)`` with
+    ``n`` flows in service. Further flows wait FIFO in the backlog; a flow arriving to
+    a full backlog is **rejected** (``tcp_abort_on_overflow``: an RST, no retry). With
+    ``cpus=1, n_workers=inf`` a server is an M/G/1-PS queue. Capacity (cpus, speed)
+    and the active set can change mid-episode (:meth:`set_capacity`, :meth:`set_active`).
+
+Load-balancer state and features (MARLLB data plane)
+    Each LB keeps **its own** per-server ``n_flow_on`` (flows it put there that have
+    not completed, including backlogged ones) and two reservoirs per server
+    (:mod:`marllb_env.reservoir`): FCT samples (at completion) and flow-duration
+    samples (``now - arrival`` of an ongoing flow). Flow-duration samples stand for
+    the ACK packets VPP samples: at each new flow arriving at an LB,
+    ``fd_samples_per_arrival`` of that LB's ongoing flows are picked uniformly and
+    sampled (SimLB's packet-density scheme). Rejected flows enter no reservoir.
+    :meth:`features` gives the ``(n_servers, 11)`` MARLLB feature matrix.
+
+Randomness
+    Two streams: the *workload* stream (arrival times, sizes, flow hashes) and the
+    *system* stream (tie breaks, reservoir slots, flow-duration sampling, ``random``
+    dispatch). Two runs with the same workload seed see the same flows whatever the
+    policy does.
+
+Implementation: per server a virtual clock ``V_j`` (attained service per in-service
+flow) and a heap of finish tags ``V_arrival + s``; one global heap of next-departure
+events with lazy invalidation (a version per server). Each event costs O(log n).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, insort
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from heapq import heappop, heappush
+from typing import Any
+
+import numpy as np
+
+from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_positive
+from marllb_env.reservoir import STAT_NAMES
+from marllb_env.sim.dispatch import DISPATCH_MODES, HASH_BITS, build_alias, maglev_table
+from marllb_env.traces import Workload, make_workload
+
+#: The 11 MARLLB features per server, in column order (``shm_proxy.FEATURE_AS_ALL``).
+FEATURE_NAMES: tuple[str, ...] = ("n_flow_on",) + tuple(
+    f"{m}_{s}" for m in ("fct", "flow_duration") for s in STAT_NAMES
+)
+
+#: Ground-truth fields per server (not visible to a real LB).
+GROUND_TRUTH_NAMES: tuple[str, ...] = (
+    "cpu_util",
+    "busy_workers",
+    "queue_length",
+    "flows_in_system",
+    "remaining_work_s",
+    "capacity",
+)
+
+RESERVOIR_MODES = ("random_replacement", "algorithm_r")
+INF = math.inf
+
+#: Flow status codes in :class:`FlowRecords`.
+IN_PROGRESS, COMPLETED, REJECTED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server.
+
+    Attributes:
+        cpus: cores (> 0); PS over in-service flows, per-flow rate ``speed * min(1, cpus / n)``.
+        speed: CPU-seconds of work per second per core (> 0).
+        n_workers: max flows in service (Apache workers; MARLLB testbed: 32).
+        backlog: max flows waiting for a worker (TCP backlog; testbed: 128); further arrivals are rejected.
+    """
+
+    cpus: float = 1.0
+    speed: float = 1.0
+    n_workers: int = 32
+    backlog: int = 128
+
+    def __post_init__(self) -> None:
+        check_positive("cpus", self.cpus)
+        check_positive("speed", self.speed)
+        check_int("n_workers", self.n_workers, low=1)
+        check_int("backlog", self.backlog, low=0)
+
+    @property
+    def capacity(self) -> float:
+        """Total service rate in CPU-seconds per second."""
+        return self.cpus * self.speed
+
+
+def as_server_specs(servers: Sequence[ServerSpec | Mapping[str, Any] | float]) -> tuple[ServerSpec, ...]:
+    """Servers from specs, mappings of ServerSpec fields, or bare numbers (= cpus)."""
+    if isinstance(servers, (str, bytes)) or not isinstance(servers, Sequence) or len(servers) == 0:
+        raise ValueError(f"servers must be a non-empty sequence, got {servers!r}")
+    out = []
+    names = {f.name for f in fields(ServerSpec)}
+    for i, s in enumerate(servers):
+        if isinstance(s, ServerSpec):
+            out.append(s)
+        elif isinstance(s, Mapping):
+            bad = sorted(set(s) - names)
+            if bad:
+                raise ValueError(f"servers[{i}] has unknown keys {bad}; allowed: {sorted(names)}")
+            out.append(ServerSpec(**s))
+        elif isinstance(s, (int, float)) and not isinstance(s, bool):
+            out.append(ServerSpec(cpus=float(s)))
+        else:
+            raise TypeError(f"servers[{i}] must be a ServerSpec, mapping or number of cpus, got {s!r}")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class FlowRecords:
+    """Per-flow records, one entry per flow that has arrived (numpy arrays of equal length).
+
+    Attributes:
+        arrival_s: arrival time (s).
+        size_s: job size (CPU-seconds).
+        lb: load balancer index.
+        server: server index the flow was dispatched to.
+        completion_s: completion time (s); NaN if in progress or rejected.
+        status: 0 in progress, 1 completed, 2 rejected.
+    """
+
+    arrival_s: np.ndarray
+    size_s: np.ndarray
+    lb: np.ndarray
+    server: np.ndarray
+    completion_s: np.ndarray
+    status: np.ndarray
+
+    @property
+    def fct_s(self) -> np.ndarray:
+        """Flow completion time (completion - arrival) of completed flows only."""
+        done = self.status == COMPLETED
+        return self.completion_s[done] - self.arrival_s[done]
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+
+class FlowSimulator:
+    """Flow-level DES of one or more load balancers in front of shared servers.
+
+    Args:
+        servers: server specs (:class:`ServerSpec`, mappings of its fields, or numbers = cpus).
+        workload: a :class:`marllb_env.traces.Workload`, dict spec or bundled trace name
+            (default: Poisson, exponential 0.5 CPU-s jobs at rho = 0.9).
+        n_lbs: number of load balancers (edge router spreads flows uniformly by hash).
+        seed: seed of both streams for :meth:`reset` when no generators are given.
+        dispatch: initial dispatch mode of every LB (see :mod:`.dispatch`).
+        reservoir_size: slots per reservoir (MARLLB: 128).
+        reservoir_mode: ``"random_replacement"`` (MARLLB) or ``"algorithm_r"``.
+        keep_prob: write probability per sample (random replacement; paper's ``p``).
+        empty_slots: ``"mask"`` (stats over filled slots) or ``"zero"`` (VPP).
+        decay: freshness base of decayed statistics, ``decay ** age_s`` (MARLLB 0.9).
+        fd_samples_per_arrival: flow-duration samples taken per new flow at an LB.
+        maglev_size: prime size of the Maglev table.
+
+    Public state: ``now`` (s), ``n_servers``, ``n_lbs``, ``servers`` (current specs).
+    All arrays returned are fresh copies.
+    """
+
+    def __init__(
+        self,
+        servers: Sequence[ServerSpec | Mapping[str, Any] | float],
+        workload: Workload | dict | str | None = None,
+        n_lbs: int = 1,
+        *,
+        seed: int | None = None,
+        dispatch: str = "sed",
+        reservoir_size: int = 128,
+        reservoir_mode: str = "random_replacement",
+        keep_prob: float = 1.0,
+        empty_slots: str = "mask",
+        decay: float = 0.9,
+        fd_samples_per_arrival: int = 2,
+        maglev_size: int = 65537,
+    ) -> None:
+        self._specs0 = as_server_specs(servers)
+        self.workload = make_workload(workload)
+        self.n_lbs = check_int("n_lbs", n_lbs, low=1)
+        self.n_servers = len(self._specs0)
+        self._dispatch0 = check_choice("dispatch", dispatch, DISPATCH_MODES)
+        self.reservoir_size = check_int("reservoir_size", reservoir_size, low=1)
+        self.reservoir_mode = check_choice("reservoir_mode", reservoir_mode, RESERVOIR_MODES)
+        self.keep_prob = check_float("keep_prob", keep_prob, low=0.0, high=1.0, low_open=True)
+        self.empty_slots = check_choice("empty_slots", empty_slots, ("mask", "zero"))
+        if self.reservoir_mode == "algorithm_r" and (self.empty_slots == "zero" or self.keep_prob != 1.0):
+            raise ValueError("reservoir_mode='algorithm_r' needs empty_slots='mask' and keep_prob=1")
+        self.decay = check_float("decay", decay, low=0.0, high=1.0, low_open=True)
+        self.fd_samples_per_arrival = check_int("fd_samples_per_arrival", fd_samples_per_arrival, low=0)
+        self.maglev_size = check_int("maglev_size", maglev_size, low=2)
+        self.reset(seed)
+
+    # ------------------------------------------------------------------ lifecycle
+    def reset(
+        self,
+        seed: int | None = None,
+        *,
+        workload_rng: np.random.Generator | None = None,
+        system_rng: np.random.Generator | None = None,
+    ) -> None:
+        """Start a new episode at ``now = 0``: empty servers, zero counters and reservoirs.
+
+        Args:
+            seed: seeds both streams (ignored for a stream whose generator is given).
+            workload_rng: generator for arrivals, sizes and flow hashes.
+            system_rng: generator for tie breaks, reservoir slots, sampling.
+        """
+        if workload_rng is None or system_rng is None:
+            ss = np.random.SeedSequence(seed).spawn(2)
+            workload_rng = workload_rng or np.random.Generator(np.random.PCG64(ss[0]))
+            system_rng = system_rng or np.random.Generator(np.random.PCG64(ss[1]))
+        self._wrng = workload_rng
+        self._srng = system_rng
+        self._ub: list[float] = []
+        self._ui = 4096
+        S, L, K = self.n_servers, self.n_lbs, self.reservoir_size
+        self.now = 0.0
+        specs = self._specs0
+        self._cpus = [float(s.cpus) for s in specs]
+        self._speed = [float(s.speed) for s in specs]
+        self._nw = [int(s.n_workers) for s in specs]
+        self._bl = [int(s.backlog) for s in specs]
+        self._nserv = [0] * S
+        self._V = [0.0] * S
+        self._T = [0.0] * S
+        self._busy = [0.0] * S  # busy core-seconds
+        self._sumF = [0.0] * S
+        self._wwork = [0.0] * S
+        self._heaps: list[list[tuple[float, int]]] = [[] for _ in range(S)]
+        self._waitq: list[deque[int]] = [deque() for _ in range(S)]
+        self._ver = [0] * S
+        self._evq: list[tuple[float, int, int]] = []
+        self._ctl: list[tuple[float, int, str, tuple]] = []
+        self._ctl_seq = 0
+        self._active = [True] * S
+        self._act = list(range(S))
+        # per LB
+        self._mode = [self._dispatch0] * L
+        self._w = [[1.0] * S for _ in range(L)]
+        self._invw = [[1.0 / (1.0 + 1e-9)] * S for _ in range(L)]
+        self._alias: list[tuple[list[float], list[int]] | None] = [None] * L
+        self._maglev: tuple[int, ...] | None = None
+        self._on = [[0] * S for _ in range(L)]
+        self._ongoing: list[list[int]] = [[] for _ in range(L)]
+        # reservoirs [lb][server][kind] counts; kind 0 = FCT, 1 = flow duration
+        # reservoirs, one per (lb, server, kind), index r = (lb * S + j) * 2 + kind (0 FCT, 1 flow duration):
+        # slots (values, times, v * decay**(t0 - t)), sorted copies, running sums, filled count
+        R = L * S * 2
+        zero = self.empty_slots == "zero"
+        self._rv = [[0.0] * K if zero else [] for _ in range(R)]
+        self._rt = [[0.0] * K if zero else [] for _ in range(R)]
+        self._re = [[0.0] * K if zero else [] for _ in range(R)]
+        self._rsv = [[0.0] * K if zero else [] for _ in range(R)]
+        self._rse = [[0.0] * K if zero else [] for _ in range(R)]
+        self._rn = [K if zero else 0 for _ in range(R)]
+        self._rseen = [0] * R
+        self._rs1 = [0.0] * R
+        self._rs2 = [0.0] * R
+        self._rse1 = [0.0] * R
+        self._t0 = 0.0
+        self._lninvd = -math.log(self.decay)
+        self._res_fast = (
+            self.reservoir_mode == "random_replacement" and self.keep_prob == 1.0 and self.empty_slots == "mask"
+        )
+        # flows
+        self._f_arr: list[float] = []
+        self._f_size: list[float] = []
+        self._f_lb: list[int] = []
+        self._f_srv: list[int] = []
+        self._f_done: list[float] = []
+        self._f_status: list[int] = []
+        self._f_pos: list[int] = []
+        # cumulative counters per LB and per server
+        self._c_arr = [0] * L
+        self._c_done = [0] * L
+        self._c_rej = [0] * L
+        self._c_fct = [0.0] * L
+        self._s_arr = [0] * S
+        self._s_done = [0] * S
+        self._s_rej = [0] * S
+        # workload
+        cap = sum(c * s for c, s in zip(self._cpus, self._speed, strict=True))
+        self._wl = iter(self.workload.batches(self._wrng, cap))
+        self._bt: list[float] = []
+        self._bs: list[float] = []
+        self._be: list[int] = []
+        self._bh: list[int] = []
+        self._bi = 0
+        self._ta = 0.0
+        self._load_next_arrival()
+
+    # ------------------------------------------------------------------ control API
+    def set_weights(self, lb: int, weights: Sequence[float] | np.ndarray, *, check: bool = True) -> None:
+        """Set LB ``lb``'s per-server weights (used by sed, sed2, wcmp, gsq).
+
+        Args:
+            lb: load balancer index.
+            weights: ``(n_servers,)`` finite, non-negative floats; the SED score is
+                ``(n + 1) / (w + 1e-9)`` as VPP, so a zero weight means "avoid".
+
+            check: validate (default). ``check=False`` is the env's fast path for a
+                list of floats it has already validated.
+
+        Raises:
+            ValueError: wrong length, NaN/inf or negative weight, or all-zero
+                weights over the active servers while the LB is in ``wcmp`` mode.
+        """
+        if not check:
+            self._w[lb] = weights
+            self._invw[lb] = [1.0 / (x + 1e-9) for x in weights]
+            self._alias[lb] = None
+            return
+        lb = self._check_lb(lb)
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (self.n_servers,):
+            raise ValueError(f"weights must have shape ({self.n_servers},), got {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"weights must be finite (no NaN/inf), got {w.tolist()}")
+        if np.any(w < 0):
+            raise ValueError(f"weights must be >= 0, got {w.tolist()}")
+        wl = w.tolist()
+        if self._mode[lb] == "wcmp" and sum(wl[j] for j in self._act) <= 0:
+            raise ValueError("wcmp needs a positive weight on at least one active server")
+        self._w[lb] = wl
+        self._invw[lb] = [1.0 / (x + 1e-9) for x in wl]
+        self._alias[lb] = None
+
+    def weights(self, lb: int) -> np.ndarray:
+        """LB ``lb``'s current weights, ``(n_servers,)`` float64."""
+        return np.asarray(self._w[self._check_lb(lb)], dtype=np.float64)
+
+    def set_dispatch(self, mode: str, lb: int | None = None) -> None:
+        """Set the dispatch mode of LB ``lb`` (all LBs if ``None``); see :mod:`.dispatch`."""
+        check_choice("dispatch", mode, DISPATCH_MODES)
+        lbs = range(self.n_lbs) if lb is None else [self._check_lb(lb)]
+        for i in lbs:
+            if mode == "wcmp" and sum(self._w[i][j] for j in self._act) <= 0:
+                raise ValueError("wcmp needs a positive weight on at least one active server")
+            self._mode[i] = mode
+            self._alias[i] = None
+
+    def dispatch_mode(self, lb: int = 0) -> str:
+        return self._mode[self._check_lb(lb)]
+
+    def set_capacity(
+        self, server: int, cpus: float | None = None, speed: float | None = None, at: float | None = None
+    ) -> None:
+        """Change server ``server``'s cores and/or speed now or at simulated time ``at`` (s).
+
+        In-service flows continue at the new rate (PS); nothing is lost.
+        """
+        server = self._check_server(server)
+        if cpus is not None:
+            check_positive("cpus", cpus)
+        if speed is not None:
+            check_positive("speed", speed)
+        self._schedule(at, "capacity", (server, cpus, speed))
+
+    def set_active(self, server: int, active: bool, at: float | None = None) -> None:
+        """Add (``True``) or remove (``False``) a server from every LB's dispatch set.
+
+        A removed server finishes its flows but gets no new ones. At least one
+        server must stay active.
+        """
+        server = self._check_server(server)
+        self._schedule(at, "active", (server, bool(active)))
+
+    def _schedule(self, at: float | None, kind: str, args: tuple) -> None:
+        if at is None or at <= self.now:
+            self._apply_control(self.now, kind, args)
+        else:
+            check_float("at", at)
+            self._ctl_seq += 1
+            heappush(self._ctl, (float(at), self._ctl_seq, kind, args))
+
+    def _apply_control(self, t: float, kind: str, args: tuple) -> None:
+        if kind == "capacity":
+            j, cpus, speed = args
+            self._advance_server(j, t)
+            if cpus is not None:
+                self._cpus[j] = float(cpus)
+            if speed is not None:
+                self._speed[j] = float(speed)
+            self._resched(j)
+        else:
+            j, flag = args
+            act = [i for i in range(self.n_servers) if (flag if i == j else self._active[i])]
+            if not act:
+                raise ValueError("at least one server must stay active")
+            self._active[j] = flag
+            self._act = act
+            self._alias = [None] * self.n_lbs
+            self._maglev = None
+
+    # ------------------------------------------------------------------ running
+    def run_until(self, t_end: float) -> None:
+        """Process all events up to simulated time ``t_end`` (s) and set ``now = t_end``."""
+        if not t_end >= self.now:
+            raise ValueError(f"run_until target {t_end!r} is before now={self.now!r}")
+        evq = self._evq
+        ver = self._ver
+        ctl = self._ctl
+        while True:
+            while evq and evq[0][2] != ver[evq[0][1]]:
+                heappop(evq)
+            td = evq[0][0] if evq else INF
+            ta = self._ta
+            tc = ctl[0][0] if ctl else INF
+            if td <= ta and td <= tc:
+                if td > t_end:
+                    break
+                _, j, _ = heappop(evq)
+                self._depart(j, td)
+            elif ta <= tc:
+                if ta > t_end:
+                    break
+                self._arrive(ta)
+            else:
+                if tc > t_end:
+                    break
+                t, _, kind, args = heappop(ctl)
+                self._apply_control(t, kind, args)
+        self.now = float(t_end)
+        self._rebase_decay()
+
+    def advance(self, seconds: float) -> None:
+        """Run for ``seconds`` of simulated time."""
+        self.run_until(self.now + seconds)
+
+    @property
+    def workload_exhausted(self) -> bool:
+        """True once a finite workload (trace) has delivered its last flow."""
+        return self._ta == INF
+
+    # ------------------------------------------------------------------ internals
+    def _rand(self) -> float:
+        i = self._ui
+        if i >= 4096:
+            self._ub = self._srng.random(4096).tolist()
+            i = 0
+        self._ui = i + 1
+        return self._ub[i]
+
+    def _load_next_arrival(self) -> None:
+        if self._bi >= len(self._bt):
+            try:
+                t, s = next(self._wl)
+            except StopIteration:
+                self._ta = INF
+                return
+            n = len(t)
+            self._bt = np.asarray(t, dtype=np.float64).tolist()
+            self._bs = np.asarray(s, dtype=np.float64).tolist()
+            self._be = self._wrng.integers(0, 1 << HASH_BITS, n).tolist()
+            self._bh = self._wrng.integers(0, 1 << HASH_BITS, n).tolist()
+            self._bi = 0
+            if n == 0:
+                self._load_next_arrival()
+                return
+        self._ta = self._bt[self._bi]
+
+    def _advance_server(self, j: int, t: float) -> None:
+        dt = t - self._T[j]
+        if dt > 0:
+            n = self._nserv[j]
+            if n:
+                c = self._cpus[j]
+                self._V[j] += self._speed[j] * (1.0 if n <= c else c / n) * dt
+                self._busy[j] += (n if n <= c else c) * dt
+            self._T[j] = t
+
+    def _resched(self, j: int) -> None:
+        self._ver[j] += 1
+        hp = self._heaps[j]
+        if hp:
+            n = self._nserv[j]
+            c = self._cpus[j]
+            r = self._speed[j] * (1.0 if n <= c else c / n)
+            d = hp[0][0] - self._V[j]
+            heappush(self._evq, (self._T[j] + (d if d > 0.0 else 0.0) / r, j, self._ver[j]))
+
+    def _sample(self, lb: int, j: int, k: int, t: float, v: float) -> None:
+        """Offer sample ``v`` taken at ``t`` to reservoir (lb, server j, kind k: 0 FCT, 1 flow duration).
+
+        Besides the slots, each reservoir keeps sorted copies of its values and of
+        ``v * decay**(t0 - t)`` plus running sums, so the five statistics cost O(1)
+        per step (the decayed order is time-invariant: the factor ``decay**(now - t0)``
+        is common to all samples).
+        """
+        K = self.reservoir_size
+        r = ((lb * self.n_servers + j) << 1) + k
+        c = self._rn[r]
+        if self._res_fast:
+            if c < K:
+                slot = c
+            else:
+                ui = self._ui
+                if ui >= 4096:
+                    self._ub = self._srng.random(4096).tolist()
+                    ui = 0
+                self._ui = ui + 1
+                slot = int(self._ub[ui] * K)
+        elif self.reservoir_mode == "algorithm_r":
+            self._rseen[r] += 1
+            if c < K:
+                slot = c
+            else:
+                slot = int(self._rand() * self._rseen[r])
+                if slot >= K:
+                    return
+        else:
+            if self.keep_prob < 1.0 and self._rand() >= self.keep_prob:
+                return
+            slot = c if c < K else int(self._rand() * K)
+        ve = v * math.exp((t - self._t0) * self._lninvd)
+        vals = self._rv[r]
+        sv = self._rsv[r]
+        se = self._rse[r]
+        if slot < c:  # replace
+            old = vals[slot]
+            olde = self._re[r][slot]
+            del sv[bisect_left(sv, old)]
+            del se[bisect_left(se, olde)]
+            self._rs1[r] += v - old
+            self._rs2[r] += v * v - old * old
+            self._rse1[r] += ve - olde
+            vals[slot] = v
+            self._re[r][slot] = ve
+            self._rt[r][slot] = t
+        else:  # fill the next empty slot
+            vals.append(v)
+            self._re[r].append(ve)
+            self._rt[r].append(t)
+            self._rn[r] = c + 1
+            self._rs1[r] += v
+            self._rs2[r] += v * v
+            self._rse1[r] += ve
+        insort(sv, v)
+        insort(se, ve)
+
+    def _rebase_decay(self) -> None:
+        """Keep stored ``v * decay**(t0 - t)`` finite: move ``t0`` to ``now``; refresh the running sums."""
+        if self.now - self._t0 > 200.0:
+            f = self.decay ** (self.now - self._t0)
+            self._t0 = self.now
+            for r in range(len(self._rn)):
+                self._re[r] = [x * f for x in self._re[r]]
+                self._rse[r] = [x * f for x in self._rse[r]]
+                vals = self._rv[r]
+                self._rs1[r] = math.fsum(vals)
+                self._rs2[r] = math.fsum(x * x for x in vals)
+                self._rse1[r] = math.fsum(self._re[r])
+
+    def _depart(self, j: int, t: float) -> None:
+        n = self._nserv[j]
+        c = self._cpus[j]
+        dt = t - self._T[j]
+        if dt > 0:
+            self._V[j] += self._speed[j] * (1.0 if n <= c else c / n) * dt
+            self._busy[j] += (n if n <= c else c) * dt
+            self._T[j] = t
+        hp = self._heaps[j]
+        fv, fid = heappop(hp)
+        self._sumF[j] -= fv
+        n -= 1
+        # complete flow fid
+        lb = self._f_lb[fid]
+        self._f_done[fid] = t
+        self._f_status[fid] = COMPLETED
+        fct = t - self._f_arr[fid]
+        self._on[lb][j] -= 1
+        lst = self._ongoing[lb]
+        p = self._f_pos[fid]
+        last = lst.pop()
+        if last != fid:
+            lst[p] = last
+            self._f_pos[last] = p
+        self._c_done[lb] += 1
+        self._c_fct[lb] += fct
+        self._s_done[j] += 1
+        self._sample(lb, j, 0, t, fct)
+        wq = self._waitq[j]
+        if wq:
+            nxt = wq.popleft()
+            s = self._f_size[nxt]
+            self._wwork[j] -= s
+            fv2 = self._V[j] + s
+            heappush(hp, (fv2, nxt))
+            self._sumF[j] += fv2
+            n += 1
+        self._nserv[j] = n
+        ver = self._ver[j] + 1
+        self._ver[j] = ver
+        if hp:
+            r = self._speed[j] * (1.0 if n <= c else c / n)
+            d = hp[0][0] - self._V[j]
+            heappush(self._evq, (t + (d if d > 0.0 else 0.0) / r, j, ver))
+
+    def _work_left(self, j: int, t: float) -> float:
+        n = self._nserv[j]
+        v = self._V[j]
+        if n:
+            c = self._cpus[j]
+            v += self._speed[j] * (1.0 if n <= c else c / n) * (t - self._T[j])
+        w = self._sumF[j] - n * v + self._wwork[j]
+        return w if w > 0.0 else 0.0
+
+    def _pick(self, scores: list[float]) -> int:
+        """Index of the minimum score, ties (within 1e-12 relative) broken uniformly at random."""
+        best = min(scores)
+        tol = 1e-12 * (best if best > 0 else 1.0)
+        ties = [i for i, sc in enumerate(scores) if sc <= best + tol]
+        if len(ties) == 1:
+            return ties[0]
+        return ties[int(self._rand() * len(ties))]
+
+    def _choose(self, lb: int, mode: str, h: int, size: float, t: float) -> int:
+        act = self._act
+        n = len(act)
+        if mode == "sed":
+            o = self._on[lb]
+            iw = self._invw[lb]
+            best = INF
+            j = -1
+            nt = 0
+            for s in act:
+                sc = (o[s] + 1) * iw[s]
+                if sc < best * (1.0 - 1e-12):
+                    best = sc
+                    j = s
+                    nt = 1
+                elif sc <= best * (1.0 + 1e-12):  # equal up to rounding: uniform among ties
+                    nt += 1
+                    if self._rand() * nt < 1.0:
+                        j = s
+            return j
+        if mode == "lsq":
+            o = self._on[lb]
+            return act[self._pick([o[s] for s in act])]
+        if mode == "gsq":
+            iw = self._invw[lb]
+            ns, wq = self._nserv, self._waitq
+            return act[self._pick([(ns[s] + len(wq[s]) + 1) * iw[s] for s in act])]
+        if mode == "lwl" or mode == "srt":
+            extra = size if mode == "srt" else 0.0
+            return act[
+                self._pick([(self._work_left(s, t) + extra) / (self._cpus[s] * self._speed[s]) for s in act])
+            ]
+        if mode == "ecmp":
+            return act[h % n]
+        if mode == "random":
+            return act[int(self._rand() * n)]
+        if mode == "sed2" or mode == "lsq2":
+            a = h % n
+            if n == 1:
+                return act[a]
+            b = (a + 1 + (h >> 20) % (n - 1)) % n
+            ja, jb = act[a], act[b]
+            o = self._on[lb]
+            if mode == "sed2":
+                iw = self._invw[lb]
+                sa, sb = (o[ja] + 1) * iw[ja], (o[jb] + 1) * iw[jb]
+            else:
+                sa, sb = o[ja], o[jb]
+            if sa < sb:
+                return ja
+            if sb < sa:
+                return jb
+            return ja if self._rand() < 0.5 else jb
+        if mode == "wcmp":
+            al = self._alias[lb]
+            if al is None:
+                al = self._alias[lb] = build_alias([self._w[lb][s] for s in act])
+            i = h % n
+            u = (h >> 31) * (1.0 / (1 << 31))
+            return act[i] if u < al[0][i] else act[al[1][i]]
+        # maglev
+        tab = self._maglev
+        if tab is None:
+            tab = self._maglev = maglev_table(tuple(act), self.maglev_size)
+        return tab[h % len(tab)]
+
+    def _arrive(self, t: float) -> None:
+        i = self._bi
+        size = self._bs[i]
+        lb = self._be[i] % self.n_lbs
+        h = self._bh[i]
+        i += 1
+        self._bi = i
+        if i < len(self._bt):
+            self._ta = self._bt[i]
+        else:
+            self._load_next_arrival()
+        fid = len(self._f_arr)
+        j = self._choose(lb, self._mode[lb], h, size, t)
+        self._f_arr.append(t)
+        self._f_size.append(size)
+        self._f_lb.append(lb)
+        self._f_srv.append(j)
+        self._c_arr[lb] += 1
+        self._s_arr[j] += 1
+        # flow-duration samples of this LB's ongoing flows (the ACKs VPP samples)
+        lst = self._ongoing[lb]
+        if lst:
+            f_srv, f_arr = self._f_srv, self._f_arr
+            for _ in range(self.fd_samples_per_arrival):
+                g = lst[int(self._rand() * len(lst))]
+                self._sample(lb, f_srv[g], 1, t, t - f_arr[g])
+        n = self._nserv[j]
+        if n < self._nw[j]:
+            c = self._cpus[j]
+            dt = t - self._T[j]
+            if dt > 0:
+                if n:
+                    self._V[j] += self._speed[j] * (1.0 if n <= c else c / n) * dt
+                    self._busy[j] += (n if n <= c else c) * dt
+                self._T[j] = t
+            fv = self._V[j] + size
+            hp = self._heaps[j]
+            heappush(hp, (fv, fid))
+            self._sumF[j] += fv
+            n += 1
+            self._nserv[j] = n
+            ver = self._ver[j] + 1
+            self._ver[j] = ver
+            d = hp[0][0] - self._V[j]
+            heappush(self._evq, (t + (d if d > 0.0 else 0.0) / (self._speed[j] * (1.0 if n <= c else c / n)), j, ver))
+        elif len(self._waitq[j]) < self._bl[j]:
+            self._waitq[j].append(fid)
+            self._wwork[j] += size
+        else:
+            self._f_done.append(math.nan)
+            self._f_status.append(REJECTED)
+            self._f_pos.append(-1)
+            self._c_rej[lb] += 1
+            self._s_rej[j] += 1
+            return
+        self._f_done.append(math.nan)
+        self._f_status.append(IN_PROGRESS)
+        self._on[lb][j] += 1
+        self._f_pos.append(len(lst))
+        lst.append(fid)
+
+    def _check_lb(self, lb: int) -> int:
+        return check_int("lb", lb, low=0, high=self.n_lbs - 1)
+
+    def _check_server(self, j: int) -> int:
+        return check_int("server", j, low=0, high=self.n_servers - 1)
+
+    # ------------------------------------------------------------------ observation API
+    def n_flow_on(self, lb: int) -> np.ndarray:
+        """LB ``lb``'s local ongoing-flow counts per server, ``(n_servers,)`` int64."""
+        return np.asarray(self._on[self._check_lb(lb)], dtype=np.int64)
+
+    def _stats_row(self, r: int, c: float) -> list[float]:
+        n = self._rn[r]
+        if n == 0:
+            return [0.0, 0.0, 0.0, 0.0, 0.0]
+        mean = self._rs1[r] / n
+        var = self._rs2[r] / n - mean * mean
+        h = 0.9 * (n - 1)
+        lo = int(h)
+        hi = lo + 1 if lo + 1 < n else lo
+        fr = h - lo
+        sv = self._rsv[r]
+        se = self._rse[r]
+        return [
+            mean,
+            sv[lo] + fr * (sv[hi] - sv[lo]),
+            math.sqrt(var) if var > 0.0 else 0.0,
+            c * self._rse1[r] / n,
+            c * (se[lo] + fr * (se[hi] - se[lo])),
+        ]
+
+    def _feature_rows(self, lb: int) -> list[list[float]]:
+        c = self.decay ** (self.now - self._t0)
+        on = self._on[lb]
+        rows = []
+        r = lb * self.n_servers * 2
+        for j in range(self.n_servers):
+            rows.append([float(on[j]), *self._stats_row(r, c), *self._stats_row(r + 1, c)])
+            r += 2
+        return rows
+
+    def features(self, lb: int) -> np.ndarray:
+        """MARLLB features of LB ``lb`` at ``now``: ``(n_servers, 11)`` float64, columns :data:`FEATURE_NAMES`.
+
+        Column 0 is ``n_flow_on`` (count); columns 1-10 are seconds (the five
+        reservoir statistics of FCT, then of flow duration, as
+        :func:`marllb_env.reservoir.reservoir_stats` computes them from
+        :meth:`reservoir`). Non-negative and finite. Empty reservoirs give 0.
+        """
+        return np.array(self._feature_rows(self._check_lb(lb)), dtype=np.float64)
+
+    def features_all(self) -> np.ndarray:
+        """Features of every LB at once: ``(n_lbs, n_servers, 11)`` float64."""
+        return np.array([self._feature_rows(lb) for lb in range(self.n_lbs)], dtype=np.float64)
+
+    def reservoir(self, lb: int, server: int, kind: str = "fct") -> tuple[np.ndarray, np.ndarray]:
+        """Raw ``(times_s, values_s)`` of one reservoir's slots (``"zero"`` mode: empty slots are ``(0, 0)``); copies.
+
+        Args:
+            kind: ``"fct"`` or ``"flow_duration"``.
+        """
+        lb, server = self._check_lb(lb), self._check_server(server)
+        k = int(check_choice("kind", kind, ("fct", "flow_duration")) == "flow_duration")
+        r = (lb * self.n_servers + server) * 2 + k
+        return np.array(self._rt[r], dtype=np.float64), np.array(self._rv[r], dtype=np.float64)
+
+    def reservoir_count(self, lb: int, server: int, kind: str = "fct") -> int:
+        """Number of filled slots of one reservoir (``reservoir_size`` in ``"zero"`` mode)."""
+        lb, server = self._check_lb(lb), self._check_server(server)
+        k = int(check_choice("kind", kind, ("fct", "flow_duration")) == "flow_duration")
+        return self._rn[(lb * self.n_servers + server) * 2 + k]
+
+    def active_mask(self) -> np.ndarray:
+        """``(n_servers,)`` bool: servers currently receiving new flows."""
+        return np.asarray(self._active, dtype=bool)
+
+    def capacities(self) -> np.ndarray:
+        """``(n_servers,)`` float64 current capacity (cpus * speed, CPU-seconds/s)."""
+        return np.asarray(self._cpus) * np.asarray(self._speed)
+
+    def busy_core_seconds(self) -> np.ndarray:
+        """Cumulative busy core-seconds per server up to ``now`` (``(n_servers,)`` float64)."""
+        for j in range(self.n_servers):
+            self._advance_server(j, self.now)
+        return np.asarray(self._busy, dtype=np.float64)
+
+    def ground_truth(self) -> dict[str, np.ndarray]:
+        """True server state at ``now`` (a real LB cannot see it), ``(n_servers,)`` arrays.
+
+        Keys: ``cpu_util`` (busy cores / cpus now, in [0, 1]), ``busy_workers``
+        (flows in service), ``queue_length`` (flows in the backlog), ``flows_in_system``,
+        ``remaining_work_s`` (unfinished CPU-seconds), ``capacity`` (CPU-seconds/s).
+        """
+        S = self.n_servers
+        ns = np.asarray(self._nserv, dtype=np.float64)
+        cpus = np.asarray(self._cpus)
+        ql = np.asarray([len(q) for q in self._waitq], dtype=np.float64)
+        return {
+            "cpu_util": np.minimum(ns, cpus) / cpus,
+            "busy_workers": ns,
+            "queue_length": ql,
+            "flows_in_system": ns + ql,
+            "remaining_work_s": np.asarray([self._work_left(j, self.now) for j in range(S)]),
+            "capacity": cpus * np.asarray(self._speed),
+        }
+
+    def counters(self) -> dict[str, np.ndarray]:
+        """Cumulative counters since reset (copies).
+
+        Keys: per LB ``(n_lbs,)``: ``arrivals``, ``completed``, ``rejects`` (int64),
+        ``fct_sum_s`` (float64); per server ``(n_servers,)``: ``server_arrivals``,
+        ``server_completed``, ``server_rejects`` (int64).
+        """
+        i64 = np.int64
+        return {
+            "arrivals": np.asarray(self._c_arr, dtype=i64),
+            "completed": np.asarray(self._c_done, dtype=i64),
+            "rejects": np.asarray(self._c_rej, dtype=i64),
+            "fct_sum_s": np.asarray(self._c_fct, dtype=np.float64),
+            "server_arrivals": np.asarray(self._s_arr, dtype=i64),
+            "server_completed": np.asarray(self._s_done, dtype=i64),
+            "server_rejects": np.asarray(self._s_rej, dtype=i64),
+        }
+
+    def flow_records(self, start: int = 0) -> FlowRecords:
+        """Records of flows ``start..`` (arrival order) as numpy arrays (copies)."""
+        sl = slice(start, None)
+        return FlowRecords(
+            arrival_s=np.asarray(self._f_arr[sl], dtype=np.float64),
+            size_s=np.asarray(self._f_size[sl], dtype=np.float64),
+            lb=np.asarray(self._f_lb[sl], dtype=np.int64),
+            server=np.asarray(self._f_srv[sl], dtype=np.int64),
+            completion_s=np.asarray(self._f_done[sl], dtype=np.float64),
+            status=np.asarray(self._f_status[sl], dtype=np.int8),
+        )
+
+    @property
+    def n_flows(self) -> int:
+        """Flows that have arrived since reset."""
+        return len(self._f_arr)
