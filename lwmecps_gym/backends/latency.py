@@ -287,7 +287,8 @@ class TestAppLatencySource:
         requests = np.zeros(n)
         latency = np.full(n, np.nan)
         demand = np.zeros(n)
-        assert self._experiments is not None
+        if self._experiments is None:
+            self._experiments = self._discover_experiments()
         for i, dep in enumerate(self.deployments):
             exp = self._experiments[dep]
             c1 = end.experiments.get(exp)
