@@ -12,6 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import EzPickle
 from pettingzoo import ParallelEnv
 
 from lwmecps_gym.core.policy import BasePolicy
@@ -50,7 +51,7 @@ def fairness(x: np.ndarray, kind: str) -> float:
     return -float(x.max())
 
 
-class MultiLoadBalanceEnv(ParallelEnv):
+class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     """## Description
 
     ``M`` load balancers (agents ``lb_0 .. lb_{M-1}``) in front of ``N`` shared heterogeneous
@@ -146,6 +147,13 @@ class MultiLoadBalanceEnv(ParallelEnv):
         dispatch: str = "sed",
         render_mode: str | None = None,
     ):
+        # pickles as its constructor arguments (the simulator holds generators), as PettingZoo envs do;
+        # SuperSuit's concat_vec_envs_v1 copies envs by pickling
+        EzPickle.__init__(
+            self, scenario, n_lbs=n_lbs, servers=servers, workload=workload, step_interval=step_interval,
+            max_steps=max_steps, weight_levels=weight_levels, reward_field=reward_field,
+            reward_type=reward_type, dispatch=dispatch, render_mode=render_mode,
+        )
         base: dict[str, Any] = {}
         if scenario is not None:
             base = dict(SCENARIOS[check_choice("scenario", scenario, tuple(SCENARIOS))])
@@ -375,3 +383,30 @@ class StaticWeightsPolicy(BasePolicy):
 
     def act(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
         return self.action.copy()
+
+
+#: Heuristic baselines for the multi-LB table: name -> dispatch mode of every LB, all with
+#: capacity-proportional static weights (:class:`StaticWeightsPolicy`). GSQ is an oracle.
+BASELINES: dict[str, str] = {"SED": "sed", "LSQ": "lsq", "WCMP": "wcmp", "ECMP": "ecmp", "GSQ (oracle)": "gsq"}
+
+
+def evaluate_baselines(seeds: Sequence[int], names: Sequence[str] | None = None, **env_kwargs: Any) -> list:
+    """Run the heuristic :data:`BASELINES` through the shared harness on :class:`JointEnv`.
+
+    Args:
+        seeds: reset seeds (one episode each; the same flows for every policy).
+        names: subset of :data:`BASELINES` (default all).
+        **env_kwargs: :class:`MultiLoadBalanceEnv` arguments (``dispatch`` is set per baseline).
+
+    Returns:
+        list of :class:`lwmecps_gym.core.evaluation.EvaluationResult`, one per baseline.
+    """
+    from lwmecps_gym.core.evaluation import evaluate
+
+    results = []
+    for name in names or list(BASELINES):
+        mode = BASELINES[check_choice("baseline", name, tuple(BASELINES))]
+        kw = {**env_kwargs, "dispatch": mode}
+        policy = StaticWeightsPolicy(MultiLoadBalanceEnv(**kw), name=name)
+        results.append(evaluate(lambda kw=kw: JointEnv(**kw), policy, seeds=list(seeds), name=name))
+    return results
