@@ -308,6 +308,10 @@ class KubernetesBackend:
         self._dirty: set[str] = set()
         self._t0 = self._clock()
         self._window_t0 = self._t0
+        self._last_latency = np.full(len(self.deployments), np.nan)
+        #: ``bool (n_deployments,)``: True where the last ``observe`` saw no request for that deployment and
+        #: carried its previous windowed latency forward.
+        self.latency_stale = np.zeros(len(self.deployments), dtype=bool)
         self._read_nodes()
         for dep in self.deployments + self._extra:
             self._selectors[dep] = label_selector_string(self._read_deployment(dep).spec.selector)
@@ -460,6 +464,8 @@ class KubernetesBackend:
             self.scale(target)
             self._wait_rollouts()
         self.latency.start()
+        self._last_latency = np.full(len(self.deployments), np.nan)
+        self.latency_stale = np.zeros(len(self.deployments), dtype=bool)
         self._t0 = self._clock()
         self._window_t0 = self._t0
         self.latency.mark()
@@ -530,7 +536,15 @@ class KubernetesBackend:
             self._sleep(seconds)
 
     def observe(self) -> ClusterMeasurement:
-        """Read replicas, Running+Ready pods per node, and the latency window; nothing is made up."""
+        """Read replicas, Running+Ready pods per node, and the latency window; nothing is made up.
+
+        A deployment that received no request in the window has no windowed latency; its most recent
+        windowed value in this episode is carried forward and flagged in :attr:`latency_stale`. If there
+        is none yet, or no deployment received any request, this raises.
+
+        Raises:
+            PermanentBackendError / TransientBackendError: API or latency-source failures, or no data.
+        """
         n_dep, n_node = len(self.deployments), len(self.node_names)
         desired = np.zeros(n_dep, dtype=np.int64)
         ready = np.zeros(n_dep, dtype=np.int64)
@@ -548,7 +562,19 @@ class KubernetesBackend:
                 if j is not None and _pod_serves(pod, dep):
                     per_node[i, j] += 1
         window = self.latency.read()
-        latency = np.asarray(window.latency_ms, dtype=np.float64)
+        latency = np.array(window.latency_ms, dtype=np.float64)
+        stale = np.isnan(latency)
+        if stale.any():
+            missing = [d for d, s, last in zip(self.deployments, stale, self._last_latency, strict=True) if s and np.isnan(last)]
+            if missing:
+                raise PermanentBackendError(
+                    f"no request reached deployments {missing} in the {window.window_s:g} s measurement window "
+                    "and none earlier in this episode, so their latency is unknown; make stabilization_time "
+                    "longer than the workload's request interval"
+                )
+            latency[stale] = self._last_latency[stale]
+        self.latency_stale = stale
+        self._last_latency = latency.copy()
         now = self._clock()
         return ClusterMeasurement(
             time_s=float(now - self._t0),

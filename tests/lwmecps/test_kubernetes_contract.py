@@ -309,25 +309,44 @@ def test_pods_are_counted_per_deployment_and_node_running_ready_only(stub, clust
 def test_observe_reports_windowed_not_cumulative_latency(stub, cluster, tmp_path, testapp):
     ft = FakeTime()
     be = make_backend(stub, cluster, tmp_path, ft=ft)
-    # a long history at 50 ms, then a window at 200/100/50/25 ms
+    # a long history at 50 ms, then a window at 200/100/50/20 ms
     for e in EXPS:
         testapp.serve(e, 1000, 50.0)
     be.reset()
     (start,) = stub.calls("POST", "/api/manage_group")
     assert start.query == {"group_id": [GROUP], "state": ["start"]}
-    window = {"e1": (10, 200.0), "e2": (20, 100.0), "e3": (5, 50.0), "e4": (0, 0.0)}
+    window = {"e1": (10, 200.0), "e2": (20, 100.0), "e3": (5, 50.0), "e4": (2, 20.0)}
     ft.on_sleep = lambda s: [testapp.serve(e, n, lat) for e, (n, lat) in window.items()]
     be.advance(10)
     m = be.observe()
     assert m.window_s == pytest.approx(10.0)
-    assert m.latency_ms[:3] == pytest.approx([200.0, 100.0, 50.0])
-    assert np.isnan(m.latency_ms[3])  # no request in the window: undefined, not 0 and not the history
-    assert m.mean_latency_ms == pytest.approx((10 * 200 + 20 * 100 + 5 * 50) / 35)
+    assert m.latency_ms == pytest.approx([200.0, 100.0, 50.0, 20.0])  # the history's 50 ms does not leak in
+    assert m.mean_latency_ms == pytest.approx((10 * 200 + 20 * 100 + 5 * 50 + 2 * 20) / 37)
     assert m.demand_rps == pytest.approx([2.0] * 4)  # 20 users every 10 s
-    # offered 2 req/s per site, served 1.0, 2.0, 0.5, 0.0 req/s
-    assert m.failed_rps == pytest.approx(1.0 + 0.0 + 1.5 + 2.0)
+    # offered 2 req/s per site, served 1.0, 2.0, 0.5, 0.2 req/s
+    assert m.failed_rps == pytest.approx(1.0 + 0.0 + 1.5 + 1.8)
     assert m.sla_violation_rate is None
     assert m.time_s == pytest.approx(10.0)
+    assert not be.latency_stale.any()
+    # next window: no request reached bs4 -> its last windowed latency is carried forward and flagged
+    window = {"e1": (10, 30.0), "e2": (10, 30.0), "e3": (10, 30.0), "e4": (0, 0.0)}
+    be.advance(10)
+    m2 = be.observe()
+    assert m2.latency_ms == pytest.approx([30.0, 30.0, 30.0, 20.0])
+    assert be.latency_stale.tolist() == [False, False, False, True]
+    assert m2.mean_latency_ms == pytest.approx(30.0)
+
+
+def test_site_without_any_request_in_the_episode_raises(stub, cluster, tmp_path, testapp):
+    ft = FakeTime()
+    be = make_backend(stub, cluster, tmp_path, ft=ft)
+    for e in EXPS:
+        testapp.serve(e, 10, 50.0)
+    be.reset()
+    ft.on_sleep = lambda s: [testapp.serve(e, 3, 40.0) for e in ("e1", "e2", "e3")]
+    be.advance(10)
+    with pytest.raises(PermanentBackendError, match=r"no request reached deployments \['bs4'\]"):
+        be.observe()
 
 
 def test_empty_window_raises_instead_of_reporting_zero_latency(stub, cluster, tmp_path, testapp):
