@@ -29,7 +29,7 @@ replicas_desired       Deployment ``spec.replicas`` (gateway: ``replicas``)
 cpu_utilization        cAdvisor CPU cores used by the function's containers / (pods x CPU capacity)
 memory_utilization     cAdvisor working set / (pods x memory capacity); capacity = limit (default)
                        or request, from the Deployment's pod template (gateway: function status)
-response_time_ms       ``rate(gateway_functions_seconds_sum) / rate(..._count)`` x 1000, all codes
+response_time_ms       ``rate(gateway_functions_seconds_sum) / rate(..._count)`` x 1000, 2xx codes
 request_rate_rps       ``rate(gateway_function_invocation_started)``
 throughput_rps         ``rate(gateway_function_invocation_total{code=~"2.."})``
 completed, dropped     ``increase(...invocation_total)`` for 2xx / non-2xx codes, rounded
@@ -38,7 +38,7 @@ in_system              started - completed counters now (requests in flight at t
 queue_length           ``max(0, in_system - replicas * max_inflight)`` if ``max_inflight`` is
                        given; else 0 (the synchronous OpenFaaS path has no queue, see docs)
 cold_starts            function containers whose ``container_start_time_seconds`` is in the window
-slo_violation_rate     1 - fraction of ``gateway_functions_seconds`` observations <= SLO
+slo_violation_rate     1 - fraction of 2xx ``gateway_functions_seconds`` observations <= SLO
                        (bucket interpolation); ``None`` if the SLO is above the last finite bucket
 =====================  ==========================================================================
 """
@@ -459,12 +459,13 @@ class OpenFaaSBackend:
             request_rate = started_rate[0].value
             arrived: int | None = _count(started_inc[0].value) if started_inc else None
         else:
-            # gateways older than the started counter: arrivals are not observable, use completions
-            request_rate, arrived = all_rps, None
+            # no started series: either the function had no invocation at all (arrivals are a measured
+            # 0) or the gateway predates the started counter (arrivals unobservable: use completions)
+            request_rate, arrived = all_rps, (None if known else 0)
 
         response_time_ms = 0.0
         slo_violation: float | None = None
-        if all_rps > 0.0:
+        if ok_rps > 0.0:
             lat_sum = self.prometheus.scalar(q["latency_sum_rate"], at)
             lat_cnt = self.prometheus.scalar(q["latency_count_rate"], at)
             if not lat_cnt > 0.0 or not math.isfinite(lat_sum / lat_cnt):
@@ -523,8 +524,9 @@ class OpenFaaSBackend:
         mem = self.prometheus.vector(q["memory_bytes_by_pod"], at)
         starts = self.prometheus.vector(q["container_start_time"], at)
         if not cpu or not mem or not starts:
-            if state.replicas_ready == 0 and state.replicas_desired == 0:
-                return 0.0, 0.0, 0
+            if state.replicas_ready == 0:
+                # nothing ready to measure (scaled to zero, or every replica still starting)
+                return 0.0, 0.0, sum(1 for s in starts if at - window_s < s.value <= at)
             missing = [k for k, v in (("cpu_cores_by_pod", cpu), ("memory_bytes_by_pod", mem),
                                       ("container_start_time", starts)) if not v]
             raise PermanentBackendError(

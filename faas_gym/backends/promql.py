@@ -116,6 +116,7 @@ class FunctionRef:
 def queries(fn: FunctionRef, window_s: float) -> dict[str, str]:
     """The PromQL the OpenFaaS backend runs, by purpose (also tabulated in docs/faas_openfaas.md)."""
     w = duration(window_s)
+    ok = ("=~", "2..")  # successful invocations: the requests the backend reports as completed
     inv = fn.gateway("gateway_function_invocation_total")
     return {
         # completions per status class, requests/s and counts over the window
@@ -127,11 +128,11 @@ def queries(fn: FunctionRef, window_s: float) -> dict[str, str]:
         # requests in flight at the gateway at the evaluation time (started - completed, all codes)
         "in_flight": (f"sum({fn.gateway('gateway_function_invocation_started')})"
                       f" - sum({inv})"),
-        # mean invocation time over the window, s (all status codes)
-        "latency_sum_rate": f"sum(rate({fn.gateway('gateway_functions_seconds_sum')}[{w}]))",
-        "latency_count_rate": f"sum(rate({fn.gateway('gateway_functions_seconds_count')}[{w}]))",
+        # mean invocation time of the successful (2xx) invocations over the window, s
+        "latency_sum_rate": f"sum(rate({fn.gateway('gateway_functions_seconds_sum', code=ok)}[{w}]))",
+        "latency_count_rate": f"sum(rate({fn.gateway('gateway_functions_seconds_count', code=ok)}[{w}]))",
         # histogram buckets for the SLO-violation fraction
-        "latency_buckets": f"sum by (le) (rate({fn.gateway('gateway_functions_seconds_bucket')}[{w}]))",
+        "latency_buckets": f"sum by (le) (rate({fn.gateway('gateway_functions_seconds_bucket', code=ok)}[{w}]))",
         # is the function known to the gateway at all (emitted for every deployed function)
         "service_count": f"max({fn.gateway('gateway_service_count')})",
         # cAdvisor, per pod

@@ -54,13 +54,19 @@ class FunctionTraffic:
     def completed_rate(self) -> float:
         return sum(self.rates.values())
 
+    def _ok(self) -> dict[str, float]:
+        return {c: r for c, r in self.rates.items() if c.startswith("2")}
+
     def mean_latency_s(self) -> float:
-        tot = sum(r * sum(s * w for s, w in self.latencies[c]) for c, r in self.rates.items())
-        return tot / self.completed_rate
+        """Mean invocation time of the successful (2xx) requests, s."""
+        ok = self._ok()
+        return sum(r * sum(s * w for s, w in self.latencies[c]) for c, r in ok.items()) / sum(ok.values())
 
     def fraction_at_most(self, threshold_s: float) -> float:
-        ok = sum(r * sum(w for s, w in self.latencies[c] if s <= threshold_s) for c, r in self.rates.items())
-        return ok / self.completed_rate
+        """Fraction of successful (2xx) requests taking <= ``threshold_s``."""
+        ok = self._ok()
+        within = sum(r * sum(w for s, w in self.latencies[c] if s <= threshold_s) for c, r in ok.items())
+        return within / sum(ok.values())
 
 
 @dataclass

@@ -234,3 +234,24 @@ def test_lifecycle_errors(k8s_stub, k8s_api_client, prom_stub):
 def test_bad_arguments_are_named(k8s_api_client, kwargs, error, match):
     with pytest.raises(error, match=match):
         make_backend(k8s_api_client, **kwargs)
+
+
+def test_scale_from_zero_with_nothing_ready_measures_zeros(k8s_stub, k8s_api_client, prom_stub):
+    """All replicas still starting and no series anywhere yet: measured zeros, not an error.
+
+    The gateway knows the function (``gateway_service_count``) but it has no invocation series and
+    cAdvisor has no container for it yet; with no ready replica there is nothing to utilise.
+    """
+    k8s_stub.state["deployment"] = deployment_json(spec_replicas=1, ready=None)
+    prom_stub.route("GET", "/api/v1/query", lambda req: (
+        200, vector(({}, 0.0)) if "gateway_service_count" in req.query["query"][0] else vector()))
+    backend = make_backend(k8s_api_client, prom_url=prom_stub.url, min_replicas=0)
+    backend.reset()
+    backend.advance(0.01)
+    m = backend.observe()
+    assert (m.replicas, m.replicas_desired) == (0, 1)
+    assert (m.cpu_utilization, m.memory_utilization, m.cold_starts) == (0.0, 0.0, 0)
+    assert (m.request_rate_rps, m.throughput_rps, m.response_time_ms, m.dropped, m.completed) == (0.0, 0.0, 0.0, 0, 0)
+    assert m.slo_violation_rate is None and (m.arrived, m.in_system) == (0, 0)
+    queries_sent = [c.query["query"][0] for c in prom_stub.calls("GET", "/api/v1/query")]
+    assert any("container_cpu_usage_seconds_total" in q for q in queries_sent)
