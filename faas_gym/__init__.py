@@ -1,1 +1,43 @@
-"""faas_gym: FaaS autoscaling environments (OpenFaaS on Kubernetes)."""
+"""faas_gym: FaaS autoscaling environments (OpenFaaS on Kubernetes), simulated or real.
+
+Importing the package registers (idempotently):
+
+* ``FaaSTrainGym-v1`` -- the upstream FaaSTrainGym name and shape: replica deltas -5..+5,
+  1-10 replicas, 30 s intervals, 10 steps per episode.
+* ``faas_gym/Autoscaling-v0`` -- the clean default: deltas {-1, 0, +1}, 1-16 replicas, 15 s
+  intervals (the HPA sync period), 240 steps (1 h) of an Azure-derived OrcBench workload.
+* ``faas_gym/AutoscalingDay-v0`` -- 24 h of an OrcBench workload shaped by a diurnal cycle,
+  60 s intervals, 1440 steps.
+
+All three use the simulator by default (``backend="sim"``); ``backend="openfaas"`` acts on a
+real function. ``import faas_gym`` does not import kubernetes, prometheus_api_client, torch
+or stable_baselines3.
+"""
+
+from lwmecps_gym.core.registration import register_once
+
+__version__ = "0.1.0"
+
+ENTRY_POINT = "faas_gym.env:FaasAutoscalingEnv"
+
+#: The day scenario's workload: OrcBench model 0 at 16 requests/s at the 14:00 peak, thinned by a
+#: diurnal profile of amplitude 0.6 (mean 10 requests/s, trough 2.5 requests/s).
+DAY_WORKLOAD = {
+    "kind": "diurnal_modulation",
+    "base": {"kind": "orcbench", "model": 0, "mean_rps": 16.0},
+    "amplitude": 0.6,
+}
+
+register_once(
+    "FaaSTrainGym-v1",
+    ENTRY_POINT,
+    max_episode_steps=10,
+    kwargs={"deltas": list(range(-5, 6)), "min_replicas": 1, "max_replicas": 10, "interval_s": 30.0},
+)
+register_once("faas_gym/Autoscaling-v0", ENTRY_POINT, max_episode_steps=240, kwargs={})
+register_once(
+    "faas_gym/AutoscalingDay-v0",
+    ENTRY_POINT,
+    max_episode_steps=1440,
+    kwargs={"interval_s": 60.0, "sim": {"workload": DAY_WORKLOAD}},
+)

@@ -463,13 +463,12 @@ def load_orcbench_model(model: int) -> dict[str, Any]:
 
 
 class _RenewalStream(ArrivalStream):
-    def __init__(self, iat_s: np.ndarray, rng: np.random.Generator, t0: float):
+    def __init__(self, iat_s: np.ndarray, cum: np.ndarray, rng: np.random.Generator, t0: float):
         super().__init__(rng, t0)
         self.iat = iat_s
-        self.mean = float(iat_s.mean())
+        self.mean = float(cum[-1]) / len(iat_s)
         # stationary start (equilibrium renewal process): the interval covering t0 is length-biased
         # (drawn with probability proportional to its length) and t0 falls uniformly inside it.
-        cum = np.cumsum(iat_s)
         covering = iat_s[min(int(np.searchsorted(cum, rng.random() * cum[-1])), len(iat_s) - 1)]
         self._next = t0 + rng.random() * covering
         self._buf = np.empty(0)
@@ -519,16 +518,23 @@ class OrcBenchWorkload(Workload):
             check_positive("mean_rps", self.mean_rps)
 
     def iat_s(self) -> np.ndarray:
-        iat = load_orcbench_model(self.model)["iat_s"]
-        if self.mean_rps is None:
-            return iat
-        return iat * (1.0 / (self.mean_rps * iat.mean()))
+        """Inter-arrival quantiles after rescaling, s (cached; do not modify)."""
+        cached = self.__dict__.get("_iat")
+        if cached is None:
+            iat = load_orcbench_model(self.model)["iat_s"]
+            if self.mean_rps is not None:
+                iat = iat * (1.0 / (self.mean_rps * iat.mean()))
+            iat.setflags(write=False)
+            cached = (iat, np.cumsum(iat))
+            object.__setattr__(self, "_iat", cached)
+        return cached[0]
 
     def mean_rate_rps(self):
         return 1.0 / float(self.iat_s().mean())
 
     def stream(self, rng: np.random.Generator, t0: float = 0.0) -> ArrivalStream:
-        return _RenewalStream(self.iat_s(), rng, t0)
+        iat = self.iat_s()
+        return _RenewalStream(iat, self.__dict__["_iat"][1], rng, t0)
 
 
 class _ThinnedStream(ArrivalStream):
@@ -580,7 +586,9 @@ class DiurnalModulation(Workload):
         }
 
     def stream(self, rng: np.random.Generator, t0: float = 0.0) -> ArrivalStream:
-        base_rng, own = rng.spawn(2)
+        # children seeded from draws of ``rng`` (not ``rng.spawn``, which ignores a re-set state)
+        base_rng = np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
+        own = np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
         return _ThinnedStream(self.base.stream(base_rng, t0), self, own, t0)
 
 

@@ -37,6 +37,7 @@ utilisation is busy slot-time over ready slot-time; memory utilisation is
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
@@ -48,7 +49,6 @@ import numpy as np
 
 from faas_gym.backends.base import FaasMeasurement
 from faas_gym.workloads import ServiceTime, Workload, make_service_time, make_workload
-from lwmecps_gym.core.seeding import make_streams
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, coerce_dataclass
 
 MODELS = ("fluid", "des")
@@ -87,7 +87,7 @@ class SimConfig:
     workload: Any = field(default_factory=_default_workload)
     service_time: Any = field(default_factory=_default_service)
     concurrency: int = 4
-    queue_capacity: int = 1000
+    queue_capacity: int = 200
     cold_start_s: float = 5.0
     keep_alive_s: float = 60.0
     memory_limit_mb: float = 256.0
@@ -149,16 +149,48 @@ def mmc_mean_response_s(c: int, lam: float, mu: float) -> float:
     return erlang_c(c, lam / mu) / (c * mu - lam) + 1.0 / mu
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> tuple[int, int]:
+    """One SplitMix64 step (Steele, Lea & Flood 2014): returns (new state, output)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    z = x
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x, z ^ (z >> 31)
+
+
 _FIELDS = tuple(FaasMeasurement.__dataclass_fields__)
+_new = object.__new__
 
 
 def _measurement(*values: Any) -> FaasMeasurement:
-    """Build a FaasMeasurement without the frozen-dataclass ``__init__`` (6 us -> 1 us on the hot path).
+    """Build a FaasMeasurement without the frozen-dataclass ``__init__`` (5 us -> 1 us on the hot path).
 
-    Equivalent to ``FaasMeasurement(*values)``; the fields are set once and never mutated.
+    Equivalent to ``FaasMeasurement(*values)`` (positional, in field order; a test checks the
+    field list below against the dataclass); the fields are set once and never mutated.
     """
-    m = object.__new__(FaasMeasurement)
-    m.__dict__.update(zip(_FIELDS, values, strict=True))
+    m = _new(FaasMeasurement)
+    d = m.__dict__
+    (
+        d["time_s"],
+        d["window_s"],
+        d["replicas"],
+        d["replicas_desired"],
+        d["cpu_utilization"],
+        d["memory_utilization"],
+        d["response_time_ms"],
+        d["request_rate_rps"],
+        d["throughput_rps"],
+        d["cold_starts"],
+        d["queue_length"],
+        d["dropped"],
+        d["slo_violation_rate"],
+        d["arrived"],
+        d["completed"],
+        d["in_system"],
+    ) = values
     return m
 
 
@@ -179,6 +211,8 @@ class SimBackend:
         self.service: ServiceTime = cfg.service_time
         self.workload: Workload = cfg.workload
         self._mean_s = self.service.mean_s
+        self._conc = cfg.concurrency
+        self._des = cfg.model == "des"
         self._mu = 1.0 / self._mean_s
         self._ac = (1.0 + self.service.scv) / 2.0  # Allen-Cunneen factor with Poisson arrivals (c_a^2 = 1)
         self._sq_list = [float(v) for v in self.service.quantiles(16)]
@@ -186,14 +220,16 @@ class SimBackend:
         self._p_svc_over_slo = sum(1 for v in self._sq_list if v > self._slo_s) / len(self._sq_list)
         self._ec_cache: dict[tuple[float, float], float] = {}
         self._last: FaasMeasurement | None = None
+        self._bitgens: tuple[np.random.PCG64, np.random.PCG64] | None = None
         self.reset(0)
 
     # ------------------------------------------------------------------ life cycle
     def reset(self, seed: int | None = None) -> None:
         """Rewind to time 0 with ``initial_replicas`` warm replicas, an empty queue, and fresh streams."""
-        streams = make_streams(np.random.default_rng(seed))
-        self._rng_sys = streams.system
-        self._stream = self.workload.stream(streams.workload, 0.0)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+        self._reseed(int(seed))
+        self._stream = self.workload.stream(self._rng_wl, 0.0)
         cfg = self.config
         self.t = 0.0
         self._ready_at: list[float] = [0.0] * cfg.initial_replicas  # sorted ready times of live replicas
@@ -205,12 +241,39 @@ class SimBackend:
         self._counts: list[int] = []
         self._means: list[float] = []
         self._ci = 0
+        self._n_chunks = 0
         self._chunk_dt = -1.0
         # DES state
         self._free: list[float] = [0.0] * (cfg.initial_replicas * cfg.concurrency)
         self._waiting: deque = deque()
         self._pending: list[tuple[float, float, float]] = []  # heap of (departure, start, arrival)
         self._last = None
+
+    def _reseed(self, seed: int) -> None:
+        """Seed the workload and system streams from ``seed`` (same seed -> same streams).
+
+        Equivalent in role to :func:`lwmecps_gym.core.seeding.make_streams` (two independent
+        streams, the workload one untouched by system draws), but the two PCG64 generators are
+        built once and re-seeded by setting their 128-bit state and odd increment from
+        SplitMix64 outputs of the seed: constructing Generators costs ~150 us, which would
+        dominate short episodes (``FaaSTrainGym-v1`` has 10 steps).
+        """
+        if self._bitgens is None:
+            self._bitgens = (np.random.PCG64(0), np.random.PCG64(0))
+            self._rng_wl = np.random.Generator(self._bitgens[0])
+            self._rng_sys = np.random.Generator(self._bitgens[1])
+        x = seed & _MASK64
+        for bg in self._bitgens:
+            words = []
+            for _ in range(4):
+                x, w = _splitmix64(x)
+                words.append(w)
+            bg.state = {
+                "bit_generator": "PCG64",
+                "state": {"state": (words[0] << 64) | words[1], "inc": ((words[2] << 64) | words[3]) | 1},
+                "has_uint32": 0,
+                "uinteger": 0,
+            }
 
     def close(self) -> None:
         """Nothing to release."""
@@ -228,11 +291,12 @@ class SimBackend:
         replicas first (newest first), then ready ones (idle slots first in the DES); removed ready
         replicas finish their in-flight requests and enter the keep-alive pool.
         """
-        n = check_int("replicas", replicas, low=0)
+        n = replicas if replicas.__class__ is int and replicas >= 0 else check_int("replicas", replicas, low=0)
         cfg = self.config
         cur = len(self._ready_at)
         now = self.t
-        self._pool = [e for e in self._pool if e > now]
+        if self._pool:
+            self._pool = [e for e in self._pool if e > now]
         if n > cur:
             k = n - cur
             warm = min(k, len(self._pool))
@@ -273,8 +337,10 @@ class SimBackend:
     # ------------------------------------------------------------------ time
     def advance(self, seconds: float) -> None:
         """Simulate ``seconds`` (> 0) of time and record the window's measurement."""
-        dt = check_float("seconds", seconds, low=0.0, low_open=True)
-        if self.config.model == "des":
+        dt = seconds
+        if dt.__class__ is not float or not 0.0 < dt < math.inf:
+            dt = check_float("seconds", seconds, low=0.0, low_open=True)
+        if self._des:
             self._advance_des(dt)
         else:
             self._advance_fluid(dt)
@@ -290,20 +356,21 @@ class SimBackend:
         return self._last
 
     def _ready_slot_seconds(self, t0: float, t1: float) -> float:
+        ready_at = self._ready_at
+        if not ready_at or ready_at[-1] <= t0:  # all replicas ready during the whole window
+            return len(ready_at) * (t1 - t0) * self._conc
         tot = 0.0
         for r in self._ready_at:
             if r < t1:
                 tot += t1 - (r if r > t0 else t0)
-        return tot * self.config.concurrency
+        return tot * self._conc
 
     def _finish_window(
         self, t1, dt, arrived, completed, dropped, in_system, queue, resp_sum_s, slo_viol, busy_s, ready_slot_s
     ) -> None:
         cfg = self.config
-        n_ready = 0
-        for r in self._ready_at:
-            if r <= t1:
-                n_ready += 1
+        ready_at = self._ready_at
+        n_ready = len(ready_at) if not ready_at or ready_at[-1] <= t1 else bisect.bisect_right(ready_at, t1)
         cpu = busy_s / ready_slot_s if ready_slot_s > 0 else 0.0
         cpu = 1.0 if cpu > 1.0 else cpu
         if n_ready > 0:
@@ -338,7 +405,10 @@ class SimBackend:
     def _next_count(self, dt: float) -> tuple[int, float]:
         """Arrivals of the next interval and their expected number (-1.0 if the workload cannot say)."""
         if self._ci >= len(self._counts) or dt != self._chunk_dt:
-            self._counts = self._stream.counts(dt, _CHUNK).tolist()
+            # chunks grow 8, 16, ... _CHUNK intervals: short episodes do not pay for long ones
+            n = min(_CHUNK, 8 * 2 ** min(self._n_chunks, 5))
+            self._n_chunks += 1
+            self._counts = self._stream.counts(dt, n).tolist()
             means = getattr(self._stream, "last_means", None)
             self._means = means.tolist() if means is not None else [-1.0] * len(self._counts)
             self._chunk_dt = dt
@@ -409,7 +479,7 @@ class SimBackend:
                 viol = acc / len(self._sq_list)
             elif d > 0.0:
                 x0 = self._slo_s - d
-                viol = sum(1 for sj in self._sq_list if sj > x0) / len(self._sq_list)
+                viol = (len(self._sq_list) - bisect.bisect_right(self._sq_list, x0)) / len(self._sq_list)
             else:
                 viol = self._p_svc_over_slo
             lq = 0.0

@@ -1,0 +1,408 @@
+"""The FaaS autoscaling environment: one function, replicas chosen by the agent, simulated or real."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from faas_gym.backends.base import FaasBackend, FaasMeasurement
+from lwmecps_gym.core.validation import check_choice, check_float, check_int, coerce_dataclass
+
+DAY_S = 86_400.0
+ACTION_MODES = ("delta", "scale_up_down")
+BACKENDS = ("sim", "openfaas")
+
+#: Observation components, in order: (name, unit).
+OBSERVATION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("replicas", "replicas"),
+    ("cpu_utilization", "fraction"),
+    ("memory_utilization", "fraction"),
+    ("response_time_ms", "ms"),
+    ("request_rate_rps", "requests/s"),
+    ("throughput_rps", "requests/s"),
+    ("cold_starts", "replicas"),
+    ("queue_length", "requests"),
+    ("replicas_desired", "replicas"),
+    ("time_of_day_sin", "-"),
+    ("time_of_day_cos", "-"),
+)
+
+
+class FaasAutoscalingEnv(gym.Env):
+    """Horizontal autoscaling of one serverless function (OpenFaaS on Kubernetes style).
+
+    ## Description
+
+    Requests for one function arrive from a workload (by default a bursty renewal process
+    fitted to the Azure Functions 2019 trace by OrcBench) and are served by the function's
+    replicas, each running up to ``concurrency`` requests at once behind one FIFO gateway
+    queue. Every ``interval_s`` seconds the agent changes the desired replica count. New
+    replicas serve only after a cold start; scaled-down replicas are kept warm for a while
+    and revived without a cold start. The goal is to meet a response-time SLO with as few
+    replica-seconds and cold starts as possible. The default backend is the simulator
+    (:class:`faas_gym.backends.sim.SimBackend`); ``backend="openfaas"`` acts on a real
+    OpenFaaS function through Kubernetes and Prometheus.
+
+    ## Action Space
+
+    ``action_mode="delta"`` (default): ``Discrete(len(deltas))``; action ``i`` adds
+    ``deltas[i]`` replicas to the desired count (default ``deltas=(-1, 0, 1)``;
+    ``FaaSTrainGym-v1`` uses ``-5..+5`` like upstream). ``action_mode="scale_up_down"``
+    (the FaaSTrainGym README's two actions): ``Discrete(2)``, 0 = scale down by one,
+    1 = scale up by one. The result is clipped to ``[min_replicas, max_replicas]``; when
+    clipping happens ``info["clipped"]`` is ``True`` and ``info["requested_replicas"]`` holds
+    the unclipped target. Deltas apply to the desired count (``spec.replicas``), not the ready
+    count, so replicas still cold-starting are not asked for twice.
+
+    ## Observation Space
+
+    ``Box(11,)``, ``float32``. Values above a cap are reported at the cap (the raw value is
+    in ``info["metrics"]``).
+
+    | index | name | unit | min | max |
+    |---|---|---|---|---|
+    | 0 | replicas (ready) | replicas | 0 | max_replicas |
+    | 1 | cpu_utilization (busy / capacity of ready replicas) | fraction | 0 | 1 |
+    | 2 | memory_utilization (working set / limit) | fraction | 0 | 1 |
+    | 3 | response_time_ms (mean of requests completed in the interval) | ms | 0 | response_time_cap_ms |
+    | 4 | request_rate_rps (arrivals / interval) | requests/s | 0 | rate_cap_rps |
+    | 5 | throughput_rps (completions / interval) | requests/s | 0 | rate_cap_rps |
+    | 6 | cold_starts (replicas started cold in the interval) | replicas | 0 | max_replicas |
+    | 7 | queue_length (waiting requests at the end) | requests | 0 | queue_cap |
+    | 8 | replicas_desired | replicas | 0 | max_replicas |
+    | 9 | time_of_day_sin | - | -1 | 1 |
+    | 10 | time_of_day_cos | - | -1 | 1 |
+
+    Indices 0-5 are the FaaSTrainGym six (reordered; upstream mixed seconds and percent).
+
+    ## Rewards
+
+    ``r = -(w_slo * v + w_cost * R / max_replicas + w_cold_start * n_cold / max_replicas + w_drop * d)``
+    with ``v`` the SLO-violation rate (fraction of completed requests slower than ``slo_ms``;
+    if the backend cannot measure it, 1.0 when the mean response time exceeds ``slo_ms`` else 0.0),
+    ``R`` the desired (billed) replicas during the interval, ``n_cold`` the cold starts, and ``d``
+    the fraction of arriving requests dropped. Every term is in [0, 1], so
+    ``r`` is in ``[-(w_slo + w_cost + w_cold_start + w_drop), 0]``. Raw values with units are in
+    ``info["metrics"]``: ``replicas``, ``replicas_desired``, ``cpu_utilization``,
+    ``memory_utilization``, ``response_time_ms``, ``request_rate_rps``, ``throughput_rps``,
+    ``cold_starts``, ``queue_length``, ``dropped``, ``slo_violation_rate``, ``replica_seconds``,
+    ``arrived``, ``completed``. ``info["episode_metrics"]`` holds running episode values:
+    request-weighted ``response_time_ms`` and ``slo_violation_rate``, and totals
+    ``replica_seconds``, ``cold_starts``, ``dropped``, ``drop_rate``.
+
+    ## Starting State
+
+    ``initial_replicas`` warm replicas (default ``min_replicas``), empty queue. ``reset`` lets
+    one interval of workload pass without an action so the first observation is a real
+    measurement. With the simulator, ``reset(seed=s)`` fixes the whole trajectory for a given
+    action sequence; the workload has its own random stream, so two policies see the same
+    arrivals.
+
+    ## Episode End
+
+    Never terminates (autoscaling is a continuing task). Truncation by ``max_episode_steps``
+    of the registered id: ``FaaSTrainGym-v1`` 10 steps of 30 s; ``faas_gym/Autoscaling-v0``
+    240 steps of 15 s (1 h); ``faas_gym/AutoscalingDay-v0`` 1440 steps of 60 s (24 h).
+
+    ## Arguments
+
+    | argument | default | meaning |
+    |---|---|---|
+    | backend | ``"sim"`` | ``"sim"``, ``"openfaas"`` or a :class:`FaasBackend` instance |
+    | sim | ``None`` | :class:`~faas_gym.backends.sim.SimConfig` or dict (workload, service_time, concurrency, cold_start_s, keep_alive_s, queue_capacity, model, ...) |
+    | min_replicas / max_replicas | 1 / 16 | replica range (0 allows scale to zero) |
+    | initial_replicas | ``min_replicas`` | replicas at reset |
+    | interval_s | 15.0 | control interval, s |
+    | action_mode | ``"delta"`` | ``"delta"`` or ``"scale_up_down"`` |
+    | deltas | ``(-1, 0, 1)`` | replica changes of the ``delta`` actions |
+    | slo_ms | 4000.0 | response-time SLO, ms (also passed to the sim) |
+    | w_slo, w_cost, w_cold_start, w_drop | 1.0, 0.5, 0.05, 1.0 | reward weights (>= 0) |
+    | response_time_cap_ms | 60000.0 | observation cap of index 3 |
+    | rate_cap_rps | 1000.0 | observation cap of indices 4-5 |
+    | queue_cap | sim ``queue_capacity`` or 10000 | observation cap of index 7 |
+    | start_time_of_day_s | 0.0 | time of day at episode time 0, s |
+    | function_name, namespace, backend_kwargs | | for ``backend="openfaas"`` (see :mod:`faas_gym.backends.openfaas`) |
+    | render_mode | ``None`` | ``"ansi"`` returns a one-line text summary |
+
+    ## Version History
+
+    * v0 / FaaSTrainGym-v1: first version in this library. Differences from upstream
+      FaaSTrainGym v1: ``reset`` works; metrics are measured, not zeros; bounded reward
+      without the squared-throughput term; deltas relative to the desired count; simulator backend.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        backend: str | FaasBackend = "sim",
+        sim: Any = None,
+        min_replicas: int = 1,
+        max_replicas: int = 16,
+        initial_replicas: int | None = None,
+        interval_s: float = 15.0,
+        action_mode: str = "delta",
+        deltas: Sequence[int] = (-1, 0, 1),
+        slo_ms: float = 4000.0,
+        w_slo: float = 1.0,
+        w_cost: float = 0.5,
+        w_cold_start: float = 0.05,
+        w_drop: float = 1.0,
+        response_time_cap_ms: float = 60_000.0,
+        rate_cap_rps: float = 1000.0,
+        queue_cap: int | None = None,
+        start_time_of_day_s: float = 0.0,
+        function_name: str | None = None,
+        namespace: str = "openfaas-fn",
+        backend_kwargs: Mapping[str, Any] | None = None,
+        render_mode: str | None = None,
+    ):
+        self.min_replicas = check_int("min_replicas", min_replicas, low=0)
+        self.max_replicas = check_int("max_replicas", max_replicas, low=max(1, self.min_replicas))
+        if initial_replicas is None:
+            initial_replicas = self.min_replicas
+        self.initial_replicas = check_int(
+            "initial_replicas", initial_replicas, low=self.min_replicas, high=self.max_replicas
+        )
+        self.interval_s = check_float("interval_s", interval_s, low=0.0, low_open=True)
+        self.action_mode = check_choice("action_mode", action_mode, ACTION_MODES)
+        if self.action_mode == "delta":
+            if isinstance(deltas, (str, bytes)) or not isinstance(deltas, Sequence) or len(deltas) == 0:
+                raise ValueError(f"deltas must be a non-empty sequence of integers, got {deltas!r}")
+            self.deltas = tuple(check_int(f"deltas[{i}]", d) for i, d in enumerate(deltas))
+            if len(set(self.deltas)) != len(self.deltas):
+                raise ValueError(f"deltas must not repeat values, got {list(self.deltas)}")
+        else:
+            self.deltas = (-1, 1)
+        self.slo_ms = check_float("slo_ms", slo_ms, low=0.0, low_open=True)
+        self.w_slo = check_float("w_slo", w_slo, low=0.0)
+        self.w_cost = check_float("w_cost", w_cost, low=0.0)
+        self.w_cold_start = check_float("w_cold_start", w_cold_start, low=0.0)
+        self.w_drop = check_float("w_drop", w_drop, low=0.0)
+        self.response_time_cap_ms = check_float("response_time_cap_ms", response_time_cap_ms, low=0.0, low_open=True)
+        self.rate_cap_rps = check_float("rate_cap_rps", rate_cap_rps, low=0.0, low_open=True)
+        self.start_time_of_day_s = check_float("start_time_of_day_s", start_time_of_day_s, low=0.0, high=DAY_S)
+        if render_mode is not None:
+            check_choice("render_mode", render_mode, self.metadata["render_modes"])
+        self.render_mode = render_mode
+
+        self.backend, default_queue_cap = self._make_backend(
+            backend, sim, function_name, namespace, backend_kwargs
+        )
+        if queue_cap is None:
+            queue_cap = default_queue_cap
+        self.queue_cap = check_int("queue_cap", queue_cap, low=1)
+
+        high = np.array(
+            [
+                self.max_replicas,
+                1.0,
+                1.0,
+                self.response_time_cap_ms,
+                self.rate_cap_rps,
+                self.rate_cap_rps,
+                self.max_replicas,
+                self.queue_cap,
+                self.max_replicas,
+                1.0,
+                1.0,
+            ],
+            dtype=np.float32,
+        )
+        low = np.zeros_like(high)
+        low[9:] = -1.0
+        self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
+        self.action_space = spaces.Discrete(len(self.deltas))
+        self._high_arr = high
+        self._desired = self.initial_replicas
+        self._last: FaasMeasurement | None = None
+        self._reset_episode_totals()
+
+    # ------------------------------------------------------------------ construction
+    def _make_backend(self, backend, sim, function_name, namespace, backend_kwargs) -> tuple[FaasBackend, int]:
+        if not isinstance(backend, str):
+            missing = [m for m in ("reset", "set_replicas", "advance", "observe", "close") if not hasattr(backend, m)]
+            if missing:
+                raise TypeError(f"backend must be 'sim', 'openfaas' or a FaasBackend; {type(backend).__name__} lacks {missing}")
+            cap = getattr(getattr(backend, "config", None), "queue_capacity", 10_000)
+            return backend, max(int(cap), 1)
+        check_choice("backend", backend, BACKENDS)
+        if backend == "sim":
+            from faas_gym.backends.sim import SimBackend, SimConfig
+
+            cfg = coerce_dataclass(SimConfig, sim, "sim")
+            cfg = dataclasses.replace(cfg, slo_ms=self.slo_ms, initial_replicas=self.initial_replicas)
+            return SimBackend(cfg), max(cfg.queue_capacity, 1)
+        if sim is not None:
+            raise ValueError("sim is only valid with backend='sim'")
+        if not function_name:
+            raise ValueError("backend='openfaas' needs function_name (the OpenFaaS function / Deployment name)")
+        from faas_gym.backends.openfaas import OpenFaaSBackend  # lazy: kubernetes, prometheus_api_client
+
+        be = OpenFaaSBackend.from_env_kwargs(
+            function_name=function_name,
+            namespace=namespace,
+            sample_interval_s=self.interval_s,
+            slo_ms=self.slo_ms,
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            **dict(backend_kwargs or {}),
+        )
+        return be, 10_000
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        sub_seed = int(self.np_random.integers(0, 2**63 - 1))
+        self.backend.reset(seed=sub_seed)
+        self._desired = self.initial_replicas
+        self.backend.set_replicas(self._desired)
+        self.backend.advance(self.interval_s)
+        m = self.backend.observe()
+        self._last = m
+        self._reset_episode_totals()
+        info = {"metrics": self._metrics(m), "clipped": False, "requested_replicas": self._desired}
+        return self._obs(m), info
+
+    def step(self, action):
+        if self._last is None:
+            raise RuntimeError("step() called before reset()")
+        try:
+            delta = self.deltas[action] if action.__class__ is int and action >= 0 else self._delta_of(action)
+        except IndexError:
+            delta = self._delta_of(action)
+        requested = self._desired + delta
+        target = requested
+        if target < self.min_replicas:
+            target = self.min_replicas
+        elif target > self.max_replicas:
+            target = self.max_replicas
+        if target != self._desired:
+            self.backend.set_replicas(target)
+            self._desired = target
+        self.backend.advance(self.interval_s)
+        m = self.backend.observe()
+        self._last = m
+        metrics = self._metrics(m)
+        arrived = m.arrived if m.arrived is not None else m.request_rate_rps * m.window_s
+        drop_frac = m.dropped / arrived if arrived > 0 else 0.0
+        if drop_frac > 1.0:
+            drop_frac = 1.0
+        v = m.slo_violation_rate
+        if v is None:
+            v = 1.0 if m.response_time_ms > self.slo_ms else 0.0
+        mx = self.max_replicas
+        reward = -(
+            self.w_slo * v
+            + self.w_cost * m.replicas_desired / mx
+            + self.w_cold_start * min(m.cold_starts, mx) / mx
+            + self.w_drop * drop_frac
+        )
+        self._accumulate(m, arrived, v)
+        info = {
+            "metrics": metrics,
+            "episode_metrics": self._episode_metrics(),
+            "clipped": target != requested,
+            "requested_replicas": requested,
+        }
+        return self._obs(m), float(reward), False, False, info
+
+    def _delta_of(self, action: Any) -> int:
+        """Validate a non-``int`` action (numpy integer, 0-d/1-element array) and return its delta."""
+        n = len(self.deltas)
+        try:
+            idx = int(np.asarray(action).reshape(()))
+        except (TypeError, ValueError):
+            raise TypeError(f"action must be an integer in [0, {n - 1}], got {action!r}") from None
+        if not 0 <= idx < n or np.asarray(action).reshape(()) != idx:
+            raise ValueError(f"action must be an integer in [0, {n - 1}], got {action!r}")
+        return self.deltas[idx]
+
+    def render(self):
+        if self.render_mode != "ansi" or self._last is None:
+            return None
+        m = self._last
+        return (
+            f"t={m.time_s:8.0f}s replicas={m.replicas}/{m.replicas_desired} rate={m.request_rate_rps:7.2f}rps "
+            f"resp={m.response_time_ms:8.1f}ms slo_viol={m.slo_violation_rate if m.slo_violation_rate is not None else float('nan'):.3f} "
+            f"queue={m.queue_length} cold={m.cold_starts} drop={m.dropped}"
+        )
+
+    def close(self):
+        self.backend.close()
+
+    # ------------------------------------------------------------------ helpers
+    def _obs(self, m: FaasMeasurement) -> np.ndarray:
+        # saturate at the declared caps (a real backend can exceed them); lows are 0 / -1 already
+        phase = 2.0 * math.pi * ((self.start_time_of_day_s + m.time_s) % DAY_S) / DAY_S
+        mx = self.max_replicas
+        return np.array(
+            (
+                min(m.replicas, mx),
+                min(m.cpu_utilization, 1.0),
+                min(m.memory_utilization, 1.0),
+                min(m.response_time_ms, self.response_time_cap_ms),
+                min(m.request_rate_rps, self.rate_cap_rps),
+                min(m.throughput_rps, self.rate_cap_rps),
+                min(m.cold_starts, mx),
+                min(m.queue_length, self.queue_cap),
+                min(m.replicas_desired, mx),
+                math.sin(phase),
+                math.cos(phase),
+            ),
+            dtype=np.float32,
+        )
+
+    def _metrics(self, m: FaasMeasurement) -> dict[str, float]:
+        return {
+            "replicas": m.replicas,
+            "replicas_desired": m.replicas_desired,
+            "cpu_utilization": m.cpu_utilization,
+            "memory_utilization": m.memory_utilization,
+            "response_time_ms": m.response_time_ms,
+            "request_rate_rps": m.request_rate_rps,
+            "throughput_rps": m.throughput_rps,
+            "cold_starts": m.cold_starts,
+            "queue_length": m.queue_length,
+            "dropped": m.dropped,
+            "slo_violation_rate": m.slo_violation_rate if m.slo_violation_rate is not None else math.nan,
+            "replica_seconds": m.replicas_desired * m.window_s,
+            "arrived": m.arrived if m.arrived is not None else m.request_rate_rps * m.window_s,
+            "completed": m.completed if m.completed is not None else m.throughput_rps * m.window_s,
+        }
+
+    def _reset_episode_totals(self) -> None:
+        self._tot_completed = 0.0
+        self._tot_resp = 0.0
+        self._tot_viol = 0.0
+        self._tot_replica_s = 0.0
+        self._tot_cold = 0
+        self._tot_dropped = 0
+        self._tot_arrived = 0.0
+
+    def _accumulate(self, m: FaasMeasurement, arrived: float, v: float) -> None:
+        done = m.completed if m.completed is not None else m.throughput_rps * m.window_s
+        self._tot_completed += done
+        self._tot_resp += m.response_time_ms * done
+        self._tot_viol += v * done
+        self._tot_replica_s += m.replicas_desired * m.window_s
+        self._tot_cold += m.cold_starts
+        self._tot_dropped += m.dropped
+        self._tot_arrived += arrived
+
+    def _episode_metrics(self) -> dict[str, float]:
+        n = self._tot_completed
+        return {
+            "response_time_ms": self._tot_resp / n if n else 0.0,
+            "slo_violation_rate": self._tot_viol / n if n else 0.0,
+            "replica_seconds": self._tot_replica_s,
+            "cold_starts": float(self._tot_cold),
+            "dropped": float(self._tot_dropped),
+            "drop_rate": self._tot_dropped / self._tot_arrived if self._tot_arrived else 0.0,
+        }
