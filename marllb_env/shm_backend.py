@@ -1,0 +1,206 @@
+"""``backend="shm"``: drive one load balancer through MARLLB's shared-memory data plane.
+
+:class:`ShmBackend` implements :class:`marllb_env.backend.LBBackend` over a
+:class:`~marllb_env.shm.SharedMemoryRegion`, the way MARLLB's agent talks to its VPP plugin
+(``src/lb/env.py``): ``apply_weights`` writes a ``msg_in`` frame (SED scores + alias
+table), ``advance`` sleeps for the step interval (wall-clock time: the data plane runs in
+real time), ``observe`` reads the newest whole ``msg_out`` frame and the reservoirs and
+computes the 11 MARLLB features per active server.
+
+Two ways to get a data plane:
+
+* ``emulate=True`` (default via :meth:`ShmBackend.from_env_kwargs`): the backend creates a
+  uniquely named region and starts :mod:`marllb_env.emulator` in a child process, which
+  runs the flow simulator in real time (``speed`` x wall clock) and is restarted with a
+  new seed on every ``reset``;
+* ``emulate=False``: attach to an existing region (the real VPP plugin's ``shm_vip_1``).
+
+What the shared memory does not carry (and this backend therefore does not invent):
+ground truth (MARLLB gets it from server agents over TCP; here ``ground_truth`` is NaN),
+per-interval flow counts (``flow_stats`` is empty) and per-flow records (no
+``flow_records``; the env's FCT episode metrics need the simulator backend).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from lwmecps_gym.core.backend import PermanentBackendError, TransientBackendError
+from marllb_env.backend import LBMeasurement
+from marllb_env.reservoir import reservoir_stats
+from marllb_env.shm import DEFAULT_NAME, SHM_DIR, SHM_N_BIN, SharedMemoryRegion
+
+
+def _features(frame, bins: np.ndarray, decay: float, empty_slots: str) -> np.ndarray:
+    """``(len(bins), 11)`` float32: ``n_flow_on`` + 5 FCT + 5 flow-duration statistics."""
+    out = np.empty((bins.size, 11), dtype=np.float32)
+    out[:, 0] = np.maximum(frame.n_flow_on[bins], 0)
+    for c, res in ((1, frame.fct), (6, frame.flow_duration)):
+        with np.errstate(invalid="ignore"):  # empty reservoirs: inf - inf in the p90 step, then set to 0
+            out[:, c : c + 5] = np.maximum(_stats(res[bins], frame.ts, decay, empty_slots), 0.0)
+    return out
+
+
+def _stats(res: np.ndarray, now: float, decay: float, empty_slots: str) -> np.ndarray:
+    """The 5 reservoir statistics of ``res (n, 128, 2)`` ``(t, v)`` pairs at data-plane time ``now``."""
+    r = res.astype(np.float64)
+    t, v = r[..., 0], r[..., 1]
+    if empty_slots == "zero":  # VPP/shm_proxy: all 128 slots, empty (0, 0) ones included
+        return reservoir_stats(v, t, None, now, decay)
+    # statistics over filled slots: move (0, 0) slots to the end and count the rest
+    filled = (t != 0) | (v != 0)
+    order = np.argsort(~filled, axis=1, kind="stable")
+    return reservoir_stats(np.take_along_axis(v, order, 1), np.take_along_axis(t, order, 1), filled.sum(1), now, decay)
+
+
+class ShmBackend:
+    """One LB's view of a MARLLB shared-memory data plane (see the module docstring).
+
+    Args:
+        num_servers: servers the env controls; must equal the number of active bins in
+            ``msg_out`` (active bins in ascending order are servers ``0..n-1``).
+        step_interval: the env's step, seconds of data-plane time.
+        name: region file name; default: ``shm_vip_1`` when attaching, a fresh unique
+            name when emulating.
+        directory: region directory (``/dev/shm``).
+        emulate: start the Python data-plane emulator (``True``) or attach to an existing
+            data plane (``False``).
+        speed: emulator only: data-plane seconds per wall second (1 = real time).
+        servers, workload: emulator only: the simulated cluster (default 4 servers
+            with 1, 1, 2, 2 CPUs and Poisson load 0.9), see :class:`marllb_env.emulator.SimDataPlane`.
+        publish_interval: emulator only: data-plane seconds between ``msg_out`` frames.
+        frame_timeout: seconds (wall) to wait for a fresh frame before raising.
+        empty_slots: ``"mask"`` (statistics over filled reservoir slots) or ``"zero"``
+            (MARLLB's ``shm_proxy``: empty ``(0, 0)`` slots included).
+        decay: freshness base of the decayed statistics (0.9).
+
+    Raises:
+        PermanentBackendError: region missing / wrong number of active servers.
+        TransientBackendError: no fresh frame within ``frame_timeout`` (data plane stalled).
+    """
+
+    def __init__(
+        self,
+        num_servers: int,
+        step_interval: float = 0.25,
+        *,
+        name: str | None = None,
+        directory: str = SHM_DIR,
+        emulate: bool = True,
+        speed: float = 1.0,
+        servers: Any = None,
+        workload: Any = None,
+        publish_interval: float = 0.05,
+        frame_timeout: float = 5.0,
+        empty_slots: str = "mask",
+        decay: float = 0.9,
+    ):
+        if not (isinstance(num_servers, int) and 1 <= num_servers <= SHM_N_BIN):
+            raise ValueError(f"num_servers must be an int in [1, {SHM_N_BIN}], got {num_servers!r}")
+        if empty_slots not in ("mask", "zero"):
+            raise ValueError(f"empty_slots must be 'mask' or 'zero', got {empty_slots!r}")
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed!r}")
+        self.n_servers = num_servers
+        self.step_interval = float(step_interval)
+        self.emulate = bool(emulate)
+        self.speed = float(speed) if emulate else 1.0
+        self.frame_timeout = float(frame_timeout)
+        self.empty_slots, self.decay = empty_slots, float(decay)
+        self.publish_interval = float(publish_interval)
+        self._emulator: Any = None
+        self._bins = np.arange(num_servers)
+        self._last_frame = None
+        self.dispatch = "sed"
+        if emulate:
+            if servers is None:  # the env's default cluster: first ceil(n/2) servers 1 CPU, the rest 2
+                servers = [1.0 if j < num_servers - num_servers // 2 else 2.0 for j in range(num_servers)]
+            self._config = {"servers": list(servers), "workload": workload}
+            self.name = name or f"marllb_emu_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+            self.region = SharedMemoryRegion.create(self.name, directory=directory)
+            self._directory = directory
+        else:
+            self.name = name or DEFAULT_NAME
+            try:
+                self.region = SharedMemoryRegion.attach(self.name, directory=directory)
+            except FileNotFoundError as e:
+                raise PermanentBackendError(f"no data-plane region {directory}/{self.name}: is VPP running?") from e
+
+    @classmethod
+    def from_env_kwargs(cls, num_servers: int, step_interval: float, **backend_kwargs: Any) -> ShmBackend:
+        """What :class:`marllb_env.env.LoadBalanceEnv` calls for ``backend="shm"``."""
+        return cls(num_servers, step_interval, **backend_kwargs)
+
+    # --- LBBackend --------------------------------------------------------------------
+    def reset(self, seed: int | None = None, *, rngs: Any = None) -> None:
+        """Emulator: restart it with a seed drawn from ``rngs.workload`` (or ``seed``). Real data
+        plane: nothing to reset; the next observation is the newest frame."""
+        if self.emulate:
+            from marllb_env.emulator import EmulatorProcess
+
+            if self._emulator is not None:
+                self._emulator.stop()
+            s = int(rngs.workload.integers(0, 2**31 - 1)) if rngs is not None else seed
+            self._emulator = EmulatorProcess(
+                self.name,
+                {**self._config, "seed": s},
+                speed=self.speed,
+                publish_interval=self.publish_interval,
+                directory=self._directory,
+            )
+        self._last_frame = None
+
+    def apply_weights(self, weights: np.ndarray) -> None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (self.n_servers,):
+            raise ValueError(f"weights must have shape ({self.n_servers},), got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"weights must be finite and >= 0, got {w.tolist()}")
+        full = np.zeros(SHM_N_BIN)
+        full[self._bins] = w
+        self.region.write_msg_in(full[: int(self._bins.max()) + 1])
+
+    def advance(self, seconds: float) -> None:
+        """Sleep ``seconds`` of data-plane time (``seconds / speed`` wall seconds)."""
+        time.sleep(max(0.0, seconds / self.speed))
+
+    def observe(self) -> LBMeasurement:
+        if self._emulator is not None and not self._emulator.alive():
+            raise PermanentBackendError(f"the data-plane emulator (pid {self._emulator.pid}) has exited")
+        try:
+            frame = self.region.read_msg_out(timeout=self.frame_timeout)
+        except TimeoutError as e:
+            raise TransientBackendError(f"data plane stalled: {e}") from e
+        bins = frame.active_bins
+        if bins.size != self.n_servers:
+            raise PermanentBackendError(
+                f"the data plane reports {bins.size} active servers (bins {bins.tolist()}); the env expects {self.n_servers}"
+            )
+        self._bins = bins
+        self._last_frame = frame
+        return LBMeasurement(
+            time_s=frame.ts,
+            features=_features(frame, bins, self.decay, self.empty_slots),
+            active=np.ones(self.n_servers, dtype=bool),
+            ground_truth=np.full((self.n_servers, 3), np.nan, dtype=np.float32),
+            flow_stats={},
+            exhausted=False,
+        )
+
+    def close(self) -> None:
+        if self._emulator is not None:
+            self._emulator.stop()
+            self._emulator = None
+        if not self.region.closed:
+            self.region.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
