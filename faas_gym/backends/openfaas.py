@@ -63,7 +63,7 @@ DEFAULT_NAMESPACE = "openfaas-fn"
 BACKEND_OPTIONS = frozenset({
     "timeout_s", "retry_attempts", "retry_initial_s", "retry_max_s", "utilization_basis",
     "cpu_capacity_cores", "memory_capacity_bytes", "rate_window_s", "max_inflight",
-    "gateway_auth", "prometheus_headers",
+    "gateway_auth", "prometheus_headers", "evaluation_delay_s",
 })
 
 
@@ -282,6 +282,10 @@ class OpenFaaSBackend:
         min_replicas, max_replicas: the range ``set_replicas`` accepts.
         rate_window_s: PromQL range for ``rate``/``increase``; default: the length of the last
             ``advance``. Must cover at least two scrapes.
+        evaluation_delay_s: evaluate the queries this long before the end of the window (the
+            window shifts back with it), so that the scrape closing the window is already ingested;
+            without it, a last sample older than 1.1 scrape intervals makes ``rate()`` extrapolate
+            only half an interval and under-read. One or two scrape intervals is a good value.
         max_inflight: per-replica concurrency limit of the watchdog (``max_inflight``), used for
             ``queue_length``; ``None`` if unlimited/unknown.
         cpu_capacity_cores, memory_capacity_bytes: override the per-replica capacity read from
@@ -303,6 +307,7 @@ class OpenFaaSBackend:
         min_replicas: int,
         max_replicas: int,
         rate_window_s: float | None = None,
+        evaluation_delay_s: float = 0.0,
         max_inflight: int | None = None,
         cpu_capacity_cores: float | None = None,
         memory_capacity_bytes: float | None = None,
@@ -316,6 +321,7 @@ class OpenFaaSBackend:
         self.min_replicas = check_int("min_replicas", min_replicas, low=0)
         self.max_replicas = check_int("max_replicas", max_replicas, low=max(1, self.min_replicas))
         self.rate_window_s = None if rate_window_s is None else check_positive("rate_window_s", rate_window_s)
+        self.evaluation_delay_s = check_float("evaluation_delay_s", evaluation_delay_s, low=0.0)
         self.max_inflight = None if max_inflight is None else check_int("max_inflight", max_inflight, low=1)
         self.cpu_capacity_cores = (None if cpu_capacity_cores is None
                                    else check_positive("cpu_capacity_cores", cpu_capacity_cores))
@@ -364,8 +370,8 @@ class OpenFaaSBackend:
             **opts: any of :data:`BACKEND_OPTIONS`: ``timeout_s`` (5), ``retry_attempts`` (4),
                 ``retry_initial_s`` (0.5), ``retry_max_s`` (4), ``utilization_basis``
                 (``"limit"``/``"request"``), ``cpu_capacity_cores``, ``memory_capacity_bytes``,
-                ``rate_window_s``, ``max_inflight``, ``gateway_auth`` (user, password),
-                ``prometheus_headers``.
+                ``rate_window_s``, ``evaluation_delay_s`` (0), ``max_inflight``,
+                ``gateway_auth`` (user, password), ``prometheus_headers``.
 
         Raises:
             ValueError / TypeError: unknown option, bad value, or a missing ``gateway_url``.
@@ -396,6 +402,7 @@ class OpenFaaSBackend:
         return cls(function_name=function_name, namespace=namespace, scaler=scaler, prometheus=prom,
                    slo_ms=slo_ms, min_replicas=min_replicas, max_replicas=max_replicas,
                    rate_window_s=opts.get("rate_window_s"), max_inflight=opts.get("max_inflight"),
+                   evaluation_delay_s=opts.get("evaluation_delay_s", 0.0),
                    cpu_capacity_cores=opts.get("cpu_capacity_cores"),
                    memory_capacity_bytes=opts.get("memory_capacity_bytes"))
 
@@ -437,7 +444,7 @@ class OpenFaaSBackend:
         start, end = self._window
         window_s = end - start
         q = queries(self.fn, self.rate_window_s or window_s)
-        at = end
+        at = end - self.evaluation_delay_s
         state = self.scaler.read()
 
         # ---- gateway: completions, arrivals, latency --------------------------------------
