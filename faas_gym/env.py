@@ -149,7 +149,7 @@ class FaasAutoscalingEnv(gym.Env):
         interval_s: float = 15.0,
         action_mode: str = "delta",
         deltas: Sequence[int] = (-1, 0, 1),
-        slo_ms: float = 4000.0,
+        slo_ms: float = 6000.0,
         w_slo: float = 1.0,
         w_cost: float = 0.5,
         w_cold_start: float = 0.05,

@@ -56,11 +56,11 @@ _CHUNK = 256  # intervals of arrival counts generated at once by the fluid model
 
 
 def _default_workload() -> dict:
-    return {"kind": "orcbench", "model": 0, "mean_rps": 8.0}
+    return {"kind": "orcbench", "model": 0, "mean_rps": 12.0}
 
 
 def _default_service() -> dict:
-    return {"kind": "orcbench", "model": 0, "max_s": 10.0}
+    return {"kind": "orcbench", "model": 0, "max_s": 5.0}
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class SimConfig:
     memory_limit_mb: float = 256.0
     memory_idle_mb: float = 64.0
     memory_per_request_mb: float = 32.0
-    slo_ms: float = 4000.0
+    slo_ms: float = 6000.0
     initial_replicas: int = 1
     model: str = "fluid"
 
