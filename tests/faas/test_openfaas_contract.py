@@ -255,3 +255,15 @@ def test_scale_from_zero_with_nothing_ready_measures_zeros(k8s_stub, k8s_api_cli
     assert m.slo_violation_rate is None and (m.arrived, m.in_system) == (0, 0)
     queries_sent = [c.query["query"][0] for c in prom_stub.calls("GET", "/api/v1/query")]
     assert any("container_cpu_usage_seconds_total" in q for q in queries_sent)
+
+
+def test_importing_the_backend_modules_stays_light():
+    """kubernetes, prometheus_api_client, requests and tenacity load only when a backend is built."""
+    import subprocess
+    import sys
+
+    code = ("import sys, faas_gym, faas_gym.backends.openfaas, faas_gym.backends.promql; "
+            "heavy = [m for m in ('kubernetes', 'prometheus_api_client', 'requests', 'tenacity', 'torch') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
