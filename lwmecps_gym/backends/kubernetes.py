@@ -449,7 +449,8 @@ class KubernetesBackend:
 
     def reset(self, seed: int | None = None) -> None:
         """Re-read nodes and deployments, optionally set ``reset_replicas`` and wait for the rollout,
-        then start the workload and open a measurement window.
+        then start the workload, open a measurement window and wait ``stabilization_time`` so the
+        first :meth:`observe` of the episode measures one full window.
 
         A real cluster cannot be rewound: ``seed`` is recorded (``last_seed``) but cannot make the
         workload repeat; only the workload's own schedule (the test app's load profile) does that.
@@ -469,6 +470,9 @@ class KubernetesBackend:
         self._t0 = self._clock()
         self._window_t0 = self._t0
         self.latency.mark()
+        if self.config.stabilization_time > 0:
+            # the env observes right after reset: let one window of the starting configuration pass
+            self._sleep(self.config.stabilization_time)
 
     def scale(self, replicas: Mapping[str, int]) -> None:
         """``PATCH .../deployments/{name}/scale`` with ``{"spec": {"replicas": n}}`` per deployment.

@@ -176,9 +176,10 @@ class TestAppLatencySource:
         deployments: deployment names in index order.
         experiments: optional mapping deployment -> experiment id. Without it, each deployment is
             matched to the experiment whose first target host is the deployment's Service (the first
-            DNS label of ``settings.hosts[0].host`` equals the deployment name), read once from
-            ``GET /api/result_experiment``; a single deployment with a single experiment is matched
-            directly. Anything ambiguous raises an error asking for this mapping.
+            DNS label of ``settings.hosts[0].host`` equals the deployment name), read once at the first
+            :meth:`read` from ``GET /api/list_groups`` and ``GET /api/result_experiment``; a single
+            deployment with a single experiment is matched directly. Anything ambiguous raises an
+            error asking for this mapping.
         timeout_s: per-request timeout, seconds.
         retry: retry policy for transient failures.
         session: an optional ``requests.Session`` (tests inject one; default: a new session).
@@ -261,17 +262,16 @@ class TestAppLatencySource:
     # -- protocol ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """``POST /api/manage_group?group_id=&state=start`` (a group already running is fine), then map
-        deployments to experiments.
+        """``POST /api/manage_group?group_id=&state=start`` (a group already running is fine).
+
+        Deployments are mapped to experiments at the first :meth:`read` (a new group has no results yet).
 
         Raises:
             PermanentBackendError: the group does not exist or is completed (the app answers 400/404:
-                create a new group), or experiments cannot be mapped to deployments.
+                create a new group).
         """
         self._http("POST", "/api/manage_group", {"group_id": self.group_id, "state": "start"}, "manage_group start")
         self._mark = None
-        if self._experiments is None:
-            self._experiments = self._discover_experiments()
 
     def mark(self) -> None:
         self._mark = self._snapshot()
@@ -350,9 +350,16 @@ class TestAppLatencySource:
             )
         return _GroupSnapshot(t, str(data.get("state", "")), exps)
 
+    def _group_experiment_ids(self) -> list[str]:
+        """The group's experiment ids from ``GET /api/list_groups`` (else those with results so far)."""
+        groups = self._http("GET", "/api/list_groups", {}, "list_groups")
+        for g in groups if isinstance(groups, list) else []:
+            if isinstance(g, Mapping) and str(g.get("_id")) == self.group_id:
+                return sorted(str(e) for e in g.get("experiment_ids") or [])
+        return sorted(self._snapshot().experiments)
+
     def _discover_experiments(self) -> dict[str, str]:
-        snap = self._snapshot()
-        exp_ids = sorted(snap.experiments)
+        exp_ids = self._group_experiment_ids()
         if len(self.deployments) == 1 and len(exp_ids) == 1:
             return {self.deployments[0]: exp_ids[0]}
         mapping: dict[str, str] = {}
@@ -374,7 +381,7 @@ class TestAppLatencySource:
         if missing:
             raise PermanentBackendError(
                 f"cannot match deployments {missing} to experiments of test app group {self.group_id!r} "
-                f"(experiments with results: {exp_ids}; matched: {mapping}); set "
+                f"(its experiments: {exp_ids}; matched: {mapping}); set "
                 "env_config['experiments'] = {deployment: experiment_id}"
             )
         return mapping

@@ -256,7 +256,8 @@ def test_advance_waits_for_rollout_then_stabilization(stub, tmp_path, testapp):
     reads = stub.calls("GET", rf"/apis/apps/v1/namespaces/{NS}/deployments/bs1")[n_reads:]
     # status lags 3 reads behind spec: 3 polls that see it unfinished, a 4th that sees it done
     assert len(reads) == 4
-    assert ft.sleeps == [1.0, 1.0, 1.0, 5]  # poll, poll, poll, then the stabilization time
+    # reset's first window, then poll, poll, poll, then the stabilization time
+    assert ft.sleeps == [5.0, 1.0, 1.0, 1.0, 5]
     assert not stub.calls("GET", rf"/apis/apps/v1/namespaces/{NS}/deployments/bs2")[len(DEPS):]  # untouched
     m = be.observe()
     assert m.replicas_desired.tolist() == [2, 1, 1, 1] and m.replicas_ready.tolist() == [2, 1, 1, 1]
@@ -326,7 +327,7 @@ def test_observe_reports_windowed_not_cumulative_latency(stub, cluster, tmp_path
     # offered 2 req/s per site, served 1.0, 2.0, 0.5, 0.2 req/s
     assert m.failed_rps == pytest.approx(1.0 + 0.0 + 1.5 + 1.8)
     assert m.sla_violation_rate is None
-    assert m.time_s == pytest.approx(10.0)
+    assert m.time_s == pytest.approx(15.0)  # reset's 5 s window + this 10 s one
     assert not be.latency_stale.any()
     # next window: no request reached bs4 -> its last windowed latency is carried forward and flagged
     window = {"e1": (10, 30.0), "e2": (10, 30.0), "e3": (10, 30.0), "e4": (0, 0.0)}
@@ -347,6 +348,16 @@ def test_site_without_any_request_in_the_episode_raises(stub, cluster, tmp_path,
     be.advance(10)
     with pytest.raises(PermanentBackendError, match=r"no request reached deployments \['bs4'\]"):
         be.observe()
+
+
+def test_first_observation_after_reset_covers_one_window(stub, cluster, tmp_path, testapp):
+    ft = FakeTime()
+    be = make_backend(stub, cluster, tmp_path, ft=ft)
+    ft.on_sleep = lambda s: [testapp.serve(e, 4, 12.0) for e in EXPS]
+    be.reset()
+    m = be.observe()
+    assert ft.sleeps == [5.0] and m.window_s == pytest.approx(5.0)
+    assert m.latency_ms == pytest.approx([12.0] * 4) and m.replicas_desired.tolist() == [1, 1, 1, 1]
 
 
 def test_empty_window_raises_instead_of_reporting_zero_latency(stub, cluster, tmp_path, testapp):

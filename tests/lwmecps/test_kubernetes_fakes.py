@@ -3,7 +3,7 @@
 ``FakeCluster`` serves a small Kubernetes API (nodes, deployments, the scale subresource, pods by
 label selector) from an :class:`~tests.support.http_stub.HttpStub`, with deployment status that lags
 ``spec`` for a configurable number of reads, so rollout waits are exercised. ``FakeTestApp`` serves the
-lwmecps test app's ``/api/manage_group``, ``/api/group_stats`` and ``/api/result_experiment``.
+lwmecps test app's ``/api/manage_group``, ``/api/group_stats`` ``/api/result_experiment`` and ``/api/list_groups``.
 Both keep cumulative state that tests drive explicitly; nothing here decides a test's outcome.
 """
 
@@ -181,6 +181,8 @@ class FakeTestApp:
         stub.route("POST", r"/api/manage_group", self._manage)
         stub.route("GET", r"/api/group_stats", self._stats)
         stub.route("GET", r"/api/result_experiment", self._experiment)
+        stub.route("GET", r"/api/list_groups", self._groups)
+        self.per_read: tuple[int, float] | None = None  # (n, latency_ms) served before each group_stats answer
 
     def serve(self, exp: str, n: int, latency_ms: float) -> None:
         """Record ``n`` successful requests of ``latency_ms`` each for experiment ``exp``."""
@@ -200,6 +202,9 @@ class FakeTestApp:
         gid = req.query.get("group_id", [""])[0]
         if gid != self.group_id:
             return 404, {"detail": "Group not found"}
+        if self.per_read is not None:
+            for e in self.experiments:
+                self.serve(e, *self.per_read)
         with self.lock:
             stats = {}
             for e in self.experiments:
@@ -215,6 +220,11 @@ class FakeTestApp:
             return 200, {"state": self.state, "experiments_stats": stats, "total_requests": total,
                          "average_latency": avg, "success_rate": 1.0 if total else 0,
                          "avg_latency_1m": avg, "avg_latency_5m": avg, "avg_latency_15m": avg}
+
+    def _groups(self, req: Request) -> tuple:
+        return 200, [{"_id": "5f0000000000000000000000", "name": "other", "experiment_ids": ["zz"]},
+                     {"_id": self.group_id, "name": "run", "state": self.state,
+                      "experiment_ids": list(self.experiments)}]
 
     def _experiment(self, req: Request) -> tuple:
         e = req.query.get("experiment_id", [""])[0]

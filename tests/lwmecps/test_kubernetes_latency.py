@@ -53,13 +53,14 @@ def test_testapp_maps_experiments_by_service_host_and_differences_sums(stub):
     tick = Tick()
     src = TestAppLatencySource(stub.url, GROUP, ["site-a", "site-b"], retry=FAST, clock=tick)
     src.start()
-    assert {r.query["experiment_id"][0] for r in stub.calls("GET", "/api/result_experiment")} == {"e-a", "e-b"}
+    assert not stub.calls("GET", "/api/result_experiment")  # mapped at the first read, not at start
     src.mark()
     app.serve("e-a", 30, 100.0)
     app.serve("e-b", 10, 20.0)
     app.serve("e-b", 10, 40.0)
     tick.t = 10.0
     w = src.read()
+    assert {r.query["experiment_id"][0] for r in stub.calls("GET", "/api/result_experiment")} == {"e-a", "e-b"}
     assert w.window_s == 10.0
     assert w.requests.tolist() == [30.0, 20.0]
     assert w.latency_ms == pytest.approx([100.0, 30.0])
@@ -78,18 +79,29 @@ def test_testapp_explicit_mapping_skips_discovery(stub):
     app = FakeTestApp(stub, GROUP, {"x1": "unrelated", "x2": "other"})
     app.serve("x1", 1, 1.0)
     app.serve("x2", 1, 1.0)
-    src = TestAppLatencySource(stub.url, GROUP, ["a", "b"], experiments={"b": "x1", "a": "x2"}, retry=FAST)
+    tick = Tick()
+    src = TestAppLatencySource(stub.url, GROUP, ["a", "b"], experiments={"b": "x1", "a": "x2"}, retry=FAST,
+                               clock=tick)
     src.start()
-    assert not stub.calls("GET", "/api/result_experiment")
+    src.mark()
+    app.serve("x1", 1, 7.0)
+    app.serve("x2", 1, 3.0)
+    tick.t = 1.0
+    assert src.read().latency_ms.tolist() == [3.0, 7.0]
+    assert not stub.calls("GET", "/api/result_experiment") and not stub.calls("GET", "/api/list_groups")
 
 
 def test_testapp_unmatched_deployment_asks_for_the_mapping(stub):
     app = FakeTestApp(stub, GROUP, {"x1": "site-a", "x2": "something-else"})
     app.serve("x1", 1, 1.0)
     app.serve("x2", 1, 1.0)
-    src = TestAppLatencySource(stub.url, GROUP, ["site-a", "site-b"], retry=FAST)
+    tick = Tick()
+    src = TestAppLatencySource(stub.url, GROUP, ["site-a", "site-b"], retry=FAST, clock=tick)
+    src.start()
+    src.mark()
+    tick.t = 1.0
     with pytest.raises(PermanentBackendError, match=r"\['site-b'\].*env_config\['experiments'\]"):
-        src.start()
+        src.read()
 
 
 def test_testapp_mapping_must_cover_every_deployment():
