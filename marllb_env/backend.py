@@ -32,7 +32,7 @@ from marllb_env.traces import Workload
 GT_NAMES: tuple[str, ...] = ("cpu_util", "busy_workers", "queue_length")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LBMeasurement:
     """What one load balancer measured at the end of a control interval.
 
@@ -142,7 +142,7 @@ class SimBackend:
                 (check_positive(f"capacity_events[{i}] time_s", t), check_int(f"capacity_events[{i}] server", j,
                  low=0, high=self.n_servers - 1), check_positive(f"capacity_events[{i}] cpus", c))
             )
-        self._prev_busy = np.zeros(self.n_servers)
+        self._prev_busy = [0.0] * self.n_servers
         self._prev_t = 0.0
         self._prev_counts = (0, 0, 0, 0.0)
 
@@ -160,7 +160,7 @@ class SimBackend:
         sim.set_dispatch(self.dispatch, self.lb)
         for t, j, c in self.capacity_events:
             sim.set_capacity(j, cpus=c, at=t)
-        self._prev_busy = np.zeros(self.n_servers)
+        self._prev_busy = [0.0] * self.n_servers
         self._prev_t = 0.0
         self._prev_counts = (0, 0, 0, 0.0)
 
@@ -179,31 +179,40 @@ class SimBackend:
         sim = self.sim
         lb = self.lb
         now = sim.now
-        busy = sim.busy_core_seconds()
         dt = now - self._prev_t
-        cpus = np.asarray(sim._cpus)
-        util = (busy - self._prev_busy) / (cpus * dt) if dt > 0 else np.zeros(self.n_servers)
-        self._prev_busy = busy
+        cpus, nserv, waitq, busy = sim._cpus, sim._nserv, sim._waitq, sim._busy
+        prev = self._prev_busy
+        rows = []
+        T, speed, V = sim._T, sim._speed, sim._V
+        for j in range(self.n_servers):
+            n = nserv[j]
+            if n:  # bring server j's busy time (and virtual clock) up to now
+                c = cpus[j]
+                d = now - T[j]
+                if d > 0:
+                    V[j] += speed[j] * (1.0 if n <= c else c / n) * d
+                    busy[j] += (n if n <= c else c) * d
+                    T[j] = now
+            # busy <= cpus * dt by construction; the cap only absorbs float rounding
+            u = (busy[j] - prev[j]) / (cpus[j] * dt) if dt > 0 else 0.0
+            rows.append((u if u < 1.0 else 1.0, n, len(waitq[j])))
+        self._prev_busy = busy.copy()
         self._prev_t = now
-        gt = np.empty((self.n_servers, 3), dtype=np.float32)
-        gt[:, 0] = np.clip(util, 0.0, 1.0)  # rounding only: busy <= cpus * dt by construction
-        gt[:, 1] = sim._nserv
-        gt[:, 2] = [len(q) for q in sim._waitq]
         c = (sim._c_arr[lb], sim._c_done[lb], sim._c_rej[lb], sim._c_fct[lb])
         p = self._prev_counts
         self._prev_counts = c
         return LBMeasurement(
-            time_s=now,
-            features=np.array(sim._feature_rows(lb), dtype=np.float32),
-            active=np.array(sim._active, dtype=bool),
-            ground_truth=gt,
-            flow_stats={
+            now,
+            np.array(sim._feature_rows(lb), dtype=np.float32),
+            np.array(sim._active, dtype=bool),
+            np.array(rows, dtype=np.float32),
+            {
                 "arrivals": float(c[0] - p[0]),
                 "completed": float(c[1] - p[1]),
                 "rejects": float(c[2] - p[2]),
                 "fct_sum_s": c[3] - p[3],
             },
-            exhausted=sim.workload_exhausted and not any(sim._nserv),
+            sim._ta == math.inf and not any(nserv),
         )
 
     def flow_records(self) -> FlowRecords:

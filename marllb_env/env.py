@@ -50,11 +50,11 @@ class WeightCodec:
             ValueError: wrong shape, non-integer or out-of-range discrete action, NaN/inf or
                 out-of-[-1, 1] continuous action.
         """
-        a = np.asarray(action)
+        a = action if type(action) is np.ndarray else np.asarray(action)
         if a.shape != (self.n,):
             raise ValueError(f"action must have shape ({self.n},) (one entry per server), got shape {a.shape}")
         if self.action_type == "discrete":
-            if not np.issubdtype(a.dtype, np.integer):
+            if a.dtype.kind not in "iu":
                 raise ValueError(f"discrete action must be integers (weight-level indices), got dtype {a.dtype}")
             al = a.tolist()
             lv = self.levels
@@ -63,7 +63,9 @@ class WeightCodec:
                 if v < 0 or v >= k:
                     raise ValueError(f"discrete action entries must be in [0, {k - 1}], got {al}")
             return [lv[v] for v in al]
-        al = a.astype(np.float64).tolist()
+        if a.dtype.kind != "f":
+            raise ValueError(f"continuous action must be floats, got dtype {a.dtype}")
+        al = a.tolist()
         for v in al:
             if not (-1.0 <= v <= 1.0):  # also catches NaN
                 raise ValueError(f"continuous action entries must be finite and in [-1, 1], got {al}")
@@ -311,6 +313,7 @@ class LoadBalanceEnv(gym.Env):
         self._steps = 0
         self._weights = [1.0] * n
         self._last: LBMeasurement | None = None
+        self._fast_sim = isinstance(self._backend, SimBackend)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -323,26 +326,33 @@ class LoadBalanceEnv(gym.Env):
             o = o.reshape(-1)
         return o
 
-    def _reward(self, m: LBMeasurement) -> tuple[float, float]:
-        col = (m.ground_truth if self._field_gt else m.features)[:, self._field_idx].tolist()
-        act = m.active.tolist()
-        x = [v for v, a in zip(col, act, strict=True) if a]
-        return float(self._reward_fn(x)), jain(x)
-
-    def _info(self, m: LBMeasurement, jain_field: float) -> dict[str, Any]:
+    def _reward_info(self, m: LBMeasurement) -> tuple[float, dict[str, Any]]:
         gt = m.ground_truth
+        gtl = gt.tolist()
         act = m.active.tolist()
-        util = [u for u, a in zip(gt[:, 0].tolist(), act, strict=True) if a]
+        k = self._field_idx
+        if self._field_gt:
+            x = [row[k] for row, a in zip(gtl, act, strict=True) if a]
+        else:
+            x = [row[k] for row, a in zip(m.features.tolist(), act, strict=True) if a]
+        su = sq = 0.0
+        nq = 0.0
+        for row, a in zip(gtl, act, strict=True):
+            nq += row[1] + row[2]
+            if a:
+                su += row[0]
+                sq += row[0] * row[0]
+        nx = len(x)
         fs = m.flow_stats
-        return {
+        info = {
             "metrics": {
                 "arrivals": fs.get("arrivals", math.nan),
                 "completed": fs.get("completed", math.nan),
                 "rejects": fs.get("rejects", math.nan),
-                "cpu_util_mean": sum(util) / len(util),
-                "jain_cpu_util": jain(util),
-                "jain_reward_field": jain_field,
-                "flows_in_system": float(gt[:, 1].sum() + gt[:, 2].sum()),
+                "cpu_util_mean": su / nx,
+                "jain_cpu_util": su * su / (nx * sq) if su > 0 else 1.0,
+                "jain_reward_field": jain(x),
+                "flows_in_system": nq,
             },
             "time_s": m.time_s,
             "weights": np.array(self._weights),
@@ -351,6 +361,7 @@ class LoadBalanceEnv(gym.Env):
             "dispatch": self.dispatch,
             "weight_codec": self.weight_codec,
         }
+        return float(self._reward_fn(x)), info
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -365,15 +376,14 @@ class LoadBalanceEnv(gym.Env):
             self._backend.observe()  # start the next interval's counters after the warm-up
         m = self._backend.observe()
         self._last = m
-        _, jf = self._reward(m)
-        return self._obs(m), self._info(m, jf)
+        return self._obs(m), self._reward_info(m)[1]
 
     def step(self, action: Any):
         if self._last is None:
             raise RuntimeError("call reset() before step()")
         w = self.weight_codec.decode(action)
         if w != self._weights:
-            if isinstance(self._backend, SimBackend):
+            if self._fast_sim:
                 self._backend.sim.set_weights(self._backend.lb, w, check=False)
             else:
                 self._backend.apply_weights(np.asarray(w))
@@ -382,9 +392,8 @@ class LoadBalanceEnv(gym.Env):
         m = self._backend.observe()
         self._last = m
         self._steps += 1
-        reward, jf = self._reward(m)
+        reward, info = self._reward_info(m)
         truncated = bool(m.exhausted or (self.max_steps is not None and self._steps >= self.max_steps))
-        info = self._info(m, jf)
         if truncated:
             info["episode_metrics"] = self.episode_metrics()
         return self._obs(m), reward, False, truncated, info

@@ -7,7 +7,8 @@ the total capacity (sum of cpus x speed).
 =======================  =======  ======================================  ===========================================  =====
 name                     servers  cpus                                    workload                                     LBs
 =======================  =======  ======================================  ===========================================  =====
-``default``              4        1, 1, 2, 2                              Poisson, exp 0.5 CPU-s jobs, rho 0.9         1
+``default``              4        1, 1, 2, 2                              Poisson, exp 1 CPU-s jobs, rho 0.9           1
+                                                                          (5.4 flows/s, 1.35 per 0.25 s step)
 ``paper_moderate``       7        1, 1, 1, 1, 2, 2, 2 (MARLLB conf01-0)   Poisson, exp 0.2 CPU-s ("exp(200 ms)"),      2
                                                                           rho 0.9; the agent is LB 0, LB 1 runs SED
                                                                           with capacity weights
@@ -40,7 +41,7 @@ _PAPER_7 = [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
 SCENARIOS: dict[str, dict[str, Any]] = {
     "default": {
         "servers": [1.0, 1.0, 2.0, 2.0],
-        "workload": {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.5},
+        "workload": {"kind": "poisson", "rho": 0.9, "mean_size_s": 1.0},
         "n_lbs": 1,
     },
     "paper_moderate": {

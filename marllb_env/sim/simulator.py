@@ -36,8 +36,8 @@ Randomness
     policy does.
 
 Implementation: per server a virtual clock ``V_j`` (attained service per in-service
-flow) and a heap of finish tags ``V_arrival + s``; one global heap of next-departure
-events with lazy invalidation (a version per server). Each event costs O(log n).
+flow) and a heap of finish tags ``V_arrival + s``; the next departure time of each
+server in a list whose minimum (O(n_servers), in C) is the next departure event.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ class FlowSimulator:
         keep_prob: float = 1.0,
         empty_slots: str = "mask",
         decay: float = 0.9,
-        fd_samples_per_arrival: int = 2,
+        fd_samples_per_arrival: int = 1,
         maglev_size: int = 65537,
     ) -> None:
         self._specs0 = as_server_specs(servers)
@@ -250,8 +250,7 @@ class FlowSimulator:
         self._wwork = [0.0] * S
         self._heaps: list[list[tuple[float, int]]] = [[] for _ in range(S)]
         self._waitq: list[deque[int]] = [deque() for _ in range(S)]
-        self._ver = [0] * S
-        self._evq: list[tuple[float, int, int]] = []
+        self._nd = [INF] * S  # next departure time per server
         self._ctl: list[tuple[float, int, str, tuple]] = []
         self._ctl_seq = 0
         self._active = [True] * S
@@ -269,21 +268,18 @@ class FlowSimulator:
         # slots (values, times, v * decay**(t0 - t)), sorted copies, running sums, filled count
         R = L * S * 2
         zero = self.empty_slots == "zero"
-        self._rv = [[0.0] * K if zero else [] for _ in range(R)]
-        self._rt = [[0.0] * K if zero else [] for _ in range(R)]
-        self._re = [[0.0] * K if zero else [] for _ in range(R)]
-        self._rsv = [[0.0] * K if zero else [] for _ in range(R)]
-        self._rse = [[0.0] * K if zero else [] for _ in range(R)]
-        self._rn = [K if zero else 0 for _ in range(R)]
+        # per reservoir: [values, times, v * decay**(t0 - t), sorted values, sorted decayed, sum v, sum v^2,
+        # sum decayed]; "zero" mode starts with K (0, 0) slots as VPP
+        self._res = [
+            [[0.0] * K, [0.0] * K, [0.0] * K, [0.0] * K, [0.0] * K, 0.0, 0.0, 0.0] if zero
+            else [[], [], [], [], [], 0.0, 0.0, 0.0]
+            for _ in range(R)
+        ]
+        self._cache: list[list[float] | None] = [None] * R
         self._rseen = [0] * R
-        self._rs1 = [0.0] * R
-        self._rs2 = [0.0] * R
-        self._rse1 = [0.0] * R
         self._t0 = 0.0
         self._lninvd = -math.log(self.decay)
-        self._res_fast = (
-            self.reservoir_mode == "random_replacement" and self.keep_prob == 1.0 and self.empty_slots == "mask"
-        )
+        self._res_fast = self.reservoir_mode == "random_replacement" and self.keep_prob == 1.0
         # flows
         self._f_arr: list[float] = []
         self._f_size: list[float] = []
@@ -419,29 +415,76 @@ class FlowSimulator:
         """Process all events up to simulated time ``t_end`` (s) and set ``now = t_end``."""
         if not t_end >= self.now:
             raise ValueError(f"run_until target {t_end!r} is before now={self.now!r}")
-        evq = self._evq
-        ver = self._ver
+        nd = self._nd
         ctl = self._ctl
+        # locals for the departure path (inlined: it is the hot loop)
+        V, T, busy, cpus, speed, nserv = self._V, self._T, self._busy, self._cpus, self._speed, self._nserv
+        heaps, sumF, waitq, wwork = self._heaps, self._sumF, self._waitq, self._wwork
+        f_lb, f_done, f_status, f_arr, f_pos, f_size = (
+            self._f_lb, self._f_done, self._f_status, self._f_arr, self._f_pos, self._f_size
+        )
+        on, ongoing, c_done, c_fct, s_done = self._on, self._ongoing, self._c_done, self._c_fct, self._s_done
+        sample = self._sample
+        arrive = self._arrive
+        S = self.n_servers
         while True:
-            while evq and evq[0][2] != ver[evq[0][1]]:
-                heappop(evq)
-            td = evq[0][0] if evq else INF
+            td = min(nd)
             ta = self._ta
-            tc = ctl[0][0] if ctl else INF
-            if td <= ta and td <= tc:
-                if td > t_end:
+            t = td if td <= ta else ta
+            if ctl and ctl[0][0] < t:
+                if ctl[0][0] > t_end:
                     break
-                _, j, _ = heappop(evq)
-                self._depart(j, td)
-            elif ta <= tc:
-                if ta > t_end:
-                    break
-                self._arrive(ta)
+                tc, _, kind, args = heappop(ctl)
+                self._apply_control(tc, kind, args)
+                continue
+            if t > t_end:
+                break
+            if td > ta:
+                arrive(ta)
+                continue
+            # departure of the flow with the smallest finish tag at server j
+            j = nd.index(td)
+            n = nserv[j]
+            c = cpus[j]
+            dt = t - T[j]
+            if dt > 0:
+                V[j] += speed[j] * (1.0 if n <= c else c / n) * dt
+                busy[j] += (n if n <= c else c) * dt
+                T[j] = t
+            hp = heaps[j]
+            fv, fid = heappop(hp)
+            sumF[j] -= fv
+            n -= 1
+            lb = f_lb[fid]
+            f_done[fid] = t
+            f_status[fid] = COMPLETED
+            fct = t - f_arr[fid]
+            on[lb][j] -= 1
+            lst = ongoing[lb]
+            p = f_pos[fid]
+            last = lst.pop()
+            if last != fid:
+                lst[p] = last
+                f_pos[last] = p
+            c_done[lb] += 1
+            c_fct[lb] += fct
+            s_done[j] += 1
+            sample((lb * S + j) << 1, t, fct)
+            wq = waitq[j]
+            if wq:  # a backlogged flow gets the freed worker
+                nxt = wq.popleft()
+                sz = f_size[nxt]
+                wwork[j] -= sz
+                fv2 = V[j] + sz
+                heappush(hp, (fv2, nxt))
+                sumF[j] += fv2
+                n += 1
+            nserv[j] = n
+            if hp:
+                d = hp[0][0] - V[j]
+                nd[j] = t + (d if d > 0.0 else 0.0) / (speed[j] * (1.0 if n <= c else c / n))
             else:
-                if tc > t_end:
-                    break
-                t, _, kind, args = heappop(ctl)
-                self._apply_control(t, kind, args)
+                nd[j] = INF
         self.now = float(t_end)
         self._rebase_decay()
 
@@ -492,29 +535,31 @@ class FlowSimulator:
             self._T[j] = t
 
     def _resched(self, j: int) -> None:
-        self._ver[j] += 1
         hp = self._heaps[j]
         if hp:
             n = self._nserv[j]
             c = self._cpus[j]
             r = self._speed[j] * (1.0 if n <= c else c / n)
             d = hp[0][0] - self._V[j]
-            heappush(self._evq, (self._T[j] + (d if d > 0.0 else 0.0) / r, j, self._ver[j]))
+            self._nd[j] = self._T[j] + (d if d > 0.0 else 0.0) / r
+        else:
+            self._nd[j] = INF
 
-    def _sample(self, lb: int, j: int, k: int, t: float, v: float) -> None:
-        """Offer sample ``v`` taken at ``t`` to reservoir (lb, server j, kind k: 0 FCT, 1 flow duration).
+    def _sample(self, r: int, t: float, v: float) -> None:
+        """Offer sample ``v`` taken at ``t`` to reservoir ``r = (lb * S + server) * 2 + kind``.
 
-        Besides the slots, each reservoir keeps sorted copies of its values and of
-        ``v * decay**(t0 - t)`` plus running sums, so the five statistics cost O(1)
-        per step (the decayed order is time-invariant: the factor ``decay**(now - t0)``
-        is common to all samples).
+        Kind 0 is FCT, 1 flow duration. Besides the slots, each reservoir keeps sorted
+        copies of its values and of ``v * decay**(t0 - t)`` plus running sums, so the
+        five statistics cost O(1) per step (the decayed order is time-invariant: the
+        factor ``decay**(now - t0)`` is common to all samples).
         """
+        R = self._res[r]
+        vals = R[0]
+        c = len(vals)
         K = self.reservoir_size
-        r = ((lb * self.n_servers + j) << 1) + k
-        c = self._rn[r]
         if self._res_fast:
             if c < K:
-                slot = c
+                slot = -1
             else:
                 ui = self._ui
                 if ui >= 4096:
@@ -525,98 +570,53 @@ class FlowSimulator:
         elif self.reservoir_mode == "algorithm_r":
             self._rseen[r] += 1
             if c < K:
-                slot = c
+                slot = -1
             else:
                 slot = int(self._rand() * self._rseen[r])
                 if slot >= K:
                     return
         else:
-            if self.keep_prob < 1.0 and self._rand() >= self.keep_prob:
+            if self._rand() >= self.keep_prob:
                 return
-            slot = c if c < K else int(self._rand() * K)
+            slot = -1 if c < K else int(self._rand() * K)
         ve = v * math.exp((t - self._t0) * self._lninvd)
-        vals = self._rv[r]
-        sv = self._rsv[r]
-        se = self._rse[r]
-        if slot < c:  # replace
+        if slot >= 0:  # replace
+            ves = R[2]
             old = vals[slot]
-            olde = self._re[r][slot]
+            olde = ves[slot]
+            sv = R[3]
             del sv[bisect_left(sv, old)]
+            se = R[4]
             del se[bisect_left(se, olde)]
-            self._rs1[r] += v - old
-            self._rs2[r] += v * v - old * old
-            self._rse1[r] += ve - olde
             vals[slot] = v
-            self._re[r][slot] = ve
-            self._rt[r][slot] = t
+            ves[slot] = ve
+            R[1][slot] = t
+            R[5] += v - old
+            R[6] += v * v - old * old
+            R[7] += ve - olde
         else:  # fill the next empty slot
             vals.append(v)
-            self._re[r].append(ve)
-            self._rt[r].append(t)
-            self._rn[r] = c + 1
-            self._rs1[r] += v
-            self._rs2[r] += v * v
-            self._rse1[r] += ve
-        insort(sv, v)
-        insort(se, ve)
+            R[1].append(t)
+            R[2].append(ve)
+            R[5] += v
+            R[6] += v * v
+            R[7] += ve
+        insort(R[3], v)
+        insort(R[4], ve)
+        self._cache[r] = None
 
     def _rebase_decay(self) -> None:
         """Keep stored ``v * decay**(t0 - t)`` finite: move ``t0`` to ``now``; refresh the running sums."""
         if self.now - self._t0 > 200.0:
             f = self.decay ** (self.now - self._t0)
             self._t0 = self.now
-            for r in range(len(self._rn)):
-                self._re[r] = [x * f for x in self._re[r]]
-                self._rse[r] = [x * f for x in self._rse[r]]
-                vals = self._rv[r]
-                self._rs1[r] = math.fsum(vals)
-                self._rs2[r] = math.fsum(x * x for x in vals)
-                self._rse1[r] = math.fsum(self._re[r])
-
-    def _depart(self, j: int, t: float) -> None:
-        n = self._nserv[j]
-        c = self._cpus[j]
-        dt = t - self._T[j]
-        if dt > 0:
-            self._V[j] += self._speed[j] * (1.0 if n <= c else c / n) * dt
-            self._busy[j] += (n if n <= c else c) * dt
-            self._T[j] = t
-        hp = self._heaps[j]
-        fv, fid = heappop(hp)
-        self._sumF[j] -= fv
-        n -= 1
-        # complete flow fid
-        lb = self._f_lb[fid]
-        self._f_done[fid] = t
-        self._f_status[fid] = COMPLETED
-        fct = t - self._f_arr[fid]
-        self._on[lb][j] -= 1
-        lst = self._ongoing[lb]
-        p = self._f_pos[fid]
-        last = lst.pop()
-        if last != fid:
-            lst[p] = last
-            self._f_pos[last] = p
-        self._c_done[lb] += 1
-        self._c_fct[lb] += fct
-        self._s_done[j] += 1
-        self._sample(lb, j, 0, t, fct)
-        wq = self._waitq[j]
-        if wq:
-            nxt = wq.popleft()
-            s = self._f_size[nxt]
-            self._wwork[j] -= s
-            fv2 = self._V[j] + s
-            heappush(hp, (fv2, nxt))
-            self._sumF[j] += fv2
-            n += 1
-        self._nserv[j] = n
-        ver = self._ver[j] + 1
-        self._ver[j] = ver
-        if hp:
-            r = self._speed[j] * (1.0 if n <= c else c / n)
-            d = hp[0][0] - self._V[j]
-            heappush(self._evq, (t + (d if d > 0.0 else 0.0) / r, j, ver))
+            for R in self._res:
+                R[2] = [x * f for x in R[2]]
+                R[4] = [x * f for x in R[4]]
+                R[5] = math.fsum(R[0])
+                R[6] = math.fsum(x * x for x in R[0])
+                R[7] = math.fsum(R[2])
+            self._cache = [None] * len(self._res)
 
     def _work_left(self, j: int, t: float) -> float:
         n = self._nserv[j]
@@ -628,12 +628,11 @@ class FlowSimulator:
         return w if w > 0.0 else 0.0
 
     def _pick(self, scores: list[float]) -> int:
-        """Index of the minimum score, ties (within 1e-12 relative) broken uniformly at random."""
+        """Index of the minimum score; exact ties broken uniformly at random (system stream)."""
         best = min(scores)
-        tol = 1e-12 * (best if best > 0 else 1.0)
-        ties = [i for i, sc in enumerate(scores) if sc <= best + tol]
-        if len(ties) == 1:
-            return ties[0]
+        if scores.count(best) == 1:
+            return scores.index(best)
+        ties = [i for i, sc in enumerate(scores) if sc == best]
         return ties[int(self._rand() * len(ties))]
 
     def _choose(self, lb: int, mode: str, h: int, size: float, t: float) -> int:
@@ -646,12 +645,12 @@ class FlowSimulator:
             j = -1
             nt = 0
             for s in act:
-                sc = (o[s] + 1) * iw[s]
-                if sc < best * (1.0 - 1e-12):
-                    best = sc
+                x = (o[s] + 1) * iw[s]
+                if x < best:
+                    best = x
                     j = s
                     nt = 1
-                elif sc <= best * (1.0 + 1e-12):  # equal up to rounding: uniform among ties
+                elif x == best:  # exact tie: keep each tied server with prob 1/nt (uniform)
                     nt += 1
                     if self._rand() * nt < 1.0:
                         j = s
@@ -714,7 +713,25 @@ class FlowSimulator:
         else:
             self._load_next_arrival()
         fid = len(self._f_arr)
-        j = self._choose(lb, self._mode[lb], h, size, t)
+        mode = self._mode[lb]
+        if mode == "sed":  # the default mode, inlined (same rule as _choose)
+            o = self._on[lb]
+            iw = self._invw[lb]
+            best = INF
+            j = -1
+            nt = 0
+            for s in self._act:
+                x = (o[s] + 1) * iw[s]
+                if x < best:
+                    best = x
+                    j = s
+                    nt = 1
+                elif x == best:
+                    nt += 1
+                    if self._rand() * nt < 1.0:
+                        j = s
+        else:
+            j = self._choose(lb, mode, h, size, t)
         self._f_arr.append(t)
         self._f_size.append(size)
         self._f_lb.append(lb)
@@ -725,9 +742,15 @@ class FlowSimulator:
         lst = self._ongoing[lb]
         if lst:
             f_srv, f_arr = self._f_srv, self._f_arr
+            base = lb * self.n_servers
             for _ in range(self.fd_samples_per_arrival):
-                g = lst[int(self._rand() * len(lst))]
-                self._sample(lb, f_srv[g], 1, t, t - f_arr[g])
+                ui = self._ui
+                if ui >= 4096:
+                    self._ub = self._srng.random(4096).tolist()
+                    ui = 0
+                self._ui = ui + 1
+                g = lst[int(self._ub[ui] * len(lst))]
+                self._sample(((base + f_srv[g]) << 1) + 1, t, t - f_arr[g])
         n = self._nserv[j]
         if n < self._nw[j]:
             c = self._cpus[j]
@@ -743,10 +766,8 @@ class FlowSimulator:
             self._sumF[j] += fv
             n += 1
             self._nserv[j] = n
-            ver = self._ver[j] + 1
-            self._ver[j] = ver
             d = hp[0][0] - self._V[j]
-            heappush(self._evq, (t + (d if d > 0.0 else 0.0) / (self._speed[j] * (1.0 if n <= c else c / n)), j, ver))
+            self._nd[j] = t + (d if d > 0.0 else 0.0) / (self._speed[j] * (1.0 if n <= c else c / n))
         elif len(self._waitq[j]) < self._bl[j]:
             self._waitq[j].append(fid)
             self._wwork[j] += size
@@ -774,33 +795,41 @@ class FlowSimulator:
         """LB ``lb``'s local ongoing-flow counts per server, ``(n_servers,)`` int64."""
         return np.asarray(self._on[self._check_lb(lb)], dtype=np.int64)
 
-    def _stats_row(self, r: int, c: float) -> list[float]:
-        n = self._rn[r]
+    def _stats_row(self, r: int) -> list[float]:
+        """``[mean, p90, std, mean of v*decay**(t0-t), p90 of it]`` of reservoir ``r`` (cached until it changes)."""
+        R = self._res[r]
+        n = len(R[0])
         if n == 0:
-            return [0.0, 0.0, 0.0, 0.0, 0.0]
-        mean = self._rs1[r] / n
-        var = self._rs2[r] / n - mean * mean
-        h = 0.9 * (n - 1)
-        lo = int(h)
-        hi = lo + 1 if lo + 1 < n else lo
-        fr = h - lo
-        sv = self._rsv[r]
-        se = self._rse[r]
-        return [
-            mean,
-            sv[lo] + fr * (sv[hi] - sv[lo]),
-            math.sqrt(var) if var > 0.0 else 0.0,
-            c * self._rse1[r] / n,
-            c * (se[lo] + fr * (se[hi] - se[lo])),
-        ]
+            row = [0.0, 0.0, 0.0, 0.0, 0.0]
+        else:
+            mean = R[5] / n
+            var = R[6] / n - mean * mean
+            h = 0.9 * (n - 1)
+            lo = int(h)
+            hi = lo + 1 if lo + 1 < n else lo
+            fr = h - lo
+            sv = R[3]
+            se = R[4]
+            row = [
+                mean,
+                sv[lo] + fr * (sv[hi] - sv[lo]),
+                math.sqrt(var) if var > 0.0 else 0.0,
+                R[7] / n,
+                se[lo] + fr * (se[hi] - se[lo]),
+            ]
+        self._cache[r] = row
+        return row
 
     def _feature_rows(self, lb: int) -> list[list[float]]:
         c = self.decay ** (self.now - self._t0)
         on = self._on[lb]
+        cache = self._cache
         rows = []
         r = lb * self.n_servers * 2
         for j in range(self.n_servers):
-            rows.append([float(on[j]), *self._stats_row(r, c), *self._stats_row(r + 1, c)])
+            a = cache[r] or self._stats_row(r)
+            b = cache[r + 1] or self._stats_row(r + 1)
+            rows.append([on[j], a[0], a[1], a[2], c * a[3], c * a[4], b[0], b[1], b[2], c * b[3], c * b[4]])
             r += 2
         return rows
 
@@ -826,14 +855,14 @@ class FlowSimulator:
         """
         lb, server = self._check_lb(lb), self._check_server(server)
         k = int(check_choice("kind", kind, ("fct", "flow_duration")) == "flow_duration")
-        r = (lb * self.n_servers + server) * 2 + k
-        return np.array(self._rt[r], dtype=np.float64), np.array(self._rv[r], dtype=np.float64)
+        R = self._res[(lb * self.n_servers + server) * 2 + k]
+        return np.array(R[1], dtype=np.float64), np.array(R[0], dtype=np.float64)
 
     def reservoir_count(self, lb: int, server: int, kind: str = "fct") -> int:
         """Number of filled slots of one reservoir (``reservoir_size`` in ``"zero"`` mode)."""
         lb, server = self._check_lb(lb), self._check_server(server)
         k = int(check_choice("kind", kind, ("fct", "flow_duration")) == "flow_duration")
-        return self._rn[(lb * self.n_servers + server) * 2 + k]
+        return len(self._res[(lb * self.n_servers + server) * 2 + k][0])
 
     def active_mask(self) -> np.ndarray:
         """``(n_servers,)`` bool: servers currently receiving new flows."""
