@@ -36,8 +36,9 @@ class FakeCluster:
     """A minimal stateful Kubernetes API server behind ``HttpStub`` routes."""
 
     def __init__(self, stub: HttpStub, nodes: list[str], deployments: list[str], *, lag_reads: int = 0,
-                 hostname_labels: dict[str, str] | None = None) -> None:
+                 hostname_labels: dict[str, str] | None = None, namespace: str = NS) -> None:
         self.stub = stub
+        self.namespace = namespace
         self.nodes = list(nodes)
         self.hostname = {n: (hostname_labels or {}).get(n, n) for n in nodes}
         self.lag_reads = lag_reads
@@ -59,7 +60,8 @@ class FakeCluster:
             "apiVersion": "v1", "kind": "Config",
             "clusters": [{"name": "stub", "cluster": {"server": self.stub.url}}],
             "users": [{"name": "tester", "user": {"token": token}}],
-            "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "tester", "namespace": NS}}],
+            "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "tester",
+                                                      "namespace": self.namespace}}],
             "current-context": "stub",
         }
         with open(path, "w") as f:
@@ -76,7 +78,7 @@ class FakeCluster:
             pod_spec["nodeSelector"] = {"kubernetes.io/hostname": self.hostname[d.node]}
         return {
             "kind": "Deployment", "apiVersion": "apps/v1",
-            "metadata": {"name": d.name, "namespace": NS, "generation": d.generation},
+            "metadata": {"name": d.name, "namespace": self.namespace, "generation": d.generation},
             "spec": {"replicas": d.replicas, "selector": {"matchLabels": dict(d.labels)},
                      "template": {"metadata": {"labels": dict(d.labels)}, "spec": pod_spec}},
             "status": {"observedGeneration": d.generation if converged else d.observed_generation,
@@ -88,7 +90,7 @@ class FakeCluster:
 
     def pod_json(self, dep: str, i: int, node: str, *, phase: str = "Running", ready: bool = True,
                  deleting: bool = False, owner: str | None = None, labels: dict | None = None) -> dict:
-        meta = {"name": f"{dep}-5d9c7b8f4-{i:05d}"[: 63], "namespace": NS,
+        meta = {"name": f"{dep}-5d9c7b8f4-{i:05d}"[: 63], "namespace": self.namespace,
                 "labels": labels if labels is not None else dict(self.deps[dep].labels) if dep in self.deps else {},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                                      "name": owner or f"{dep}-5d9c7b8f4", "uid": f"uid-{dep}",
@@ -111,7 +113,7 @@ class FakeCluster:
     def _get_dep(self, req: Request) -> tuple:
         with self.lock:
             d = self.deps.get(req.match["name"])
-            if d is None or req.match["ns"] != NS:
+            if d is None or req.match["ns"] != self.namespace:
                 return 404, k8s_status(404, "NotFound", f'deployments.apps "{req.match["name"]}" not found')
             body = self._dep_json(d)
             if d.lag_reads > 0:
@@ -122,19 +124,19 @@ class FakeCluster:
 
     def _patch_scale(self, req: Request) -> tuple:
         with self.lock:
-            d = self.deps.get(req.match["name"])
+            d = self.deps.get(req.match["name"]) if req.match["ns"] == self.namespace else None
             if d is None:
                 return 404, k8s_status(404, "NotFound", f'deployments.apps "{req.match["name"]}" not found')
             n = int(req.body["spec"]["replicas"])
             if n != d.replicas:
                 d.replicas, d.generation, d.lag_reads = n, d.generation + 1, self.lag_reads
             return 200, {"kind": "Scale", "apiVersion": "autoscaling/v1",
-                         "metadata": {"name": d.name, "namespace": NS},
+                         "metadata": {"name": d.name, "namespace": self.namespace},
                          "spec": {"replicas": d.replicas}, "status": {"replicas": d.status_replicas}}
 
     def _patch_dep(self, req: Request) -> tuple:
         with self.lock:
-            d = self.deps.get(req.match["name"])
+            d = self.deps.get(req.match["name"]) if req.match["ns"] == self.namespace else None
             if d is None:
                 return 404, k8s_status(404, "NotFound", f'deployments.apps "{req.match["name"]}" not found')
             spec = req.body["spec"]["template"]["spec"]
