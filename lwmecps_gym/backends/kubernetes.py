@@ -286,6 +286,9 @@ class KubernetesBackend:
                 raise ValueError(f"{what} has duplicates: {list(seq)}")
         self.namespace = _check_name("namespace", namespace)
         self._extra = [d for d in extra_deployments if d not in self.deployments]
+        if isinstance(self.config.reset_replicas, Mapping):
+            for dep in self.config.reset_replicas:
+                check_choice("env_config['reset_replicas'] deployment", dep, self.deployments + self._extra)
         self.latency = latency_source
         self._sleep = sleep
         self._clock = clock

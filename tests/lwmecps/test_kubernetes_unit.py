@@ -239,6 +239,12 @@ def test_reset_applies_reset_replicas_and_starts_the_workload(apis, latency):
     assert be.last_seed == 3
 
 
+def test_reset_replicas_must_name_known_deployments(apis, latency):
+    with pytest.raises(ValueError, match="reset_replicas.*must be one of"):
+        backend(apis, latency, reset_replicas={"web-z": 1})
+    apis[0].patch_namespaced_deployment_scale.assert_not_called()
+
+
 def test_label_selector_string():
     sel = client.V1LabelSelector(match_labels={"app": "web", "tier": "edge"}, match_expressions=[
         client.V1LabelSelectorRequirement(key="zone", operator="In", values=["b", "a"]),
