@@ -267,3 +267,19 @@ def test_importing_the_backend_modules_stays_light():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_kubeconfig_path_is_used_with_its_token(k8s_stub, tmp_path):
+    """Without an api_client the backend loads the given kubeconfig (server URL and bearer token)."""
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: stub\n"
+        f"clusters:\n- name: stub\n  cluster:\n    server: {k8s_stub.url}\n"
+        "users:\n- name: agent\n  user:\n    token: test-token\n"
+        "contexts:\n- name: stub\n  context:\n    cluster: stub\n    user: agent\n")
+    backend = make_backend(kubeconfig=str(kubeconfig))
+    backend.set_replicas(3)
+    (call,) = k8s_stub.calls("PATCH", SCALE_PATH)
+    assert call.headers["authorization"] == "Bearer test-token"
+    assert call.body == {"spec": {"replicas": 3}}
+    backend.close()
