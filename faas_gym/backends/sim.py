@@ -40,7 +40,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -238,6 +238,7 @@ class SimBackend:
         self._in_system = 0
         # fluid state
         self._q = 0.0
+        self._wait_area = 0.0  # request-seconds waited so far by the fluid backlog
         self._counts: list[int] = []
         self._means: list[float] = []
         self._ci = 0
@@ -322,17 +323,38 @@ class SimBackend:
                 self._des_remove_slots(removed)
 
     def _des_remove_slots(self, removed: list[float]) -> None:
-        cfg = self.config
+        """Drop the slots of ``removed`` replicas (their ready times) from the DES free-slot heap.
+
+        A cold-starting replica's slots are the entries equal to its ready time. A ready replica
+        gives up the slots that free up first (idle ones before busy ones; a busy slot's request
+        still completes), never the entries of replicas that are still cold-starting.
+        """
+        conc = self.config.concurrency
         now = self.t
         free = self._free
+        n_ready_removed = 0
         for r in removed:
-            if r > now:  # a cold-starting replica: its slots are the entries equal to its ready time
-                for _ in range(cfg.concurrency):
+            if r > now:
+                for _ in range(conc):
                     free.remove(r)
-                heapq.heapify(free)
-            else:  # a ready replica: take the slots that free up first (idle ones before busy ones)
-                for _ in range(cfg.concurrency):
-                    heapq.heappop(free)
+            else:
+                n_ready_removed += 1
+        if n_ready_removed:
+            cold = Counter(r for r in self._ready_at if r > now)
+            cold = Counter({r: n * conc for r, n in cold.items()})
+            to_drop = n_ready_removed * conc
+            keep = []
+            for v in sorted(free):
+                if cold.get(v, 0) > 0:
+                    cold[v] -= 1
+                    keep.append(v)
+                elif to_drop:
+                    to_drop -= 1
+                else:
+                    keep.append(v)
+            free[:] = keep  # a sorted list is a valid heap
+        else:
+            heapq.heapify(free)
 
     # ------------------------------------------------------------------ time
     def advance(self, seconds: float) -> None:
@@ -435,6 +457,8 @@ class SimBackend:
             q1 = q0 + arrived
             busy_s = 0.0
             q_avg = 0.5 * (q0 + q1)
+            area = q_avg * dt
+            self._wait_area += area
             lq = 0.0
         else:
             net = lam - cap
@@ -467,7 +491,17 @@ class SimBackend:
                     if net_stat >= 0.0:
                         net_stat = net
                     wq = pw / -net_stat * self._ac
-            d = q_avg / cap  # fluid wait
+            # fluid wait: the queue's waiting area (request-seconds) is released to the requests that
+            # leave the backlog, in proportion (so a backlog built while no replica was ready carries
+            # its age into the window where it is served)
+            area = q_avg * dt
+            pool = self._wait_area + area
+            through = q0 + arrived
+            served_frac = (through - q1) / through if through > 0.0 else 1.0
+            released = pool * served_frac
+            self._wait_area = pool - released
+            served = through - q1
+            d = released / served if served > 0.0 else 0.0
             resp = self._mean_s + d + wq
             if pw > 0.0 and wq > 0.0:
                 theta = pw / wq
@@ -488,6 +522,7 @@ class SimBackend:
         dropped = 0
         if q1 > cfg.queue_capacity:
             dropped = int(round(q1 - cfg.queue_capacity))
+            self._wait_area *= cfg.queue_capacity / q1  # dropped requests take their share of the age
             q1 = float(cfg.queue_capacity)
         self._q = q1
         busy_end = busy_s / dt if q1 == 0.0 else c

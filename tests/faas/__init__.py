@@ -1,0 +1,1 @@
+"""Tests of the faas_gym family (simulator, workloads, env, baselines)."""
