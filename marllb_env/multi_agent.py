@@ -124,6 +124,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     | reward_field | str | ``flow_duration_avg_decay`` | feature the reward is computed on |
     | reward_type | str | ``jain`` | fairness function |
     | dispatch | str | ``sed`` | LB dispatch mode; others serve the baselines (weights ignored unless weighted) |
+    | backend | str | ``sim`` | ``sim`` (flow simulator) or ``shm``: one MARLLB shared-memory region per LB, driven by the data-plane emulator (``marllb_env.shm_backend.ShmLBGroup``) or, in principle, one VPP instance per LB; over ``shm`` there is no ``state()`` and no FCT metrics |
+    | backend_kwargs | dict | None | ``shm`` only: ``speed``, ``publish_interval``, ``frame_timeout``, ``empty_slots`` |
 
     ## Version History
 
@@ -145,6 +147,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         reward_field: str = "flow_duration_avg_decay",
         reward_type: str = "jain",
         dispatch: str = "sed",
+        backend: str = "sim",
+        backend_kwargs: dict[str, Any] | None = None,
         render_mode: str | None = None,
     ):
         # pickles as its constructor arguments (the simulator holds generators), as PettingZoo envs do;
@@ -152,7 +156,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         EzPickle.__init__(
             self, scenario, n_lbs=n_lbs, servers=servers, workload=workload, step_interval=step_interval,
             max_steps=max_steps, weight_levels=weight_levels, reward_field=reward_field,
-            reward_type=reward_type, dispatch=dispatch, render_mode=render_mode,
+            reward_type=reward_type, dispatch=dispatch, backend=backend, backend_kwargs=backend_kwargs,
+            render_mode=render_mode,
         )
         base: dict[str, Any] = {}
         if scenario is not None:
@@ -176,6 +181,11 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self._field_idx = FEATURE_NAMES.index(self.reward_field)
         self.reward_type = check_choice("reward_type", reward_type, REWARD_TYPES)
         self.dispatch = check_choice("dispatch", dispatch, DISPATCH)
+        self.backend = check_choice("backend", backend, ("sim", "shm"))
+        if self.backend == "shm" and self.dispatch != "sed":
+            raise ValueError("backend='shm' dispatches by SED in the (emulated) data plane; dispatch must be 'sed'")
+        if backend_kwargs and self.backend != "shm":
+            raise ValueError("backend_kwargs apply to backend='shm'")
         self.render_mode = check_choice("render_mode", render_mode, (None, "ansi"))
         self._workload = workload
 
@@ -193,7 +203,19 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self.state_space = spaces.Box(
             0.0, np.concatenate([np.tile(self._obs_high, m), cap, np.ones(n, np.float32)]), dtype=np.float32
         )
-        self.sim = FlowSimulator(self.server_specs, workload, n_lbs=m, dispatch=self.dispatch)
+        self.sim: FlowSimulator | None = None
+        self.group: Any = None
+        if self.backend == "sim":
+            self.sim = FlowSimulator(self.server_specs, workload, n_lbs=m, dispatch=self.dispatch)
+        else:
+            from dataclasses import asdict
+
+            from marllb_env.shm_backend import ShmLBGroup  # lazy: the data-plane path
+
+            self.group = ShmLBGroup(
+                m, n, self.step_interval, servers=[asdict(sp) for sp in self.server_specs], workload=workload,
+                **dict(backend_kwargs or {}),
+            )
         self._t = 0
         self._util = np.zeros(n)
         self._feat = np.zeros((m, n, N_FEATURES))
@@ -211,7 +233,14 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         return {a: f[i].copy() for i, a in enumerate(self.possible_agents) if a in self.agents}
 
     def state(self) -> np.ndarray:
-        """Global state ``(M * N * 11 + 2 N,)`` float32 (see the class docstring)."""
+        """Global state ``(M * N * 11 + 2 N,)`` float32 (see the class docstring).
+
+        Raises:
+            NotImplementedError: with ``backend="shm"``: the data plane does not expose the
+                servers' ground truth (train centrally on the simulator, execute over shm).
+        """
+        if self.sim is None:
+            raise NotImplementedError("state() needs the simulator's ground truth; backend='shm' has observations only")
         gt = self.sim.ground_truth()
         s = np.concatenate(
             [self._feat.reshape(-1), gt["flows_in_system"], np.clip(self._util, 0.0, 1.0)]
@@ -232,19 +261,23 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     def reset(self, seed: int | None = None, options: dict | None = None):
         if seed is not None or not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(seed)
-        ss = np.random.SeedSequence(int(self._rng.integers(0, 2**63 - 1))).spawn(2)
+        entropy = int(self._rng.integers(0, 2**63 - 1))
+        self.agents = list(self.possible_agents)
+        self._t = 0
+        self._util = np.zeros(self.n_servers)
+        self._jain_sum = 0.0
+        if self.group is not None:
+            self.group.reset(entropy % (2**31))
+            self._feat = self._shm_features(self.group.observe())
+            return self._obs(), {a: {"step": 0} for a in self.agents}
+        ss = np.random.SeedSequence(entropy).spawn(2)
         self.sim.reset(
             workload_rng=np.random.Generator(np.random.PCG64(ss[0])),
             system_rng=np.random.Generator(np.random.PCG64(ss[1])),
         )
         self.sim.set_dispatch(self.dispatch)
-        self.agents = list(self.possible_agents)
-        self._t = 0
-        self._util = np.zeros(self.n_servers)
         self._busy0 = self.sim.busy_core_seconds()
-        self._flows0 = 0
         self._rej0 = 0
-        self._jain_sum = 0.0
         self._feat = self.sim.features_all()
         infos = {a: {"step": 0} for a in self.agents}
         return self._obs(), infos
@@ -255,8 +288,51 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"actions missing for agents {missing}")
-        for i, a in enumerate(self.possible_agents):
-            self.sim.set_weights(i, self._weights(actions[a], a))
+        weights = [self._weights(actions[a], a) for a in self.possible_agents]
+        if self.group is not None:
+            reward, metrics, terminated, now = self._step_shm(weights)
+        else:
+            reward, metrics, terminated, now = self._step_sim(weights)
+        truncated = bool(self._t >= self.max_steps) and not terminated
+        info: dict[str, Any] = {"step": self._t, "time_s": now, "metrics": metrics}
+        if terminated or truncated:
+            info["episode_metrics"] = self.episode_metrics()
+        obs = self._obs()
+        agents = list(self.agents)
+        rewards = {a: float(reward) for a in agents}
+        terms = {a: terminated for a in agents}
+        truncs = {a: truncated for a in agents}
+        infos = {a: {**info, "metrics": dict(metrics)} for a in agents}
+        if terminated or truncated:
+            self.agents = []
+        return obs, rewards, terms, truncs, infos
+
+    def _shm_features(self, measurements: list) -> np.ndarray:
+        f = np.stack([m.features for m in measurements]).astype(np.float64)
+        if np.any(f.reshape(self.n_lbs, -1) > self._obs_high):
+            from lwmecps_gym.core.backend import PermanentBackendError
+
+            raise PermanentBackendError(
+                "data-plane features exceed the observation bounds (flows > workers + backlog, or reservoir "
+                "ages beyond the episode): is the region shared with another run?"
+            )
+        return f
+
+    def _step_shm(self, weights: list[np.ndarray]) -> tuple[float, dict[str, float], bool, float]:
+        for b, w in zip(self.group.backends, weights, strict=True):
+            b.apply_weights(w)
+        self.group.advance(self.step_interval)
+        self._t += 1
+        ms = self.group.observe()
+        self._feat = self._shm_features(ms)
+        field = self._feat[:, :, self._field_idx].mean(axis=0)
+        reward = fairness(field, self.reward_type)
+        metrics = {f"jain_{self.reward_field}": fairness(field, "jain")}
+        return reward, metrics, False, float(ms[0].time_s)
+
+    def _step_sim(self, weights: list[np.ndarray]) -> tuple[float, dict[str, float], bool, float]:
+        for i, w in enumerate(weights):
+            self.sim.set_weights(i, w)
         done_before = self.sim.counters()["completed"].sum()
         fct_before = self.sim.counters()["fct_sum_s"].sum()
         self.sim.advance(self.step_interval)
@@ -283,23 +359,13 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
             "utilization": float(np.mean(self._util[active])),
         }
         self._rej0 = rejects
-        terminated = bool(self.sim.workload_exhausted)
-        truncated = bool(self._t >= self.max_steps) and not terminated
-        info: dict[str, Any] = {"step": self._t, "time_s": self.sim.now, "metrics": metrics}
-        if terminated or truncated:
-            info["episode_metrics"] = self.episode_metrics()
-        obs = self._obs()
-        agents = list(self.agents)
-        rewards = {a: float(reward) for a in agents}
-        terms = {a: terminated for a in agents}
-        truncs = {a: truncated for a in agents}
-        infos = {a: {**info, "metrics": dict(metrics)} for a in agents}
-        if terminated or truncated:
-            self.agents = []
-        return obs, rewards, terms, truncs, infos
+        return reward, metrics, bool(self.sim.workload_exhausted), self.sim.now
 
     def episode_metrics(self) -> dict[str, float]:
-        """FCT statistics over every flow completed so far in the episode, rejects, mean Jain."""
+        """FCT statistics over every flow completed so far in the episode, rejects, mean Jain
+        (simulator only: the shared memory carries no per-flow records, so ``{}`` over shm)."""
+        if self.sim is None:
+            return {}
         fct = self.sim.flow_records().fct_s
         c = self.sim.counters()
         out = {
@@ -314,6 +380,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
+        if self.sim is None:
+            return f"step={self._t} (shm) local n_flow_on per LB: {self._feat[:, :, 0].astype(int).tolist()}"
         gt = self.sim.ground_truth()
         lines = [f"t={self.sim.now:.2f}s step={self._t}"]
         for j in range(self.n_servers):
@@ -325,7 +393,10 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         return "\n".join(lines)
 
     def close(self) -> None:
-        pass
+        """Stop the data-plane emulator and remove its regions (``backend="shm"``)."""
+        if self.group is not None:
+            self.group.close()
+            self.group = None
 
 
 def parallel_env(**kwargs: Any) -> MultiLoadBalanceEnv:

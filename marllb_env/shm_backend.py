@@ -204,3 +204,90 @@ class ShmBackend:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+class ShmLBGroup:
+    """``M`` load balancers over shared memory: one region per LB, one emulator for all.
+
+    The emulator runs one flow simulator with ``M`` LBs (ECMP over LBs at the edge, as
+    :class:`marllb_env.sim.FlowSimulator`); LB ``i`` reads weights from and publishes
+    features to region ``i``. :attr:`backends` holds one attached :class:`ShmBackend` per
+    LB. Used by :class:`marllb_env.multi_agent.MultiLoadBalanceEnv` with ``backend="shm"``.
+
+    Args:
+        n_lbs: number of LBs (regions).
+        num_servers: servers (active bins) per region.
+        step_interval: seconds of data-plane time per env step.
+        speed, servers, workload, publish_interval, frame_timeout, empty_slots, decay:
+            as :class:`ShmBackend`.
+        directory: region directory.
+    """
+
+    def __init__(
+        self,
+        n_lbs: int,
+        num_servers: int,
+        step_interval: float = 0.25,
+        *,
+        directory: str = SHM_DIR,
+        speed: float = 1.0,
+        servers: Any = None,
+        workload: Any = None,
+        publish_interval: float = 0.05,
+        frame_timeout: float = 5.0,
+        empty_slots: str = "mask",
+        decay: float = 0.9,
+    ):
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed!r}")
+        self.n_lbs, self.n_servers = int(n_lbs), int(num_servers)
+        self.speed, self.publish_interval, self._directory = float(speed), float(publish_interval), directory
+        stem = f"marllb_emu_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        self.names = [f"{stem}_lb{i}" for i in range(self.n_lbs)]
+        self.regions: list[SharedMemoryRegion] = []
+        self.backends: list[ShmBackend] = []
+        try:
+            for nm in self.names:
+                self.regions.append(SharedMemoryRegion.create(nm, directory=directory))
+            for nm in self.names:
+                self.backends.append(
+                    ShmBackend(num_servers, step_interval, name=nm, directory=directory, emulate=False,
+                               frame_timeout=frame_timeout, empty_slots=empty_slots, decay=decay)
+                )
+        except BaseException:
+            self.close()
+            raise
+        self._config = {"servers": list(servers) if servers is not None else None, "workload": workload}
+        self._emulator: Any = None
+
+    def reset(self, seed: int | None = None) -> None:
+        """(Re)start the emulator with ``seed``; the next observations are of the new run."""
+        from marllb_env.emulator import EmulatorProcess
+
+        if self._emulator is not None:
+            self._emulator.stop()
+        cfg = {k: v for k, v in self._config.items() if v is not None}
+        self._emulator = EmulatorProcess(
+            self.names, {**cfg, "seed": seed}, speed=self.speed, publish_interval=self.publish_interval,
+            directory=self._directory,
+        )
+
+    def advance(self, seconds: float) -> None:
+        """Sleep ``seconds`` of data-plane time."""
+        time.sleep(max(0.0, seconds / self.speed))
+
+    def observe(self) -> list[LBMeasurement]:
+        """One measurement per LB (each the newest whole frame of its region)."""
+        if self._emulator is not None and not self._emulator.alive():
+            raise PermanentBackendError(f"the data-plane emulator (pid {self._emulator.pid}) has exited")
+        return [b.observe() for b in self.backends]
+
+    def close(self) -> None:
+        if getattr(self, "_emulator", None) is not None:
+            self._emulator.stop()
+            self._emulator = None
+        for b in self.backends:
+            b.close()
+        for r in self.regions:
+            r.close()
+        self.backends, self.regions = [], []

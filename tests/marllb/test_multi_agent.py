@@ -159,3 +159,35 @@ def test_local_sed_and_lsq_lose_to_gsq_only_with_several_lbs():
     assert sed6.mean() / gsq6.mean() > 1.20
     assert lsq6.mean() / gsq6.mean() > lsq1.mean() / gsq1.mean() + 0.20
     assert np.all(sed6 > gsq6)  # in every paired episode
+
+
+@pytest.mark.integration
+def test_multi_agent_env_over_shm_one_region_per_lb():
+    """Decentralised execution over the data plane: one shm region per LB, one emulator."""
+    import os
+
+    env = parallel_env(scenario="moderate", max_steps=12, backend="shm", backend_kwargs={"speed": 10.0})
+    try:
+        names = list(env.group.names)
+        assert len(names) == 2 and all(os.path.exists(f"/dev/shm/{n}") for n in names)
+        pid = None
+        obs, _ = env.reset(seed=0)
+        pid = env.group._emulator.pid
+        rng = np.random.default_rng(0)
+        counts = []
+        while env.agents:
+            obs, rew, term, trunc, infos = env.step({a: rng.integers(0, 3, 7) for a in env.agents})
+            for a, o in obs.items():
+                assert env.observation_space(a).contains(o)
+            counts.append([obs[a].reshape(7, 11)[:, 0] for a in ("lb_0", "lb_1")])
+            assert len(set(rew.values())) == 1
+        assert all(trunc.values()) and np.asarray(counts).sum() > 0
+        with pytest.raises(NotImplementedError, match="ground truth"):
+            env.state()
+    finally:
+        env.close()
+    assert not any(os.path.exists(f"/dev/shm/{n}") for n in names)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(ValueError, match="dispatch must be 'sed'"):
+        parallel_env(backend="shm", dispatch="lsq")
