@@ -19,7 +19,8 @@ either API are retried with exponential backoff (bounded attempts), then re-rais
 :class:`~lwmecps_gym.core.backend.PermanentBackendError` naming the call or PromQL query.
 
 How each :class:`~faas_gym.backends.base.FaasMeasurement` field is measured (window ``w`` =
-the wall-clock length of the last ``advance``, queries evaluated at its end):
+the wall-clock length of the last ``advance``, queries evaluated at its end minus
+``evaluation_delay_s``):
 
 =====================  ==========================================================================
 field                  source
@@ -39,7 +40,8 @@ queue_length           ``max(0, in_system - replicas * max_inflight)`` if ``max_
                        given; else 0 (the synchronous OpenFaaS path has no queue, see docs)
 cold_starts            function containers whose ``container_start_time_seconds`` is in the window
 slo_violation_rate     1 - fraction of 2xx ``gateway_functions_seconds`` observations <= SLO
-                       (bucket interpolation); ``None`` if the SLO is above the last finite bucket
+                       (bucket interpolation); ``None`` if nothing completed or the SLO is above
+                       the last finite bucket
 =====================  ==========================================================================
 """
 
