@@ -80,7 +80,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     | 1-5 | ``fct_{avg,90,std,avg_decay,90_decay}`` | s | 0 | episode length in s |
     | 6-10 | ``flow_duration_{avg,90,std,avg_decay,90_decay}`` | s | 0 | episode length in s |
 
-    Reservoir statistics cannot exceed the elapsed simulated time, so the bounds are exact.
+    Reservoir statistics cannot exceed the elapsed simulated time, so the bounds are exact
+    (simulator). Over ``backend="shm"`` the seconds bound is ``max_age_s`` (default 3600).
 
     ``state()`` / ``state_space``: the global view for centralised training, ``Box`` of
     length ``M * N * 11 + 2 N``: every LB's features, then per server the true flows in
@@ -125,7 +126,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     | reward_type | str | ``jain`` | fairness function |
     | dispatch | str | ``sed`` | LB dispatch mode; others serve the baselines (weights ignored unless weighted) |
     | backend | str | ``sim`` | ``sim`` (flow simulator) or ``shm``: one MARLLB shared-memory region per LB, driven by the data-plane emulator (``marllb_env.shm_backend.ShmLBGroup``) or, in principle, one VPP instance per LB; over ``shm`` there is no ``state()`` and no FCT metrics |
-    | backend_kwargs | dict | None | ``shm`` only: ``speed``, ``publish_interval``, ``frame_timeout``, ``empty_slots`` |
+    | backend_kwargs | dict | None | ``shm`` only: ``speed``, ``publish_interval``, ``frame_timeout``, ``empty_slots``, ``max_age_s`` (bound of the seconds features, default 3600) |
 
     ## Version History
 
@@ -193,7 +194,13 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self.agents: list[str] = []
         n, m = self.n_servers, self.n_lbs
         cap = np.array([s.n_workers + s.backlog for s in self.server_specs], dtype=np.float32)
+        bkw = dict(backend_kwargs or {})
+        # seconds features are bounded by the data-plane time since the episode's start: exactly
+        # max_steps * step_interval on the simulator; over shm the data plane runs on in real time
+        # while the agent computes, so the bound is max_age_s (default 1 h of data-plane time)
         t_max = np.float32(self.max_steps * self.step_interval)
+        if self.backend == "shm":
+            t_max = np.float32(check_float("max_age_s", bkw.pop("max_age_s", 3600.0), low=0.0, low_open=True))
         high = np.empty((n, N_FEATURES), dtype=np.float32)
         high[:, 0] = cap
         high[:, 1:] = t_max
@@ -213,8 +220,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
             from marllb_env.shm_backend import ShmLBGroup  # lazy: the data-plane path
 
             self.group = ShmLBGroup(
-                m, n, self.step_interval, servers=[asdict(sp) for sp in self.server_specs], workload=workload,
-                **dict(backend_kwargs or {}),
+                m, n, self.step_interval, servers=[asdict(sp) for sp in self.server_specs], workload=workload, **bkw,
             )
         self._t = 0
         self._util = np.zeros(n)
@@ -313,8 +319,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
             from lwmecps_gym.core.backend import PermanentBackendError
 
             raise PermanentBackendError(
-                "data-plane features exceed the observation bounds (flows > workers + backlog, or reservoir "
-                "ages beyond the episode): is the region shared with another run?"
+                "data-plane features exceed the observation bounds (flows > workers + backlog, or seconds "
+                "features > max_age_s): raise backend_kwargs['max_age_s'] or check the data plane"
             )
         return f
 
