@@ -28,6 +28,7 @@ env is built with ``backend="kubernetes"``. Minimal RBAC: ``docs/rbac/lwmecps-rb
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -696,11 +697,16 @@ def _make_api_client(cfg: KubernetesConfig) -> Any:
             return client.ApiClient(conf)
         except ConfigException:
             pass
+    # $KUBECONFIG is read now, not when the kubernetes package was imported (it may hold several
+    # paths separated by os.pathsep; the client merges them).
+    path = cfg.kubeconfig or os.environ.get("KUBECONFIG") or None
+    if path is not None:
+        path = os.pathsep.join(os.path.expanduser(p) for p in path.split(os.pathsep))
     try:
         # persist_config=False: never write refreshed credentials back into the user's kubeconfig.
-        return config.new_client_from_config(config_file=cfg.kubeconfig, context=cfg.context, persist_config=False)
+        return config.new_client_from_config(config_file=path, context=cfg.context, persist_config=False)
     except (ConfigException, OSError, TypeError) as exc:
-        where = cfg.kubeconfig or "$KUBECONFIG or ~/.kube/config"
+        where = path or "~/.kube/config"
         raise PermanentBackendError(
             f"cannot configure the Kubernetes client: not running in a pod, and loading {where}"
             f"{' context ' + repr(cfg.context) if cfg.context else ''} failed: {exc}"

@@ -125,6 +125,18 @@ def test_missing_deployment_is_a_permanent_error_naming_it_and_the_call(stub, cl
     assert len(stub.calls("GET", rf"/apis/apps/v1/namespaces/{NS}/deployments/bs9")) == 1  # not retried
 
 
+def test_kubeconfig_from_the_environment_and_context(stub, cluster, testapp, tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", cluster.kubeconfig(str(tmp_path), token="env-token"))
+    be = KubernetesBackend.from_env_kwargs(node_name=NODES, namespace=NS, deployments=DEPS, group_id=GROUP,
+                                           env_config={"base_url": stub.url, "context": "stub"})
+    be.close()
+    assert {r.headers["authorization"] for r in stub.calls("GET", r"/api/v1/nodes")} == {"Bearer env-token"}
+    with pytest.raises(PermanentBackendError, match="context 'nope'"):
+        KubernetesBackend.from_env_kwargs(node_name=NODES, namespace=NS, deployments=DEPS, group_id=GROUP,
+                                          env_config={"base_url": stub.url, "context": "nope"})
+
+
 def test_missing_kubeconfig_file_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(PermanentBackendError, match="cannot configure the Kubernetes client"):

@@ -323,3 +323,22 @@ def test_kubernetes_is_not_imported_by_the_default_path():
             "bad = [m for m in ('kubernetes', 'prometheus_api_client') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_in_cluster_config_is_preferred_inside_a_pod(tmp_path, monkeypatch):
+    import kubernetes.config.incluster_config as incluster
+
+    from lwmecps_gym.backends.kubernetes import _make_api_client
+
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("pod-sa-token")
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(incluster, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster, "SERVICE_CERT_FILENAME", str(ca))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "not-read"))
+    api = _make_api_client(KubernetesConfig())
+    assert api.configuration.host == "https://10.96.0.1:443"
+    assert api.configuration.auth_settings()["BearerToken"]["value"].lower() == "bearer pod-sa-token"
+    api.close()
