@@ -130,6 +130,10 @@ class SimBackend:
     ) -> None:
         self.sim = FlowSimulator(servers, workload, n_lbs=n_lbs, dispatch=dispatch, **sim_kwargs)
         self.n_servers = self.sim.n_servers
+        #: configured capacity per server (cpus * speed at episode start; read-only), as an
+        #: operator's static weights (MARLLB ``meta.weights``)
+        self.configured_capacity = self.sim.capacities()
+        self.configured_capacity.flags.writeable = False
         self.lb = check_int("lb", lb, low=0, high=self.sim.n_lbs - 1)
         self.dispatch = check_choice("dispatch", dispatch, DISPATCH_MODES)
         self.background_dispatch = check_choice("background_dispatch", background_dispatch, DISPATCH_MODES)

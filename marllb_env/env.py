@@ -168,7 +168,8 @@ class LoadBalanceEnv(gym.Env):
     ``metrics`` (per step: ``arrivals``, ``completed``, ``rejects`` (counts),
     ``cpu_util_mean``, ``jain_cpu_util``, ``jain_reward_field``, ``flows_in_system``),
     ``time_s``, ``weights`` (applied), ``active_mask``, ``ground_truth`` ((N, 3): cpu_util,
-    busy_workers, queue_length), ``dispatch``, ``weight_codec``; at the end
+    busy_workers, queue_length), ``dispatch``, ``weight_codec``, ``configured_capacity``
+    (per server, if the backend knows it); at the end
     ``episode_metrics``: ``fct_mean_s``, ``fct_p50_s``, ``fct_p90_s``, ``fct_p99_s`` (this
     LB's completed flows), ``flows_completed``, ``flows_rejected``, ``reject_rate``.
 
@@ -314,6 +315,7 @@ class LoadBalanceEnv(gym.Env):
         self._weights = [1.0] * n
         self._last: LBMeasurement | None = None
         self._fast_sim = isinstance(self._backend, SimBackend)
+        self._cap = getattr(self._backend, "configured_capacity", None)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -361,6 +363,8 @@ class LoadBalanceEnv(gym.Env):
             "dispatch": self.dispatch,
             "weight_codec": self.weight_codec,
         }
+        if self._cap is not None:
+            info["configured_capacity"] = self._cap.copy()
         return float(self._reward_fn(x)), info
 
     # ------------------------------------------------------------------ gym API

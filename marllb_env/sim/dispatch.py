@@ -19,7 +19,8 @@ mode          rule
               at server j (all LBs, incl. backlog)
 ``lwl``       oracle least-work-left: argmin_j W_j / c_j, W_j true unfinished work (CPU-s),
               c_j capacity (CPU-s/s)
-``srt``       oracle shortest remaining time incl. the new job: argmin_j (W_j + s) / c_j
+``srt``       oracle shortest remaining time: argmin_j of the new job's completion time under
+              PS given the true remaining sizes at j (no further arrivals)
 ============  =========================================================================
 """
 

@@ -579,6 +579,8 @@ class FlowSimulator:
             if self._rand() >= self.keep_prob:
                 return
             slot = -1 if c < K else int(self._rand() * K)
+        if t - self._t0 > 300.0:  # long run_until: rebase before exp() could overflow
+            self._rebase_decay(t)
         ve = v * math.exp((t - self._t0) * self._lninvd)
         if slot >= 0:  # replace
             ves = R[2]
@@ -605,11 +607,16 @@ class FlowSimulator:
         insort(R[4], ve)
         self._cache[r] = None
 
-    def _rebase_decay(self) -> None:
-        """Keep stored ``v * decay**(t0 - t)`` finite: move ``t0`` to ``now``; refresh the running sums."""
-        if self.now - self._t0 > 200.0:
-            f = self.decay ** (self.now - self._t0)
-            self._t0 = self.now
+    def _rebase_decay(self, t: float | None = None) -> None:
+        """Keep stored ``v * decay**(t0 - t)`` finite: move ``t0`` to ``t`` (default ``now``, if more
+        than 200 s old); refresh the running sums."""
+        if t is None:
+            if self.now - self._t0 <= 200.0:
+                return
+            t = self.now
+        if t > self._t0:
+            f = self.decay ** (t - self._t0)
+            self._t0 = t
             for R in self._res:
                 R[2] = [x * f for x in R[2]]
                 R[4] = [x * f for x in R[4]]
@@ -626,6 +633,32 @@ class FlowSimulator:
             v += self._speed[j] * (1.0 if n <= c else c / n) * (t - self._T[j])
         w = self._sumF[j] - n * v + self._wwork[j]
         return w if w > 0.0 else 0.0
+
+    def _ps_completion(self, j: int, t: float, size: float) -> float:
+        """Time a new job of ``size`` would take at server ``j`` under PS if no other flow arrived.
+
+        Uses the true remaining sizes of the server's flows (backlogged ones counted as in
+        service, an approximation); with ``k`` flows sharing ``cpus`` cores each progresses at
+        ``speed * min(1, cpus / k)``, and ``k`` drops as the smaller jobs finish.
+        """
+        n = self._nserv[j]
+        c = self._cpus[j]
+        v = self._V[j]
+        if n:
+            v += self._speed[j] * (1.0 if n <= c else c / n) * (t - self._T[j])
+        rem = sorted([fv - v for fv, _ in self._heaps[j]] + [self._f_size[f] for f in self._waitq[j]])
+        k = len(rem) + 1
+        sp = self._speed[j]
+        done = 0.0
+        total = 0.0
+        for r in rem:
+            if r >= size:
+                break
+            if r > done:
+                total += (r - done) / (sp * (1.0 if k <= c else c / k))
+                done = r
+            k -= 1
+        return total + (size - done) / (sp * (1.0 if k <= c else c / k))
 
     def _pick(self, scores: list[float]) -> int:
         """Index of the minimum score; exact ties broken uniformly at random (system stream)."""
@@ -662,11 +695,10 @@ class FlowSimulator:
             iw = self._invw[lb]
             ns, wq = self._nserv, self._waitq
             return act[self._pick([(ns[s] + len(wq[s]) + 1) * iw[s] for s in act])]
-        if mode == "lwl" or mode == "srt":
-            extra = size if mode == "srt" else 0.0
-            return act[
-                self._pick([(self._work_left(s, t) + extra) / (self._cpus[s] * self._speed[s]) for s in act])
-            ]
+        if mode == "lwl":
+            return act[self._pick([self._work_left(s, t) / (self._cpus[s] * self._speed[s]) for s in act])]
+        if mode == "srt":
+            return act[self._pick([self._ps_completion(s, t, size) for s in act])]
         if mode == "ecmp":
             return act[h % n]
         if mode == "random":
