@@ -394,3 +394,35 @@ def test_invalid_group_id_is_a_permanent_error(stub, cluster, tmp_path, testapp)
     with pytest.raises(PermanentBackendError, match="HTTP 404.*Group not found"):
         source.start()
     assert len(stub.calls("POST", "/api/manage_group")) == 1
+
+
+def test_prometheus_latency_source_through_the_backend(stub, cluster, tmp_path):
+    """latency_source="prometheus": the real prometheus-api-client sends the documented PromQL."""
+    pytest.importorskip("prometheus_api_client")
+    answers = {"count": 50.0, "sum": 2.5, "failed": None}  # 50 requests, 2.5 s in total -> 50 ms
+
+    def query(req):
+        q = req.query["query"][0]
+        kind = "failed" if 'status=~"5.."' in q else "sum" if "_sum{" in q else "count"
+        value = answers[kind]
+        result = [] if value is None else [{"metric": {}, "value": [1.7e9, str(value)]}]
+        return 200, {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+    stub.route("GET", r"/api/v1/query", query)
+    be = KubernetesBackend.from_env_kwargs(
+        node_name=NODES, namespace=NS, deployments=DEPS, env_config={
+            "prometheus_url": stub.url, "kubeconfig": cluster.kubeconfig(str(tmp_path)),
+            "stabilization_time": 0, "prometheus_min_window_s": 20, "prometheus_metric": "testapp_latency_seconds"})
+    try:
+        be.reset()
+        m = be.observe()
+    finally:
+        be.close()
+    assert m.latency_ms == pytest.approx([50.0] * 4) and m.window_s == 20.0
+    assert m.demand_rps == pytest.approx([2.5] * 4) and m.failed_rps == 0.0 and m.sla_violation_rate is None
+    sent = {r.query["query"][0] for r in stub.calls("GET", r"/api/v1/query")}
+    sel = f'namespace="{NS}",pod=~"bs2-[a-z0-9]{{1,10}}-[a-z0-9]{{5}}"'
+    assert f"sum(increase(testapp_latency_seconds_count{{{sel}}}[20s]))" in sent
+    assert f"sum(increase(testapp_latency_seconds_sum{{{sel}}}[20s]))" in sent
+    assert f'sum(increase(testapp_latency_seconds_count{{{sel},status=~"5.."}}[20s]))' in sent
+    assert len(sent) == 3 * len(DEPS)
