@@ -147,8 +147,8 @@ def test_local_sed_and_lsq_lose_to_gsq_only_with_several_lbs():
     Paired comparison on identical flows (same seeds), moderate servers at rho 0.9. With 1
     LB the local counts are global, so SED and GSQ pick the same servers (ratio ~1); with 6
     LBs each LB sees ~1/6 of the flows and local SED/LSQ mis-balance. 40 s at 18 flows/s is
-    ~720 flows per episode; measured over seeds 0-2: SED/GSQ 0.99 (1 LB) vs 1.40 (6 LBs),
-    LSQ/GSQ 1.17 vs 1.63. Per-episode mean FCTs of the paired policies differ by a few
+    ~720 flows per episode; measured over seeds 0-2: SED/GSQ 0.99 (1 LB) vs 1.44 (6 LBs),
+    LSQ/GSQ 1.15 vs 1.68. Per-episode mean FCTs of the paired policies differ by a few
     percent between seeds, so the asserted margins (SED within 5% with 1 LB, > 20% with 6;
     LSQ's gap grows by > 20 points) sit several standard errors from the measured values.
     """
