@@ -32,6 +32,7 @@ def with_retry(attempts: int = 5, initial_s: float = 0.5, max_s: float = 8.0) ->
     return tenacity.retry(
         retry=tenacity.retry_if_exception_type(TransientBackendError),
         stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_exponential_jitter(initial=initial_s, max=max_s),
+        # wait = initial_s * 2**(n-1) + U(0, initial_s), capped at max_s
+        wait=tenacity.wait_exponential_jitter(multiplier=initial_s, max=max_s, jitter=initial_s),
         reraise=True,
     )
