@@ -671,7 +671,11 @@ def _pod_serves(pod: Any, deployment: str) -> bool:
     if meta is None or meta.deletion_timestamp is not None:
         return False
     owners = meta.owner_references or []
-    if not any(o.kind == "ReplicaSet" and str(o.name).startswith(f"{deployment}-") for o in owners):
+    # a Deployment's ReplicaSets are named "<deployment>-<pod-template-hash>" (hash without dashes), so
+    # pods of deployment "web-api" never count for "web" even if the label selectors overlap
+    prefix = f"{deployment}-"
+    if not any(o.kind == "ReplicaSet" and str(o.name).startswith(prefix) and "-" not in str(o.name)[len(prefix):]
+               for o in owners):
         return False
     st = pod.status
     if st is None or st.phase != "Running":

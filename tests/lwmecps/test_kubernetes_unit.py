@@ -212,7 +212,8 @@ def test_observe_counts_running_ready_pods_per_node(apis, latency):
         "app=web-a": [pod("web-a", "n1"), pod("web-a", "n2"), pod("web-a", "n2"),
                       pod("web-a", "n1", phase="Pending", ready=False), pod("web-a", "n2", ready=False),
                       pod("web-a", "n3")],  # n3 is not one of the env's nodes
-        "app=web-b": [pod("web-b", "n2"), pod("web-b", "n1", owner_kind="Job")],
+        "app=web-b": [pod("web-b", "n2"), pod("web-b", "n1", owner_kind="Job"),
+                      pod("web-b-canary", "n1")],  # same labels, another Deployment's ReplicaSet
     }
     core.list_namespaced_pod.side_effect = lambda ns, label_selector, **kw: client.V1PodList(items=pods[label_selector])
     apps.read_namespaced_deployment.side_effect = lambda name, namespace, **kw: deployment(
