@@ -130,3 +130,34 @@ def test_coerce_dataclass_round_trip():
     assert coerce_dataclass(Cfg, None) == Cfg()
     with pytest.raises(ValueError, match="unknown keys"):
         coerce_dataclass(Cfg, {"c": 1})
+
+
+def test_retry_retries_transient_only_and_reraises_the_cause():
+    from lwmecps_gym.core.backend import PermanentBackendError, TransientBackendError
+    from lwmecps_gym.core.retry import with_retry
+
+    calls = {"t": 0, "p": 0, "ok": 0}
+
+    @with_retry(attempts=3, initial_s=0.001, max_s=0.002)
+    def transient():
+        calls["t"] += 1
+        raise TransientBackendError("503 from apiserver")
+
+    @with_retry(attempts=3, initial_s=0.001, max_s=0.002)
+    def permanent():
+        calls["p"] += 1
+        raise PermanentBackendError("404 deployment web not found")
+
+    @with_retry(attempts=3, initial_s=0.001, max_s=0.002)
+    def flaky():
+        calls["ok"] += 1
+        if calls["ok"] < 3:
+            raise TransientBackendError("429")
+        return "scaled"
+
+    with pytest.raises(TransientBackendError, match="503"):
+        transient()
+    with pytest.raises(PermanentBackendError, match="404"):
+        permanent()
+    assert flaky() == "scaled"
+    assert calls == {"t": 3, "p": 1, "ok": 3}
