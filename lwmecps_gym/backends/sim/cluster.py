@@ -1,0 +1,753 @@
+"""A seeded, fast model of an edge Kubernetes cluster serving location-bound users.
+
+Model, per control window of ``window_s`` simulated seconds (``stabilization_time``):
+
+* **Deployments and pods.** Deployment ``d`` is pinned to node ``d`` (v3's per-site layout)
+  or, when the scenario has a single deployment, spread round-robin over all nodes. A node
+  fits ``Scenario.pods_fit()`` pods (cpu and ram requests); extra pods stay Pending forever,
+  as on Kubernetes. Scaling up creates pods that become ready after a **start-up delay**
+  drawn once per scale-up event (the pods of one event share the image pull and readiness
+  probe) from ``LogNormal(log(pod_startup_median_s), pod_startup_sigma)`` on the *system*
+  stream. Scaling down removes Pending pods first, then ready pods (they stop serving at
+  once). A placement move (v0-v2) is a RollingUpdate with ``maxUnavailable = 0``: the old
+  pods serve until the new ones are ready, then traffic switches; a move to a node without
+  room never completes (the new pods stay Pending) and the old pods keep serving.
+* **Routing.** A request goes to the deployment serving its base station's nearest node.
+  While a deployment has no ready pod, its requests fail over to the nearest deployment
+  (by RTT) that has ready pods at the window start; if there is none they fail. Failed-over
+  requests are spread over the window (a window-level approximation).
+* **Queueing.** Each deployment is a pooled M/M/c queue (c = ready pods, exponential
+  service of rate ``service_rate_rps``; pooled = least-request balancing across pods).
+  Within a window the number of ready pods is piecewise constant (pods become ready at
+  their start-up times); each piece is evaluated in its stationary regime with Erlang C
+  (pointwise-stationary approximation, Green & Kolesar, Management Science 1991). When the
+  offered load exceeds capacity, or a backlog is left from an overloaded window, the queue
+  is a deterministic fluid: the backlog grows (or drains) at ``lam - c mu``, a request
+  arriving at backlog ``B`` waits ``B / (c mu)``, and the backlog is carried to the next
+  window, so under-provisioning hurts persistently. Requests that would wait longer than
+  ``timeout_s`` are dropped (the client times out): they count as failed.
+* **Latency.** End-to-end latency of a request = RTT (request-weighted mean RTT from the
+  users' base stations to the serving node) + wait + service. Reported per window (not
+  cumulative). Failed requests count at ``timeout_s`` in the mean latency and always
+  violate the SLA. The SLA-violation probability of a served request is the M/M/c
+  response-time tail ``P(T > sla - rtt)`` (stationary pieces) or its fluid analogue.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from lwmecps_gym.backends.base import ClusterMeasurement
+from lwmecps_gym.backends.sim.queueing import ViolationTable, erlang_table
+from lwmecps_gym.backends.sim.workload import DayTrace, EpisodeWorkload
+from lwmecps_gym.core.validation import check_choice, check_float, check_int
+from lwmecps_gym.scenarios import Scenario
+
+_exp = math.exp
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Simulator constants (units in the names).
+
+    Attributes:
+        window_s: control window = ``stabilization_time``, simulated seconds.
+        pod_startup_median_s: median pod start-up delay (scheduling, container start,
+            readiness probe with a cached image), s. The Kubernetes SIG-scalability SLO
+            asks for p99 <= 5 s for stateless pods without image pull; probes with a 10 s
+            period push typical readiness to ~10 s.
+        pod_startup_sigma: log-standard deviation of the start-up delay.
+        timeout_s: client timeout; longer waits are dropped (failed), s.
+        sla_ms: end-to-end SLA used for the violation rate, ms (``None``: the scenario's).
+        horizon_windows: windows drawn per workload chunk at reset.
+        start_time_s: fixed episode start time of day, s (``None``: seeded uniform).
+        initial_replicas: ready replicas of every deployment at ``reset`` (scaling mode).
+        trace_seed: seed of the day of user mobility and activity levels (see
+            :class:`~lwmecps_gym.backends.sim.workload.DayTrace`); part of the scenario.
+    """
+
+    window_s: float = 30.0
+    pod_startup_median_s: float = 10.0
+    pod_startup_sigma: float = 0.4
+    timeout_s: float = 1.0
+    sla_ms: float | None = None
+    horizon_windows: int = 64
+    start_time_s: float | None = None
+    initial_replicas: int = 1
+    trace_seed: int = 0
+
+
+class SimBackend:
+    """Simulated cluster implementing :class:`~lwmecps_gym.backends.base.ClusterBackend`.
+
+    Args:
+        scenario: the static :class:`~lwmecps_gym.scenarios.Scenario`.
+        config: :class:`SimConfig` (or a mapping of its fields).
+        mode: ``"scaling"`` (v3: replicas per deployment) or ``"placement"`` (v0-v2: one
+            deployment of ``placement_replicas`` pods, moved between nodes).
+        placement_deployment: name of the placed deployment (placement mode).
+        placement_replicas: replicas of the placed deployment (default: as many as fit on
+            the smallest node, at most ``scenario.max_replicas``).
+
+    Besides the Protocol (``scale``/``place``/``advance``/``observe``), the env uses a fast
+    path: :meth:`scale_list` and :meth:`step_window` (no dicts or dataclasses per step) and
+    reads the ``last_*`` lists; ``observe()`` builds a :class:`ClusterMeasurement` from the
+    same numbers (the tests check both paths agree).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        config: SimConfig | Mapping | None = None,
+        mode: str = "scaling",
+        placement_deployment: str | None = None,
+        placement_replicas: int | None = None,
+    ):
+        from lwmecps_gym.core.validation import coerce_dataclass
+
+        self.sc = scenario
+        self.cfg = cfg = coerce_dataclass(SimConfig, config, "sim_config")
+        self.tau = check_float("stabilization_time", cfg.window_s, low=0.0, low_open=True)
+        check_float("pod_startup_median_s", cfg.pod_startup_median_s, low=0.0)
+        check_float("pod_startup_sigma", cfg.pod_startup_sigma, low=0.0)
+        check_int("horizon_windows", cfg.horizon_windows, low=1)
+        self.timeout_s = check_float("timeout_s", cfg.timeout_s, low=0.0, low_open=True)
+        sla_ms = scenario.sla_ms if cfg.sla_ms is None else check_float("sla_ms", cfg.sla_ms, low=0.0, low_open=True)
+        self.sla_s = sla_ms / 1000.0
+        self.mode = check_choice("mode", mode, ("scaling", "placement"))
+        self.node_names = list(scenario.node_names)
+        self.mu = float(scenario.service_rate_rps)
+        self.fit = [int(x) for x in scenario.pods_fit()]
+        n = scenario.n_nodes
+        home = scenario.bs_home_node()
+        if self.mode == "scaling":
+            self.deployments = list(scenario.deployments)
+            self.pinned = scenario.pinned
+            self.bs_dep = home if self.pinned else np.zeros(scenario.n_bs, dtype=np.int64)
+            self.dep_fit = self.fit if self.pinned else [sum(self.fit)]
+        else:
+            name = placement_deployment or scenario.deployments[0]
+            if not isinstance(name, str):
+                raise TypeError(f"deployment_name must be a string, got {name!r}")
+            self.deployments = [name]
+            self.pinned = False
+            self.bs_dep = np.zeros(scenario.n_bs, dtype=np.int64)
+            default_rep = max(1, min(min(self.fit), scenario.max_replicas))
+            self.placement_replicas = (
+                default_rep if placement_replicas is None else check_int("replicas", placement_replicas, low=1)
+            )
+            self.dep_fit = [self.placement_replicas]
+        self.n_dep = len(self.deployments)
+        self._dep_index = {d: i for i, d in enumerate(self.deployments)}
+        self._node_index = {nm: j for j, nm in enumerate(self.node_names)}
+        self.table = erlang_table(max(max(self.dep_fit), scenario.max_replicas, 1) + 1)
+        self.vtable = ViolationTable(self.table.c_max, self.mu)
+        from lwmecps_gym.backends.sim.workload import idle_rtt_of
+
+        self._idle_rtt = idle_rtt_of(scenario, self.bs_dep)
+        # static per-site RTT (users at home, unweighted) for failover, and failover order
+        rtt = scenario.bs_rtt_ms
+        users_home = home[scenario.user_bs] if scenario.n_users else home
+        bs_of_users = scenario.user_bs if scenario.n_users else np.arange(scenario.n_bs)
+        site_rtt = np.array(
+            [rtt[bs_of_users[users_home == d]].mean(axis=0) if np.any(users_home == d) else rtt.min(axis=0)
+             for d in range(n)]
+        )
+        self.site_rtt = site_rtt.tolist()
+        if self.mode == "scaling" and self.pinned:
+            self.failover_order = [[int(e) for e in np.argsort(site_rtt[d], kind="stable") if e != d] for d in range(n)]
+        else:
+            self.failover_order = [[] for _ in range(self.n_dep)]
+        self._failed_rate = 0.0
+        self._trace = None
+        self.reset(seed=0)
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, seed: int | None = None, rng_workload: np.random.Generator | None = None,
+              rng_system: np.random.Generator | None = None) -> None:
+        """Rewind: initial replicas, empty backlog, fresh workload from a seeded start.
+
+        The env passes its two streams (``core.seeding.make_streams``); called alone, both
+        are derived from ``seed``.
+        """
+        if rng_workload is None or rng_system is None:
+            w, s = np.random.SeedSequence(seed).spawn(2)
+            rng_workload, rng_system = np.random.default_rng(w), np.random.default_rng(s)
+        if self._trace is None:
+            self._trace = DayTrace.cached(self.sc, self.tau, self.bs_dep, self.cfg.trace_seed, self._idle_rtt)
+        self.workload = EpisodeWorkload(self._trace, self.sc, rng_workload, self.cfg.start_time_s)
+        self._generate()
+        med, sig = self.cfg.pod_startup_median_s, self.cfg.pod_startup_sigma
+        self._delays = (med * np.exp(sig * rng_system.standard_normal(256))).tolist() if med > 0 else [0.0] * 256
+        self._di = 0
+        self.t = 0
+        self.now = 0.0
+        nd = self.n_dep
+        self.desired = [0] * nd
+        self.ready = [0] * nd
+        self.pending: list[list[list]] = [[] for _ in range(nd)]  # [ready_time_s, count] per scale-up
+        self.backlog = [0.0] * nd
+        if self.mode == "scaling":
+            r0 = check_int("initial_replicas", self.cfg.initial_replicas, low=0)
+            for d in range(nd):
+                self.desired[d] = r0
+                self.ready[d] = min(r0, self.dep_fit[d])
+        else:
+            self.node = 0
+            self.target = 0
+            self.switch_at = -1.0
+            self.desired[0] = self.ready[0] = min(self.placement_replicas, self.fit[0])
+        lam = self.workload.lam[0]
+        own = self.workload.rtt_own[0]
+        self.last_demand = list(lam)
+        self.last_latency_ms = [own[d] + 1000.0 / self.mu for d in range(nd)]
+        self.last_load = [lam[d] / (self.ready[d] * self.mu) if self.ready[d] else (4.0 if lam[d] > 0 else 0.0)
+                          for d in range(nd)]
+        self.last_sla = 0.0
+        self.last_mean_latency_ms = sum(self.last_latency_ms) / nd
+        self.last_failed_rps = 0.0
+        self.last_served_rps = 0.0
+
+    def _generate(self) -> None:
+        """Draw the next chunk of workload windows."""
+        self.workload.generate(self.cfg.horizon_windows)
+
+    def _delay(self) -> float:
+        d = self._delays[self._di]
+        self._di = (self._di + 1) & 255
+        return d
+
+    # ------------------------------------------------------------------ actions
+    def scale(self, replicas: Mapping[str, int]) -> None:
+        """Set ``spec.replicas`` of the named deployments (Protocol form of :meth:`scale_list`)."""
+        if self.mode != "scaling":
+            raise RuntimeError("scale() needs mode='scaling' (v3); this backend is in placement mode")
+        if not isinstance(replicas, Mapping):
+            raise TypeError(f"replicas must be a mapping deployment -> int, got {type(replicas).__name__}")
+        lst = list(self.desired)
+        for name, r in replicas.items():
+            if name not in self._dep_index:
+                raise ValueError(f"unknown deployment {name!r}; deployments: {self.deployments}")
+            lst[self._dep_index[name]] = check_int(f"replicas[{name!r}]", r, low=0)
+        self.scale_list(lst)
+
+    def scale_list(self, replicas: list[int]) -> None:
+        """Set desired replicas by deployment index (the caller validated: ints >= 0)."""
+        desired = self.desired
+        for d in range(self.n_dep):
+            r = replicas[d]
+            cur = desired[d]
+            if r == cur:
+                continue
+            desired[d] = r
+            pend = self.pending[d]
+            have = self.ready[d]
+            for g in pend:
+                have += g[1]
+            fit = self.dep_fit[d]
+            target = r if r < fit else fit
+            if target > have:
+                pend.append([self.now + self._delay(), target - have])
+            elif target < have:
+                remove = have - target
+                while remove > 0 and pend:  # Pending pods go first (newest first)
+                    g = pend[-1]
+                    k = remove if remove < g[1] else g[1]
+                    g[1] -= k
+                    remove -= k
+                    if g[1] == 0:
+                        pend.pop()
+                self.ready[d] -= remove
+
+    def place(self, deployment: str, node: str) -> None:
+        """Move the placed deployment to ``node`` (RollingUpdate; see module docstring)."""
+        if self.mode != "placement":
+            raise RuntimeError("place() needs mode='placement' (v0-v2)")
+        if deployment != self.deployments[0]:
+            raise ValueError(f"unknown deployment {deployment!r}; placed deployment: {self.deployments[0]!r}")
+        if node not in self._node_index:
+            raise ValueError(f"unknown node {node!r}; nodes: {self.node_names}")
+        self.place_index(self._node_index[node])
+
+    def place_index(self, j: int) -> None:
+        """Move the placed deployment to node index ``j``."""
+        if j == self.target:
+            return
+        self.target = j
+        if j == self.node:
+            self.switch_at = -1.0  # rolled back before the new pods were ready
+        elif self.fit[j] >= self.placement_replicas:
+            self.switch_at = self.now + self._delay()
+        else:
+            self.switch_at = math.inf  # new pods never schedulable: the rollout stalls
+
+    # ------------------------------------------------------------------ time
+    def advance(self, seconds: float) -> None:
+        """Simulate one window. ``seconds`` must equal the configured window (``stabilization_time``)."""
+        if abs(float(seconds) - self.tau) > 1e-9:
+            raise ValueError(f"the simulator advances in windows of stabilization_time={self.tau} s, got {seconds!r}")
+        self.step_window()
+
+    def step_window(self) -> None:
+        """Serve one window of requests and advance time (the fast path)."""
+        wl = self.workload
+        t = self.t
+        if t >= len(wl.lam):
+            self._generate()
+        if self.mode == "placement":
+            self._window_placement(wl.lam[t][0], wl.rtt_all[t][0].tolist())
+        else:
+            self._window_scaling(wl.lam[t], wl.rtt_own[t], t)
+        self.t = t + 1
+        self.now += self.tau
+
+    def _window_scaling(self, lam_row: list[float], rtt_own: list[float], t: int) -> None:
+        """One window of the scaling layout (the simulator's hot loop).
+
+        A deployment's window has at most two pieces inline: before and after its pending
+        pods become ready (the common cases: nothing pending, or one scale-up whose pods are
+        ready within the window). Each piece is stationary M/M/c (Erlang C and the
+        response-time tail from tables) or a fluid piece (:func:`_fluid_piece`). Several
+        readiness events in one window or failover inflow go to :meth:`_deployment_window`.
+        """
+        tau, mu = self.tau, self.mu
+        now = self.now
+        end = now + tau
+        ready = self.ready
+        if 0 in ready:
+            inflow = self._failover(lam_row, end)
+            failed = self._failed_rate
+        else:
+            inflow = None
+            failed = 0.0
+        crows = self.table.rows
+        grid = self.table.grid
+        sla_ms = self.sla_s * 1000.0
+        timeout = self.timeout_s
+        inv_mu = 1.0 / mu
+        lat_out = self.last_latency_ms
+        load_out = self.last_load
+        pinned = self.pinned
+        backlog = self.backlog
+        vt = self.vtable
+        vcache = vt._rows
+        vgrid = vt.grid
+        L = V = N = drop_total = 0.0
+        d = -1
+        for lam, c, pend, B, rtt in zip(lam_row, ready, self.pending, backlog, rtt_own, strict=True):
+            d += 1
+            if not pinned or (inflow is not None and d in inflow):
+                if not pinned:
+                    rtt = self._spread_rtt(t, c)
+                res = self._deployment_window(d, lam, rtt, inflow[d] if inflow is not None and d in inflow else None)
+                L += res[0]
+                V += res[1]
+                N += res[2]
+                drop_total += res[3]
+                continue
+            f = 1.0  # fraction of the window before the pending pods are ready
+            c1 = c
+            if pend:
+                g = pend[0]
+                if g[0] < end:
+                    if len(pend) > 1 and pend[1][0] < end:
+                        res = self._deployment_window(d, lam, rtt, None)
+                        L += res[0]
+                        V += res[1]
+                        N += res[2]
+                        drop_total += res[3]
+                        continue
+                    f = (g[0] - now) / tau
+                    if f < 0.0:
+                        f = 0.0
+                    c1 = c + g[1]
+                    ready[d] = c1
+                    del pend[0]
+            if B <= 0.0 and c1 > 0 and (c > 0 or f <= 0.0) and lam < c1 * mu and (f <= 0.0 or lam < c * mu):
+                # stationary pieces (Erlang C and the response-time tail from tables)
+                si = int(sla_ms - rtt + 0.5)
+                vr = vcache.get(si)
+                if vr is None:
+                    vr = vt.rows(si)
+                n = lam * tau
+                cap = c1 * mu
+                x = lam / cap
+                w1 = inv_mu + crows[c1][int(x * grid)] / (cap - lam)
+                v1 = vr[c1][int(x * vgrid)]
+                if f <= 0.0 or f >= 1.0:
+                    w, v = w1, v1
+                else:
+                    cap = c * mu
+                    x0 = lam / cap
+                    w = f * (inv_mu + crows[c][int(x0 * grid)] / (cap - lam)) + (1.0 - f) * w1
+                    v = f * vr[c][int(x0 * vgrid)] + (1.0 - f) * v1
+                w += rtt * 0.001
+                L += n * w
+                V += n * v
+                N += n
+                lat_out[d] = 1000.0 * w
+                load_out[d] = x
+                continue
+            # fluid (overload or backlog) and empty pieces
+            rtt_s = rtt * 0.001
+            slack = (sla_ms - rtt) * 0.001
+            wsum_d = nacc_d = 0.0
+            for dur, cc in ((f * tau, c), ((1.0 - f) * tau, c1)):
+                if dur <= 0.0 or cc <= 0:
+                    continue
+                cap = cc * mu
+                if lam <= 0.0:
+                    if B > 0.0:
+                        B -= cap * dur
+                        if B < 0.0:
+                            B = 0.0
+                    continue
+                wsum, vsum, nacc, drop, B, _ = _any_piece(cc, lam, dur, B, mu, crows[cc], grid, timeout, slack)
+                wsum_d += wsum
+                V += vsum
+                nacc_d += nacc
+                drop_total += drop
+            backlog[d] = B
+            L += wsum_d + nacc_d * rtt_s
+            N += nacc_d
+            lat_out[d] = 1000.0 * ((wsum_d / nacc_d if nacc_d > 0.0 else inv_mu) + rtt_s)
+            load_out[d] = lam / (c1 * mu) if c1 > 0 else (4.0 if lam > 0.0 else 0.0)
+        # failed requests (no ready pod anywhere, or dropped) count at the timeout and as violations
+        nf = failed * tau + drop_total
+        total = N + nf
+        self.last_demand = lam_row
+        self.last_failed_rps = nf / tau
+        self.last_served_rps = N / tau
+        if total > 0.0:
+            self.last_mean_latency_ms = 1000.0 * (L + nf * timeout) / total
+            self.last_sla = (V + nf) / total
+        else:
+            self.last_mean_latency_ms = 0.0
+            self.last_sla = 0.0
+
+    def _failover(self, lam_row: list[float], end: float) -> dict[int, list[tuple[float, float]]] | None:
+        """Route the demand of deployments without a ready pod to the nearest one with ready pods.
+
+        Returns ``{target: [(rate, rtt_s), ...]}`` (rate averaged over the window: only the
+        part of the window before the deployment's first pod is ready moves) and sets
+        ``_failed_rate`` (req/s with nowhere to go).
+        """
+        now, tau = self.now, self.tau
+        ready, pending = self.ready, self.pending
+        inflow: dict[int, list[tuple[float, float]]] | None = None
+        failed = 0.0
+        for d in range(self.n_dep):
+            if ready[d] == 0 and lam_row[d] > 0.0:
+                pend = pending[d]
+                first = pend[0][0] if pend else math.inf
+                f = 1.0 if first >= end else (first - now) / tau
+                if f <= 0.0:
+                    continue
+                moved = lam_row[d] * f
+                for e in self.failover_order[d]:
+                    if ready[e] > 0:
+                        if inflow is None:
+                            inflow = {}
+                        inflow.setdefault(e, []).append((moved, self.site_rtt[d][e] * 0.001))
+                        break
+                else:
+                    failed += moved
+        self._failed_rate = failed
+        return inflow
+
+    def _deployment_window(self, d: int, lam: float, rtt_ms: float,
+                           streams: list[tuple[float, float]] | None) -> tuple[float, float, float, float]:
+        """General window of deployment ``d``: pieces between readiness events, fluid backlog, inflow.
+
+        Returns sums over the window: ``(latency [s x requests], SLA violations, accepted
+        requests, dropped requests)``; updates ready pods, pending groups and backlog.
+        """
+        tau, now, mu = self.tau, self.now, self.mu
+        end = now + tau
+        rows = self.table.rows
+        grid = self.table.grid
+        timeout = self.timeout_s
+        sla = self.sla_s
+        inv_mu = 1.0 / mu
+        rtt_s = rtt_ms * 0.001
+        slack = sla - rtt_s
+        c = self.ready[d]
+        pend = self.pending[d]
+        B = self.backlog[d]
+        lam_tot = lam
+        if streams is not None:
+            for m, _ in streams:
+                lam_tot += m
+        share = lam / lam_tot if lam_tot > 0.0 else 1.0
+        L = V = N = drop_total = 0.0
+        wsum_d = nacc_d = 0.0
+        t_prev = 0.0
+        k_ev = 0
+        n_pend = len(pend)
+        while True:
+            if k_ev < n_pend and pend[k_ev][0] < end:
+                t_next = pend[k_ev][0] - now
+                if t_next < 0.0:
+                    t_next = 0.0
+            else:
+                t_next = tau
+            dur = t_next - t_prev
+            if dur > 0.0 and c > 0:
+                cap = c * mu
+                if lam_tot <= 0.0:
+                    B -= cap * dur
+                    if B < 0.0:
+                        B = 0.0
+                else:
+                    row = rows[c]
+                    fl = None
+                    if B <= 0.0 and lam_tot < cap:
+                        n = lam_tot * dur
+                        C = row[int(lam_tot / cap * grid)]
+                        theta = cap - lam_tot
+                        wsum = n * (inv_mu + C / theta)
+                        vsum = n * _stat_violation(C, theta, mu, slack)
+                        nacc = n
+                    else:
+                        wsum, vsum, nacc, drop, B, fl = _fluid_piece(c, lam_tot, dur, B, mu, row, grid, timeout, slack)
+                        drop_total += drop
+                    wsum_d += wsum * share
+                    nacc_d += nacc * share
+                    L += share * (wsum + nacc * rtt_s)
+                    V += share * vsum
+                    N += share * nacc
+                    if streams is not None:
+                        for m, r_s in streams:
+                            sh = m / lam_tot
+                            if fl is None:
+                                vv = _stat_violation(C, theta, mu, sla - r_s)
+                            else:
+                                vv = _violation_at(fl, mu, sla - r_s)
+                            L += sh * (wsum + nacc * r_s)
+                            V += sh * nacc * vv
+                            N += sh * nacc
+            t_prev = t_next
+            if t_next >= tau:
+                break
+            c += pend[k_ev][1]
+            k_ev += 1
+        self.backlog[d] = B
+        if k_ev:
+            self.ready[d] = c
+            del pend[:k_ev]
+        self.last_latency_ms[d] = 1000.0 * ((wsum_d / nacc_d if nacc_d > 0.0 else inv_mu) + rtt_s)
+        self.last_load[d] = lam_tot / (c * mu) if c > 0 else (4.0 if lam_tot > 0.0 else 0.0)
+        return L, V, N, drop_total
+
+    def _spread_rtt(self, t: int, ready: int) -> float:
+        """Mean RTT of the single spread deployment with ``ready`` ready pods (round-robin over nodes)."""
+        row = self.workload.rtt_all[t][0]
+        if ready <= 0:
+            return float(row.min())
+        counts = self._spread_counts(ready)
+        return float(sum(c * float(r) for c, r in zip(counts, row, strict=True)) / ready)
+
+    def _spread_counts(self, k: int) -> list[int]:
+        counts = [0] * len(self.fit)
+        placed = 0
+        while placed < k:
+            progressed = False
+            for j in range(len(self.fit)):
+                if placed < k and counts[j] < self.fit[j]:
+                    counts[j] += 1
+                    placed += 1
+                    progressed = True
+            if not progressed:
+                break
+        return counts
+
+    def _window_placement(self, lam: float, rtt_to_nodes: list[float]) -> None:
+        tau, now, mu = self.tau, self.now, self.mu
+        end = now + tau
+        c = self.ready[0]
+        row = self.table.rows[c] if c <= self.table.c_max else None
+        if self.switch_at >= 0.0 and self.switch_at < end:
+            cut = max(0.0, self.switch_at - now)
+            pieces = [(cut, self.node), (tau - cut, self.target)]
+        else:
+            pieces = [(tau, self.node)]
+        lat_sum = viol_sum = n_sum = drop = 0.0
+        B = self.backlog[0]
+        for dur, node in pieces:
+            if dur <= 0.0 or lam <= 0.0 or c <= 0 or row is None:
+                continue
+            rtt_s = rtt_to_nodes[node] * 0.001
+            wsum, vsum, nacc, dropped, B = _piece(c, lam, dur, B, mu, row, self.table.grid, self.timeout_s,
+                                                  self.sla_s - rtt_s)
+            lat_sum += wsum + nacc * rtt_s
+            viol_sum += vsum
+            n_sum += nacc
+            drop += dropped
+        self.backlog[0] = B
+        if self.switch_at >= 0.0 and self.switch_at < end:
+            self.node = self.target
+            self.switch_at = -1.0
+        nf = drop + (lam * tau if c <= 0 else 0.0)
+        total = n_sum + nf
+        self.last_demand = [lam]
+        self.last_failed_rps = nf / tau
+        self.last_served_rps = n_sum / tau
+        rtt_now = rtt_to_nodes[self.node] * 0.001
+        self.last_latency_ms = [1000.0 * lat_sum / n_sum if n_sum > 0 else 1000.0 * (rtt_now + 1.0 / mu)]
+        self.last_load = [lam / (c * mu) if c > 0 else (4.0 if lam > 0 else 0.0)]
+        if total > 0:
+            self.last_mean_latency_ms = 1000.0 * (lat_sum + nf * self.timeout_s) / total
+            self.last_sla = (viol_sum + nf) / total
+        else:
+            self.last_mean_latency_ms = self.last_latency_ms[0]
+            self.last_sla = 0.0
+
+    # ------------------------------------------------------------------ measurements
+    @property
+    def current_node(self) -> int:
+        """Placement mode: index of the node now serving the placed deployment."""
+        return self.node
+
+    def pods_per_node(self) -> np.ndarray:
+        """``int64 (n_deployments, n_nodes)`` ready pods of each deployment on each node."""
+        out = np.zeros((self.n_dep, len(self.node_names)), dtype=np.int64)
+        if self.mode == "placement":
+            out[0, self.node] = self.ready[0]
+        elif self.pinned:
+            for d in range(self.n_dep):
+                out[d, d] = self.ready[d]
+        else:
+            out[0] = self._spread_counts(self.ready[0])
+        return out
+
+    def observe(self) -> ClusterMeasurement:
+        """Measurements of the last window (see :class:`ClusterMeasurement`)."""
+        return ClusterMeasurement(
+            time_s=self.now,
+            window_s=self.tau,
+            replicas_desired=np.array(self.desired, dtype=np.int64),
+            replicas_ready=np.array(self.ready, dtype=np.int64),
+            pods_per_node=self.pods_per_node(),
+            demand_rps=np.array(self.last_demand, dtype=np.float64),
+            latency_ms=np.array(self.last_latency_ms, dtype=np.float64),
+            mean_latency_ms=float(self.last_mean_latency_ms),
+            sla_violation_rate=float(self.last_sla),
+            failed_rps=float(self.last_failed_rps),
+        )
+
+    @property
+    def time_of_day_s(self) -> float:
+        """Simulated time of day now, s in [0, 86400)."""
+        return (self.workload.start_s + self.now) % 86400.0
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _fluid_piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[float], grid: int,
+                 timeout: float, slack: float):
+    """A piece with a backlog or ``lam >= c mu``: deterministic fluid queue, then stationary if it drains.
+
+    The backlog grows (or drains) at ``lam - c mu``; a request arriving at backlog ``b``
+    waits ``b / (c mu)``; the backlog is capped at ``c mu timeout`` (the excess is dropped:
+    those clients time out). If the backlog empties inside the piece, the rest of the piece
+    is the stationary M/M/c regime.
+
+    Returns ``(sum of response times [s], expected SLA violations, accepted, dropped,
+    backlog at the end, (w0, w1, n_f, n_s, C, theta))`` (the last item lets a caller
+    evaluate the violation probability for another slack with :func:`_violation_at`).
+    """
+    cap = c * mu
+    inv_mu = 1.0 / mu
+    bmax = cap * timeout
+    drift = lam - cap
+    t_f = dur if drift >= 0.0 else min(dur, B / -drift)
+    B1 = B + drift * t_f
+    dropped = 0.0
+    if B1 > bmax:
+        dropped = B1 - bmax
+        B1 = bmax
+    w0 = (B if B < bmax else bmax) / cap
+    w1 = B1 / cap
+    n_f = lam * t_f - dropped
+    if n_f < 0.0:
+        n_f = 0.0
+    wsum = n_f * (0.5 * (w0 + w1) + inv_mu)
+    vsum = n_f * _fluid_violation(w0, w1, slack, mu)
+    n_s = lam * (dur - t_f)
+    C = theta = 0.0
+    if n_s > 0.0:
+        C = row[int(lam / cap * grid)]
+        theta = cap - lam
+        wsum += n_s * (inv_mu + C / theta)
+        vsum += n_s * _stat_violation(C, theta, mu, slack)
+        B1 = 0.0
+    return wsum, vsum, n_f + n_s, dropped, B1, (w0, w1, n_f, n_s, C, theta)
+
+
+def _any_piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[float], grid: int,
+               timeout: float, slack: float):
+    """Stationary M/M/c piece if there is no backlog and ``lam < c mu``, else :func:`_fluid_piece` (same returns)."""
+    cap = c * mu
+    if B <= 0.0 and lam < cap:
+        n = lam * dur
+        C = row[int(lam / cap * grid)]
+        theta = cap - lam
+        return n * (1.0 / mu + C / theta), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0, None
+    return _fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack)
+
+
+def _violation_at(fl: tuple, mu: float, slack: float) -> float:
+    """Violation probability of a fluid piece (``fl`` from :func:`_fluid_piece`) for another ``slack``."""
+    w0, w1, n_f, n_s, C, theta = fl
+    tot = n_f + n_s
+    if tot <= 0.0:
+        return 0.0
+    v = n_f * _fluid_violation(w0, w1, slack, mu)
+    if n_s > 0.0:
+        v += n_s * _stat_violation(C, theta, mu, slack)
+    return v / tot
+
+
+def _piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[float], grid: int,
+           timeout: float, slack: float) -> tuple[float, float, float, float, float]:
+    """One piece: ``c`` ready pods, arrival rate ``lam``, ``dur`` s, backlog ``B``, ``slack`` = SLA - RTT (s).
+
+    Returns ``(sum of response times of accepted requests [s], expected SLA violations
+    among them, accepted requests, dropped requests, backlog at the end)``. Stationary
+    M/M/c with Erlang C when there is no backlog and ``lam < c mu``, else :func:`_fluid_piece`.
+    """
+    cap = c * mu
+    if B <= 0.0 and lam < cap:
+        n = lam * dur
+        C = row[int(lam / cap * grid)]
+        theta = cap - lam
+        return n * (1.0 / mu + C / theta), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0
+    return _fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack)[:5]
+
+
+def _stat_violation(C: float, theta: float, mu: float, s: float) -> float:
+    """M/M/c response-time tail ``P(T > s)`` from Erlang C (see :mod:`.queueing`)."""
+    if s <= 0.0:
+        return 1.0
+    es = _exp(-mu * s)
+    dd = mu - theta
+    if -1e-9 < dd < 1e-9:
+        return (1.0 - C) * es + C * (1.0 + mu * s) * es
+    return (1.0 - C) * es + C * (mu * _exp(-theta * s) - theta * es) / dd
+
+
+def _fluid_violation(w0: float, w1: float, s: float, mu: float) -> float:
+    """Fraction of requests with a wait uniform on [w0, w1] (fluid) plus Exp(mu) service exceeding ``s``."""
+    lo, hi = (w0, w1) if w0 <= w1 else (w1, w0)
+    if s <= lo:
+        return 1.0
+    if hi - lo < 1e-12:
+        return _exp(-mu * (s - lo))
+    top = hi if hi < s else s
+    part = (_exp(-mu * (s - top)) - _exp(-mu * (s - lo))) / mu + (hi - s if hi > s else 0.0)
+    return part / (hi - lo)

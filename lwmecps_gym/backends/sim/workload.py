@@ -1,0 +1,229 @@
+"""Per-episode workload of the MEC simulator, drawn at ``reset`` in one vectorised pass.
+
+Model (all draws from the env's *workload* stream, so two policies see the same input):
+
+* **Users and demand.** User ``u`` sends Poisson requests at rate
+  ``user_rate_rps * a_u * profile(t)``: ``profile`` is the diurnal curve of
+  :mod:`lwmecps_gym.scenarios.demand` (evaluated at the middle of each window),
+  ``a_u ~ LogNormal(0, 0.5)`` normalised to mean 1 is the user's activity level, drawn per
+  episode (heavy users exist).
+* **Mobility (home-activity model).** A user alternates between its home base station
+  (from the data) and an activity location, the home base station of a uniformly drawn
+  user (so popular areas attract more visits and the spatial distribution stays that of
+  the data). Moves happen at rate ``1 / dwell_s`` per user; the number of moves in a chunk
+  of windows is Binomial(users x windows, 1 - exp(-tau / dwell_s)) and each move falls in a
+  uniformly drawn (window, user) cell. A user's location is constant within a window.
+* **Arrivals.** The number of requests offered to deployment ``d`` in window ``t`` is
+  Poisson with mean ``tau * sum_u rate_u(t)`` over the users whose base station is served
+  by ``d``; the realised windowed rate (count / tau) is what the queues see.
+* **Start time.** The episode starts at a time of day drawn uniformly over the day
+  (or ``start_time_s`` when given).
+
+Implementation: only the moves are simulated (a few thousand events per episode, not
+users x windows); per-deployment activity and activity-weighted RTT sums are the
+all-at-home values plus cumulative sums of the moves' deltas. Chunks of windows are
+drawn from the carried mobility state, so an episode may run past the precomputed
+horizon.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lwmecps_gym.scenarios import Scenario
+from lwmecps_gym.scenarios.demand import profile_at
+
+
+class Workload:
+    """Per-window demand and request-weighted RTT of each deployment.
+
+    After :meth:`generate`: ``lam[t][d]`` (req/s, Python floats) is the realised arrival
+    rate of deployment ``d`` in window ``t``; ``rtt_own[t][d]`` (ms) the request-weighted
+    mean RTT from its users' base stations to deployment ``d``'s own node (pinned layout);
+    ``rtt_all[t]`` (array ``(T, n_dep, n_nodes)``) of the RTT to every node (failover,
+    spread deployments, placement); ``tod_s[t]`` the time of day at the window start.
+    """
+
+    def __init__(self, scenario: Scenario, window_s: float, bs_deployment: np.ndarray,
+                 rng: np.random.Generator, start_time_s: float | None = None, idle_rtt: np.ndarray | None = None):
+        sc = self.sc = scenario
+        self.tau = float(window_s)
+        self.bs_dep = np.asarray(bs_deployment, dtype=np.int64)
+        self.n_dep = n_dep = int(self.bs_dep.max()) + 1 if self.bs_dep.size else 1
+        self.rng = rng
+        U = sc.n_users
+        a = rng.lognormal(0.0, 0.5, size=U)
+        self.activity = a / a.mean() if U else a
+        self.start_s = float(rng.uniform(0.0, 86400.0)) if start_time_s is None else float(start_time_s)
+        # carried mobility state: current base station of each user, and whether at home
+        self.loc = sc.user_bs.copy()
+        self.at_home = np.ones(U, dtype=bool)
+        self.p_move = float(1.0 - np.exp(-self.tau / sc.dwell_s))
+        n_nodes = sc.n_nodes
+        # current activity and activity-weighted RTT sums per deployment
+        dep_u = self.bs_dep[self.loc]
+        self.act = np.bincount(dep_u, weights=self.activity, minlength=n_dep)
+        w = self.activity[:, None] * sc.bs_rtt_ms[self.loc]
+        k = (dep_u[:, None] * n_nodes + np.arange(n_nodes)[None, :]).ravel()
+        self.rsum = np.bincount(k, weights=w.ravel(), minlength=n_dep * n_nodes).reshape(n_dep, n_nodes)
+        self.rown = np.diagonal(self.rsum).copy() if n_dep == n_nodes else self.rsum.min(axis=1)
+        self.idle_rtt = idle_rtt_of(sc, self.bs_dep) if idle_rtt is None else idle_rtt
+        self.lam: list[list[float]] = []
+        self.act_rows: list[list[float]] = []
+        self.rtt_own: list[list[float]] = []
+        self.rtt_all: np.ndarray = np.zeros((0, n_dep, n_nodes))
+        self.tod_s: list[float] = []
+
+    def generate(self, n_windows: int, poisson: bool = True) -> None:
+        """Append ``n_windows`` windows (``poisson=False``: keep only the activity, for :class:`DayTrace`)."""
+        sc, rng = self.sc, self.rng
+        T, U, n_dep, n_nodes = int(n_windows), sc.n_users, self.n_dep, sc.n_nodes
+        full = n_dep != n_nodes  # spread/placement layouts need the RTT to every node
+        t0 = len(self.tod_s)
+        starts = self.start_s + (t0 + np.arange(T)) * self.tau
+        d_act = np.zeros(T * n_dep)
+        d_own = np.zeros(T * n_dep)
+        d_full = np.zeros(T * n_dep * n_nodes) if full else None
+        if U and self.p_move > 0.0:
+            n_u = rng.binomial(T, self.p_move, size=U)
+            E = int(n_u.sum())
+            ue = np.repeat(np.arange(U, dtype=np.int64), n_u)
+            key = np.sort(ue * T + rng.integers(0, T, size=E))
+            ue, te = key // T, key % T
+            dest_pick = sc.user_bs[rng.integers(0, U, size=E)]
+        else:
+            E = 0
+        if E:
+            idx = np.arange(E)
+            first = np.ones(E, dtype=bool)
+            first[1:] = ue[1:] != ue[:-1]
+            rank = idx - np.maximum.accumulate(np.where(first, idx, 0))
+            # leaving home on even ranks if the user starts the chunk at home, else on odd ranks
+            leaving = (rank % 2 == 0) == self.at_home[ue]
+            to_bs = np.where(leaving, dest_pick, sc.user_bs[ue])
+            prev_to = np.empty(E, dtype=np.int64)
+            prev_to[1:] = to_bs[:-1]
+            from_bs = np.where(first, self.loc[ue], prev_to)
+            a = self.activity[ue]
+            fd, td = self.bs_dep[from_bs], self.bs_dep[to_bs]
+            keys = np.concatenate([te * n_dep + td, te * n_dep + fd])
+            d_act = np.bincount(keys, weights=np.concatenate([a, -a]), minlength=T * n_dep)
+            rtt = sc.bs_rtt_ms
+            if full:
+                rw = np.concatenate([a[:, None] * rtt[to_bs], -a[:, None] * rtt[from_bs]])
+                k2 = (keys[:, None] * n_nodes + np.arange(n_nodes)[None, :]).ravel()
+                d_full = np.bincount(k2, weights=rw.ravel(), minlength=T * n_dep * n_nodes)
+            else:
+                w_own = np.concatenate([a * rtt[to_bs, td], -a * rtt[from_bs, fd]])
+                d_own = np.bincount(keys, weights=w_own, minlength=T * n_dep)
+            last = np.ones(E, dtype=bool)
+            last[:-1] = ~first[1:]
+            self.loc[ue[last]] = to_bs[last]
+            self.at_home[ue[last]] = to_bs[last] == sc.user_bs[ue[last]]
+        act = self.act[None, :] + np.cumsum(d_act.reshape(T, n_dep), axis=0)
+        self.act = act[-1].copy()
+        act = np.maximum(act, 0.0)  # guard float round-off of the cumulative sums
+        ok = act > 1e-9
+        safe = np.where(ok, act, 1.0)
+        if full:
+            rs = self.rsum[None] + np.cumsum(d_full.reshape(T, n_dep, n_nodes), axis=0)
+            self.rsum = rs[-1].copy()
+            rtt_all = np.where(ok[:, :, None], rs / safe[:, :, None], self.idle_rtt[None])
+            self.rtt_all = rtt_all if not len(self.rtt_all) else np.concatenate([self.rtt_all, rtt_all])
+            self.rtt_own.extend(rtt_all.min(axis=2).tolist())
+        else:
+            ro = self.rown[None, :] + np.cumsum(d_own.reshape(T, n_dep), axis=0)
+            self.rown = ro[-1].copy()
+            self.rtt_own.extend(np.where(ok, ro / safe, np.diagonal(self.idle_rtt)[None, :]).tolist())
+        self.act_rows.extend(act.tolist())
+        self.tod_s.extend((starts % 86400.0).tolist())
+        if poisson:
+            prof = profile_at(sc.profile, starts + self.tau / 2.0)
+            lam = rng.poisson(sc.user_rate_rps * self.tau * prof[:, None] * act) / self.tau
+            self.lam.extend(lam.tolist())
+
+
+def idle_rtt_of(sc: Scenario, bs_dep: np.ndarray) -> np.ndarray:
+    """``(n_dep, n_nodes)`` RTT reported for a deployment without requests: best over its base stations."""
+    rtt = sc.bs_rtt_ms
+    n_dep = int(bs_dep.max()) + 1 if bs_dep.size else 1
+    return np.array([rtt[bs_dep == d].min(axis=0) if np.any(bs_dep == d) else rtt.min(axis=0) for d in range(n_dep)])
+
+
+_TRACE_CACHE: dict[tuple, tuple] = {}
+
+
+class DayTrace:
+    """One simulated day of user mobility, drawn once per (scenario, window, layout, seed) and cached.
+
+    ``act[t, d]`` is the summed activity of the users served by deployment ``d`` in window
+    ``t`` of the day and ``rtt[t, d]`` / ``rtt_all[t, d, j]`` the activity-weighted mean
+    RTT (ms) to the deployment's own node / to node ``j``. Episodes start at a seeded
+    window of this trace (their seeded time of day) and wrap around at midnight; the
+    users' activity levels and their day of movements belong to the env instance's
+    scenario (``trace_seed``), while arrivals, start time and pod start-up delays are
+    drawn per episode. Drawing the day once keeps ``reset`` cheap (a slice and one Poisson
+    draw) instead of simulating 816 users per episode.
+    """
+
+    def __init__(self, scenario: Scenario, window_s: float, bs_deployment: np.ndarray, seed: int = 0,
+                 idle_rtt: np.ndarray | None = None):
+        n_windows = int(np.ceil(86400.0 / float(window_s)))
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x4D4543]))
+        wl = Workload(scenario, window_s, bs_deployment, rng, start_time_s=0.0, idle_rtt=idle_rtt)
+        wl.generate(n_windows, poisson=False)
+        self.n_windows = n_windows
+        self.act = np.asarray(wl.act_rows)
+        self.rtt = np.asarray(wl.rtt_own)
+        self.rtt_all = wl.rtt_all if len(wl.rtt_all) else None
+        self.tau = float(window_s)
+
+    @classmethod
+    def cached(cls, scenario: Scenario, window_s: float, bs_deployment: np.ndarray, seed: int = 0,
+               idle_rtt: np.ndarray | None = None) -> DayTrace:
+        key = (id(scenario), float(window_s), bs_deployment.tobytes(), int(seed))
+        hit = _TRACE_CACHE.get(key)
+        if hit is not None and hit[0] is scenario:
+            return hit[1]
+        tr = cls(scenario, window_s, bs_deployment, seed, idle_rtt)
+        _TRACE_CACHE[key] = (scenario, tr)
+        return tr
+
+
+class EpisodeWorkload:
+    """The workload of one episode: a seeded start window of a :class:`DayTrace` plus Poisson arrivals.
+
+    Same interface as :class:`Workload` (``lam``, ``rtt_own``, ``rtt_all``, ``tod_s``,
+    ``start_s``, :meth:`generate`).
+    """
+
+    def __init__(self, trace: DayTrace, scenario: Scenario, rng: np.random.Generator,
+                 start_time_s: float | None = None):
+        self.trace = trace
+        self.sc = scenario
+        self.rng = rng
+        self.tau = trace.tau
+        self.start_s = float(rng.uniform(0.0, 86400.0)) if start_time_s is None else float(start_time_s) % 86400.0
+        self.k0 = int(self.start_s // self.tau) % trace.n_windows
+        self.lam: list[list[float]] = []
+        self.rtt_own: list[list[float]] = []
+        self.tod_s: list[float] = []
+        self._rtt_all: list[np.ndarray] = []
+
+    @property
+    def rtt_all(self) -> np.ndarray:
+        return np.concatenate(self._rtt_all) if len(self._rtt_all) > 1 else self._rtt_all[0]
+
+    def generate(self, n_windows: int) -> None:
+        tr, T = self.trace, int(n_windows)
+        t0 = len(self.tod_s)
+        idx = (self.k0 + t0 + np.arange(T)) % tr.n_windows
+        starts = self.start_s + (t0 + np.arange(T)) * self.tau
+        prof = profile_at(self.sc.profile, starts + self.tau / 2.0)
+        mean = self.sc.user_rate_rps * prof[:, None] * tr.act[idx]
+        lam = self.rng.poisson(mean * self.tau) / self.tau
+        self.lam.extend(lam.tolist())
+        self.rtt_own.extend(tr.rtt[idx].tolist())
+        if tr.rtt_all is not None:
+            self._rtt_all.append(tr.rtt_all[idx])
+        self.tod_s.extend((starts % 86400.0).tolist())

@@ -1,0 +1,1 @@
+"""Package data: the EUA Melbourne CBD CSVs (see README.md and LICENSE here)."""
