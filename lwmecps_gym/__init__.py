@@ -20,8 +20,7 @@ __version__ = "0.1.0"
 #: Episode lengths (control windows) registered for each id.
 MAX_EPISODE_STEPS = {"lwmecps-v0": 120, "lwmecps-v1": 120, "lwmecps-v2": 120, "lwmecps-v3": 240}
 
-# placement envs registered once lwmecps_gym.envs.placement exists
-# register_once("lwmecps-v0", "lwmecps_gym.envs.placement:LWMECPSEnv", max_episode_steps=MAX_EPISODE_STEPS["lwmecps-v0"])
-# register_once("lwmecps-v1", "lwmecps_gym.envs.placement:LWMECPSEnv2", max_episode_steps=MAX_EPISODE_STEPS["lwmecps-v1"])
-# register_once("lwmecps-v2", "lwmecps_gym.envs.placement:LWMECPSEnv2", max_episode_steps=MAX_EPISODE_STEPS["lwmecps-v2"])
+register_once("lwmecps-v0", "lwmecps_gym.envs.placement:LWMECPSEnv", max_episode_steps=MAX_EPISODE_STEPS["lwmecps-v0"])
+register_once("lwmecps-v1", "lwmecps_gym.envs.placement:LWMECPSEnv2", max_episode_steps=MAX_EPISODE_STEPS["lwmecps-v1"])
+register_once("lwmecps-v2", "lwmecps_gym.envs.placement:LWMECPSEnv2", max_episode_steps=MAX_EPISODE_STEPS["lwmecps-v2"])
 register_once("lwmecps-v3", "lwmecps_gym.envs.scaling:LWMECPSEnv3", max_episode_steps=MAX_EPISODE_STEPS["lwmecps-v3"])
