@@ -283,6 +283,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         )
         self.sim.set_dispatch(self.dispatch)
         self._busy0 = self.sim.busy_core_seconds()
+        self._counters = self.sim.counters()
         self._rej0 = 0
         self._feat = self.sim.features_all()
         infos = {a: {"step": 0} for a in self.agents}
@@ -339,11 +340,10 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     def _step_sim(self, weights: list[np.ndarray]) -> tuple[float, dict[str, float], bool, float]:
         for i, w in enumerate(weights):
             self.sim.set_weights(i, w)
-        done_before = self.sim.counters()["completed"].sum()
-        fct_before = self.sim.counters()["fct_sum_s"].sum()
+        prev = self._counters
         self.sim.advance(self.step_interval)
         self._t += 1
-        c = self.sim.counters()
+        c = self._counters = self.sim.counters()
         busy = self.sim.busy_core_seconds()
         cpus = np.array([s.cpus for s in self.server_specs])  # this env never changes capacity
         self._util = (busy - self._busy0) / (cpus * self.step_interval)
@@ -352,8 +352,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         field = self._feat[:, :, self._field_idx].mean(axis=0)  # averaged over LBs (MARLLB QMIX)
         active = self.sim.active_mask()
         reward = fairness(field[active], self.reward_type)
-        completed = int(c["completed"].sum() - done_before)
-        fct_sum = float(c["fct_sum_s"].sum() - fct_before)
+        completed = int(c["completed"].sum() - prev["completed"].sum())
+        fct_sum = float(c["fct_sum_s"].sum() - prev["fct_sum_s"].sum())
         rejects = int(c["rejects"].sum())
         jain_util = fairness(np.clip(self._util[active], 0.0, None), "jain")
         self._jain_sum += jain_util
