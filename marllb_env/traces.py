@@ -1,6 +1,7 @@
 """Workloads: synthetic Poisson arrivals and replays of real request traces.
 
-A workload is an object with ``batches(rng, capacity) -> Iterator[(times_s, sizes_s)]``:
+A workload is an object with ``batches(rng, capacity) -> Iterator[(times_s, sizes_s)]``
+(return a picklable iterator object rather than a generator if the env must pickle):
 arrival times in seconds (ascending, from 0 at the start of the episode) and job
 sizes in **CPU-seconds** (time the job needs on one core of speed 1). The
 simulator pulls batches lazily and draws nothing else from ``rng`` except the
@@ -114,20 +115,47 @@ class PoissonWorkload:
         return float(self.rate) if self.rate is not None else self.rho * capacity / self.mean_size_s
 
     def batches(self, rng: np.random.Generator, capacity: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        lam = self.arrival_rate(capacity)
-        t0 = 0.0
-        while True:
-            times = t0 + np.cumsum(rng.exponential(1.0 / lam, self.batch))
-            sizes = _draw_sizes(
-                rng, self.size_dist, self.mean_size_s, self.batch, self.pareto_shape, self.lognormal_sigma
-            )
-            t0 = float(times[-1])
-            if self.duration_s is not None and t0 >= self.duration_s:
-                keep = times < self.duration_s
-                if keep.any():
-                    yield times[keep], sizes[keep]
-                return
-            yield times, sizes
+        return _PoissonBatches(self, rng, self.arrival_rate(capacity))
+
+
+class _PoissonBatches:
+    """Iterator of Poisson batches (a class, not a generator, so simulators stay picklable)."""
+
+    def __init__(self, wl: PoissonWorkload, rng: np.random.Generator, lam: float):
+        self.wl, self.rng, self.lam, self.t0, self.done = wl, rng, lam, 0.0, False
+
+    def __iter__(self) -> _PoissonBatches:
+        return self
+
+    def __next__(self) -> tuple[np.ndarray, np.ndarray]:
+        wl, rng = self.wl, self.rng
+        if self.done:
+            raise StopIteration
+        times = self.t0 + np.cumsum(rng.exponential(1.0 / self.lam, wl.batch))
+        sizes = _draw_sizes(rng, wl.size_dist, wl.mean_size_s, wl.batch, wl.pareto_shape, wl.lognormal_sigma)
+        self.t0 = float(times[-1])
+        if wl.duration_s is not None and self.t0 >= wl.duration_s:
+            self.done = True
+            keep = times < wl.duration_s
+            return times[keep], sizes[keep]
+        return times, sizes
+
+
+class _ArrayBatches:
+    """Iterator over pre-computed (times, sizes) arrays in chunks (picklable)."""
+
+    def __init__(self, times: np.ndarray, sizes: np.ndarray, chunk: int = 4096):
+        self.times, self.sizes, self.chunk, self.pos = times, sizes, chunk, 0
+
+    def __iter__(self) -> _ArrayBatches:
+        return self
+
+    def __next__(self) -> tuple[np.ndarray, np.ndarray]:
+        k = self.pos
+        if k >= len(self.times):
+            raise StopIteration
+        self.pos = k + self.chunk
+        return self.times[k : k + self.chunk], self.sizes[k : k + self.chunk]
 
 
 class TraceFormatError(ValueError):
@@ -148,8 +176,14 @@ def _trace_path(trace: str | os.PathLike) -> str:
     return path
 
 
+def _stamp(path: str) -> tuple[int, int]:
+    """Cache key part: a rewritten file (new mtime or size) is parsed again."""
+    st = os.stat(path)
+    return st.st_mtime_ns, st.st_size
+
+
 @lru_cache(maxsize=8)
-def _parse_marllb(path: str, mtime: float) -> tuple[np.ndarray, np.ndarray]:
+def _parse_marllb(path: str, stamp: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     times: list[float] = []
     iters: list[float] = []
     with open(path, encoding="utf-8") as fh:
@@ -197,7 +231,7 @@ def load_marllb_trace(trace: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
         TraceFormatError: malformed header or line (message: ``path:line: reason``).
     """
     path = _trace_path(trace)
-    t, n = _parse_marllb(path, os.path.getmtime(path))
+    t, n = _parse_marllb(path, _stamp(path))
     return t.copy(), n.copy()
 
 
@@ -241,12 +275,11 @@ class MarllbTraceWorkload:
         sizes = iters[i0:] * self.seconds_per_iteration
         if self.max_flows is not None:
             t, sizes = t[: self.max_flows], sizes[: self.max_flows]
-        for k in range(0, len(t), 4096):
-            yield t[k : k + 4096], sizes[k : k + 4096]
+        return _ArrayBatches(t, sizes)
 
 
 @lru_cache(maxsize=8)
-def _parse_wikibench(path: str, mtime: float, skip_header: int) -> tuple[np.ndarray, np.ndarray]:
+def _parse_wikibench(path: str, stamp: tuple[int, int], skip_header: int) -> tuple[np.ndarray, np.ndarray]:
     times: list[float] = []
     is_wiki: list[bool] = []
     with open(path, encoding="utf-8") as fh:
@@ -309,14 +342,13 @@ class WikibenchWorkload:
             raise FileNotFoundError(f"Wikibench trace {self.path!r} does not exist")
 
     def batches(self, rng: np.random.Generator, capacity: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        t, wiki = _parse_wikibench(self.path, os.path.getmtime(self.path), self.skip_header)
+        t, wiki = _parse_wikibench(self.path, _stamp(self.path), self.skip_header)
         if self.max_flows is not None:
             t, wiki = t[: self.max_flows], wiki[: self.max_flows]
         t = t * self.time_scale
         means = np.where(wiki, self.wiki_mean_s, self.static_mean_s)
         sizes = rng.exponential(1.0, len(t)) * means
-        for k in range(0, len(t), 4096):
-            yield t[k : k + 4096], sizes[k : k + 4096]
+        return _ArrayBatches(t, sizes)
 
 
 def make_workload(spec: Workload | dict | str | None) -> Workload:

@@ -1,0 +1,254 @@
+"""LoadBalanceEnv: checkers, spaces, determinism, errors, info metrics, scenarios, backends."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import marllb_env
+from marllb_env import LoadBalanceEnv
+from marllb_env.backend import LBBackend, SimBackend
+
+ENV_ID = "marllb_env/LoadBalance-v0"
+
+
+def _rollout(env, seed, n=60):
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    out = [obs]
+    rewards = []
+    for _ in range(n):
+        obs, r, term, trunc, info = env.step(env.action_space.sample())
+        out.append(obs)
+        rewards.append(r)
+    return np.array(out), rewards
+
+
+def test_import_does_not_pull_heavy_deps():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, marllb_env; bad = [m for m in ('torch', 'stable_baselines3', 'pettingzoo', 'kubernetes')"
+        " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_gymnasium_check_env_passes_without_warnings():
+    from gymnasium.utils.env_checker import check_env
+
+    for kw in ({}, {"action_type": "continuous"}, {"use_ground_truth": True, "flatten_obs": True}):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            check_env(gym.make(ENV_ID, **kw).unwrapped)
+        assert not [str(x.message) for x in w], kw
+
+
+def test_sb3_check_env_only_the_justified_2d_warning():
+    from stable_baselines3.common.env_checker import check_env
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        check_env(gym.make(ENV_ID).unwrapped)
+    msgs = [str(x.message) for x in w]
+    assert len(msgs) == 1 and "unconventional shape" in msgs[0]  # (N, 11) per-server layout, documented
+    for kw in ({"flatten_obs": True}, {"flatten_obs": True, "action_type": "continuous"}):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            check_env(gym.make(ENV_ID, **kw).unwrapped)
+        assert not [str(x.message) for x in w], kw
+
+
+def test_spaces_dtypes_bounds_and_types():
+    env = gym.make(ENV_ID)
+    assert env.observation_space.shape == (4, 11)
+    assert env.action_space == gym.spaces.MultiDiscrete([3] * 4)
+    obs, info = env.reset(seed=0)
+    for _ in range(200):
+        obs, r, term, trunc, info = env.step(env.action_space.sample())
+        assert obs.dtype == np.float32 and env.observation_space.contains(obs)
+        assert np.all(np.isfinite(obs)) and np.all(obs >= 0)
+        assert type(r) is float and 0.25 - 1e-9 <= r <= 1.0  # Jain over 4 servers
+        assert type(term) is bool and type(trunc) is bool
+    assert obs[:, 1:].max() > 0  # reservoirs filled
+    assert gym.make(ENV_ID, use_ground_truth=True).observation_space.shape == (4, 14)
+    assert gym.make(ENV_ID, flatten_obs=True).observation_space.shape == (44,)
+    env = gym.make(ENV_ID, action_type="continuous", num_servers=7, weight_levels="paper")
+    assert env.action_space.shape == (7,) and env.action_space.low.min() == -1.0
+    assert gym.make(ENV_ID, weight_levels="paper").action_space.nvec.tolist() == [6] * 4
+
+
+def test_same_seed_same_trajectory_and_different_seed_differs():
+    a, ra = _rollout(gym.make(ENV_ID), seed=7)
+    b, rb = _rollout(gym.make(ENV_ID), seed=7)
+    c, _ = _rollout(gym.make(ENV_ID), seed=8)
+    np.testing.assert_array_equal(a, b)
+    assert ra == rb
+    assert not np.array_equal(a, c)
+
+
+def test_workload_is_identical_for_different_policies():
+    def arrivals(action):
+        env = gym.make(ENV_ID)
+        env.reset(seed=3)
+        for _ in range(100):
+            env.step(action)
+        return env.unwrapped.backend.sim.flow_records()
+
+    r1 = arrivals(np.array([0, 0, 0, 0]))
+    r2 = arrivals(np.array([2, 2, 0, 0]))
+    np.testing.assert_array_equal(r1.arrival_s, r2.arrival_s)
+    np.testing.assert_array_equal(r1.size_s, r2.size_s)
+    assert not np.array_equal(r1.server, r2.server)
+
+
+def test_weights_reach_the_data_plane():
+    env = gym.make(ENV_ID, action_type="continuous")
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([-1.0, 0.0, 1.0, 1.0], dtype=np.float32))
+    np.testing.assert_allclose(info["weights"], [0.1, 1.0, 10.0, 10.0], rtol=1e-9)
+    np.testing.assert_allclose(env.unwrapped.backend.sim.weights(0), [0.1, 1.0, 10.0, 10.0], rtol=1e-9)
+    codec = info["weight_codec"]
+    np.testing.assert_allclose(codec.decode(codec.encode([1.0, 1.0, 2.0, 2.0])), [1 / 2**0.5] * 2 + [2**0.5] * 2)
+
+
+@pytest.mark.parametrize(
+    "action, match",
+    [
+        (np.array([0, 1, 2]), "shape"),
+        (np.array([0, 1, 2, 3]), r"in \[0, 2\]"),
+        (np.array([0.0, 1.0, 1.0, 1.0]), "integers"),
+    ],
+)
+def test_bad_discrete_actions(action, match):
+    env = gym.make(ENV_ID).unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        env.step(action)
+
+
+def test_nan_and_out_of_range_continuous_actions():
+    env = gym.make(ENV_ID, action_type="continuous").unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="finite"):
+        env.step(np.array([0.0, np.nan, 0.0, 0.0], dtype=np.float32))
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        env.step(np.array([0.0, 2.0, 0.0, 0.0], dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"reward_type": "fairness"}, "reward_type must be one of"),
+        ({"reward_field": "latency"}, "reward_field"),
+        ({"action_type": "hybrid"}, "action_type"),
+        ({"scenario": "nope"}, "scenario"),
+        ({"num_servers": 5, "servers": [1, 2]}, "num_servers"),
+        ({"weight_range": (2.0, 1.0)}, "w_max > w_min"),
+        ({"backend": "grpc"}, "backend"),
+        ({"step_interval": 0}, "step_interval"),
+    ],
+)
+def test_bad_config_is_a_clear_error(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        LoadBalanceEnv(**kwargs)
+
+
+@pytest.mark.parametrize("reward_type", ["jain", "product", "var", "var_exp", "var_log", "max", "max_exp",
+                                         "max_log", "cv", "max_min"])
+def test_every_reward_type_runs(reward_type):
+    env = gym.make(ENV_ID, reward_type=reward_type, reward_field="fct_avg")
+    env.reset(seed=1)
+    for _ in range(20):
+        _, r, _, _, _ = env.step(env.action_space.sample())
+        assert type(r) is float and np.isfinite(r)
+
+
+def test_info_metrics_and_episode_metrics_at_truncation():
+    env = gym.make(ENV_ID, max_steps=400)
+    obs, info = env.reset(seed=2)
+    assert set(info["metrics"]) == {"arrivals", "completed", "rejects", "cpu_util_mean", "jain_cpu_util",
+                                    "jain_reward_field", "flows_in_system"}
+    assert info["ground_truth"].shape == (4, 3) and info["active_mask"].all()
+    total = 0.0
+    trunc = False
+    while not trunc:
+        _, _, term, trunc, info = env.step(env.action_space.sample())
+        total += info["metrics"]["completed"]
+        assert not term
+    em = info["episode_metrics"]
+    assert em["flows_completed"] == total  # per-step counts add up to the episode total
+    assert 0 < em["fct_mean_s"] and em["fct_p50_s"] <= em["fct_p90_s"] <= em["fct_p99_s"]
+    assert info["time_s"] == pytest.approx(100.0)
+
+
+def test_ground_truth_only_in_obs_when_asked_and_cpu_util_is_a_fraction():
+    env = gym.make(ENV_ID, use_ground_truth=True)
+    env.reset(seed=0)
+    for _ in range(50):
+        obs, _, _, _, info = env.step(env.action_space.sample())
+    np.testing.assert_array_equal(obs[:, 11:], info["ground_truth"])
+    assert np.all(obs[:, 11] <= 1.0)
+
+
+def test_named_scenarios_and_registered_ids():
+    env = gym.make("marllb_env/LoadBalancePaper-v0")
+    assert env.observation_space.shape == (7, 11)
+    sim = env.unwrapped.backend.sim
+    assert sim.n_lbs == 2 and sim.capacities().tolist() == [1, 1, 1, 1, 2, 2, 2]
+    env.reset(seed=0)
+    for _ in range(20):
+        env.step(env.action_space.sample())
+    # the agent sees only its own LB's flows: its n_flow_on is LB 0's local count
+    np.testing.assert_array_equal(env.unwrapped._last.features[:, 0], sim.n_flow_on(0))
+    env = gym.make("marllb_env/LoadBalanceTrace-v0", workload={"kind": "marllb_trace", "trace": "rate_150",
+                                                                 "max_flows": 200}, max_steps=None)
+    env.reset(seed=0)
+    steps, trunc = 0, False
+    while not trunc:
+        _, _, _, trunc, info = env.step(env.action_space.sample())
+        steps += 1
+    assert 0 < steps < 200 and info["episode_metrics"]["flows_completed"] == 200  # trace end truncates
+
+
+def test_capacity_drop_scenario_changes_capacity_mid_episode():
+    env = gym.make(ENV_ID, scenario="capacity_drop")
+    env.reset(seed=0)
+    sim = env.unwrapped.backend.sim
+    for _ in range(250):  # 62.5 s
+        env.step(env.action_space.sample())
+    assert sim.capacities().tolist() == [1.0, 1.0, 2.0, 0.5]
+    env.reset(seed=0)
+    assert sim.capacities().tolist() == [1.0, 1.0, 2.0, 2.0]
+
+
+def test_spec_round_trip_and_pickle():
+    import pickle
+
+    env = gym.make(ENV_ID, num_servers=6, reward_type="cv")
+    env2 = gym.make(gym.envs.registration.EnvSpec.from_json(env.spec.to_json()))
+    assert env2.observation_space.shape == (6, 11)
+    e3 = pickle.loads(pickle.dumps(env.unwrapped))
+    o1, _ = env.unwrapped.reset(seed=4)
+    o3, _ = e3.reset(seed=4)
+    np.testing.assert_array_equal(o1, o3)
+
+
+def test_custom_backend_instance_and_protocol():
+    be = SimBackend([1, 2, 2], {"kind": "poisson", "rho": 0.5})
+    assert isinstance(be, LBBackend)
+    env = LoadBalanceEnv(backend=be)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (3, 11)
+    with pytest.raises(TypeError, match="LBBackend"):
+        LoadBalanceEnv(backend=object())
+
+
+def test_render_ansi_and_parallel_env_is_lazy():
+    env = gym.make(ENV_ID, render_mode="ansi")
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    assert "dispatch=sed" in env.render()
+    assert callable(marllb_env.parallel_env)
