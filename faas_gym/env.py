@@ -219,6 +219,7 @@ class FaasAutoscalingEnv(gym.Env):
         low[9:] = -1.0
         self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
         self.action_space = spaces.Discrete(len(self.deltas))
+        self._delta_map = dict(enumerate(self.deltas))
         self._high_arr = high
         self._desired = self.initial_replicas
         self._last: FaasMeasurement | None = None
@@ -273,9 +274,9 @@ class FaasAutoscalingEnv(gym.Env):
     def step(self, action):
         if self._last is None:
             raise RuntimeError("step() called before reset()")
-        try:
-            delta = self.deltas[action] if action.__class__ is int and action >= 0 else self._delta_of(action)
-        except IndexError:
+        cls = action.__class__
+        delta = self._delta_map.get(action) if cls is int or cls is np.int64 else None
+        if delta is None:
             delta = self._delta_of(action)
         requested = self._desired + delta
         target = requested
@@ -290,24 +291,42 @@ class FaasAutoscalingEnv(gym.Env):
         m = self.backend.observe()
         self._last = m
         metrics = self._metrics(m)
-        arrived = m.arrived if m.arrived is not None else m.request_rate_rps * m.window_s
-        drop_frac = m.dropped / arrived if arrived > 0 else 0.0
+        arrived = metrics["arrived"]
+        dropped = m.dropped
+        drop_frac = dropped / arrived if arrived > 0 else 0.0
         if drop_frac > 1.0:
             drop_frac = 1.0
         v = m.slo_violation_rate
         if v is None:
             v = 1.0 if m.response_time_ms > self.slo_ms else 0.0
         mx = self.max_replicas
+        cold = m.cold_starts
         reward = -(
             self.w_slo * v
             + self.w_cost * m.replicas_desired / mx
-            + self.w_cold_start * min(m.cold_starts, mx) / mx
+            + self.w_cold_start * (cold if cold < mx else mx) / mx
             + self.w_drop * drop_frac
         )
-        self._accumulate(m, arrived, v)
+        # running episode totals (info["episode_metrics"])
+        done = metrics["completed"]
+        self._tot_completed += done
+        self._tot_resp += m.response_time_ms * done
+        self._tot_viol += v * done
+        self._tot_replica_s += metrics["replica_seconds"]
+        self._tot_cold += cold
+        self._tot_dropped += dropped
+        self._tot_arrived += arrived
+        n = self._tot_completed
         info = {
             "metrics": metrics,
-            "episode_metrics": self._episode_metrics(),
+            "episode_metrics": {
+                "response_time_ms": self._tot_resp / n if n else 0.0,
+                "slo_violation_rate": self._tot_viol / n if n else 0.0,
+                "replica_seconds": self._tot_replica_s,
+                "cold_starts": self._tot_cold,
+                "dropped": self._tot_dropped,
+                "drop_rate": self._tot_dropped / self._tot_arrived if self._tot_arrived else 0.0,
+            },
             "clipped": target != requested,
             "requested_replicas": requested,
         }
@@ -339,20 +358,27 @@ class FaasAutoscalingEnv(gym.Env):
 
     # ------------------------------------------------------------------ helpers
     def _obs(self, m: FaasMeasurement) -> np.ndarray:
-        # saturate at the declared caps (a real backend can exceed them); lows are 0 / -1 already
+        # saturate at the declared caps (a real backend can exceed them); lows are 0 / -1 already.
+        # (conditional expressions: ~10x cheaper than min() on this hot path)
         phase = 2.0 * math.pi * ((self.start_time_of_day_s + m.time_s) % DAY_S) / DAY_S
         mx = self.max_replicas
+        rt_cap = self.response_time_cap_ms
+        rate_cap = self.rate_cap_rps
+        q_cap = self.queue_cap
+        r, rd, cold, q = m.replicas, m.replicas_desired, m.cold_starts, m.queue_length
+        cpu, mem, rt = m.cpu_utilization, m.memory_utilization, m.response_time_ms
+        rate, thr = m.request_rate_rps, m.throughput_rps
         return np.array(
             (
-                min(m.replicas, mx),
-                min(m.cpu_utilization, 1.0),
-                min(m.memory_utilization, 1.0),
-                min(m.response_time_ms, self.response_time_cap_ms),
-                min(m.request_rate_rps, self.rate_cap_rps),
-                min(m.throughput_rps, self.rate_cap_rps),
-                min(m.cold_starts, mx),
-                min(m.queue_length, self.queue_cap),
-                min(m.replicas_desired, mx),
+                r if r < mx else mx,
+                cpu if cpu < 1.0 else 1.0,
+                mem if mem < 1.0 else 1.0,
+                rt if rt < rt_cap else rt_cap,
+                rate if rate < rate_cap else rate_cap,
+                thr if thr < rate_cap else rate_cap,
+                cold if cold < mx else mx,
+                q if q < q_cap else q_cap,
+                rd if rd < mx else mx,
                 math.sin(phase),
                 math.cos(phase),
             ),
@@ -360,22 +386,20 @@ class FaasAutoscalingEnv(gym.Env):
         )
 
     def _metrics(self, m: FaasMeasurement) -> dict[str, float]:
-        return {
-            "replicas": m.replicas,
-            "replicas_desired": m.replicas_desired,
-            "cpu_utilization": m.cpu_utilization,
-            "memory_utilization": m.memory_utilization,
-            "response_time_ms": m.response_time_ms,
-            "request_rate_rps": m.request_rate_rps,
-            "throughput_rps": m.throughput_rps,
-            "cold_starts": m.cold_starts,
-            "queue_length": m.queue_length,
-            "dropped": m.dropped,
-            "slo_violation_rate": m.slo_violation_rate if m.slo_violation_rate is not None else math.nan,
-            "replica_seconds": m.replicas_desired * m.window_s,
-            "arrived": m.arrived if m.arrived is not None else m.request_rate_rps * m.window_s,
-            "completed": m.completed if m.completed is not None else m.throughput_rps * m.window_s,
-        }
+        """``info["metrics"]``: every FaasMeasurement field (``None`` -> NaN, or derived counts) plus
+        ``replica_seconds``."""
+        d = m.__dict__.copy()
+        if m.arrived is None or m.completed is None or m.slo_violation_rate is None or m.in_system is None:
+            if d["arrived"] is None:
+                d["arrived"] = m.request_rate_rps * m.window_s
+            if d["completed"] is None:
+                d["completed"] = m.throughput_rps * m.window_s
+            if d["slo_violation_rate"] is None:
+                d["slo_violation_rate"] = math.nan
+            if d["in_system"] is None:
+                d["in_system"] = math.nan
+        d["replica_seconds"] = m.replicas_desired * m.window_s
+        return d
 
     def _reset_episode_totals(self) -> None:
         self._tot_completed = 0.0
@@ -385,24 +409,3 @@ class FaasAutoscalingEnv(gym.Env):
         self._tot_cold = 0
         self._tot_dropped = 0
         self._tot_arrived = 0.0
-
-    def _accumulate(self, m: FaasMeasurement, arrived: float, v: float) -> None:
-        done = m.completed if m.completed is not None else m.throughput_rps * m.window_s
-        self._tot_completed += done
-        self._tot_resp += m.response_time_ms * done
-        self._tot_viol += v * done
-        self._tot_replica_s += m.replicas_desired * m.window_s
-        self._tot_cold += m.cold_starts
-        self._tot_dropped += m.dropped
-        self._tot_arrived += arrived
-
-    def _episode_metrics(self) -> dict[str, float]:
-        n = self._tot_completed
-        return {
-            "response_time_ms": self._tot_resp / n if n else 0.0,
-            "slo_violation_rate": self._tot_viol / n if n else 0.0,
-            "replica_seconds": self._tot_replica_s,
-            "cold_starts": float(self._tot_cold),
-            "dropped": float(self._tot_dropped),
-            "drop_rate": self._tot_dropped / self._tot_arrived if self._tot_arrived else 0.0,
-        }

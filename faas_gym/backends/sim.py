@@ -484,7 +484,7 @@ class SimBackend:
                     key = (c, a)
                     pw = self._ec_cache.get(key)
                     if pw is None:
-                        if len(self._ec_cache) > 4096:
+                        if len(self._ec_cache) > 65536:
                             self._ec_cache.clear()
                         pw = self._ec_cache[key] = _erlang_c_interp(c, a) if a < c else 1.0
                     net_stat = lam_stat - cap
@@ -503,7 +503,7 @@ class SimBackend:
             served = through - q1
             d = released / served if served > 0.0 else 0.0
             resp = self._mean_s + d + wq
-            if pw > 0.0 and wq > 0.0:
+            if pw > 1e-4 and wq > 0.0:  # below 1e-4 the waiting tail changes the rate by < 1e-4
                 theta = pw / wq
                 x0 = self._slo_s - d
                 acc = 0.0
