@@ -268,11 +268,23 @@ class LWMECPSEnv3(gym.Env):
             "service_rate_rps": self.mu,
             "sla_ms": self.sla_ms,
             "window_s": self.window_s,
-            "rtt_ms": self.scenario.bs_rtt_ms.tolist() if self.scenario.n_bs <= 16 else None,
+            "reward_weights": {"w_latency": self.w_latency, "w_replicas": self.w_replicas,
+                               "w_imbalance": self.w_imbalance, "w_sla": self.w_sla},
+            "site_rtt_ms": self._site_rtt_ms(),
             "metrics": metrics,
             **self._raw_info(),
         }
         return obs, info
+
+    def _site_rtt_ms(self) -> list[float]:
+        """Mean RTT (ms) from each deployment's home users to its own node (static; for baselines)."""
+        if self._is_sim:
+            return [float(self.backend.site_rtt[d][d]) if self.backend.pinned else float(min(self.backend.site_rtt[0]))
+                    for d in range(self.n)]
+        sc = self.scenario
+        home = sc.bs_home_node()
+        rtt = sc.bs_rtt_ms
+        return [float(rtt[home == d, d].mean()) if np.any(home == d) else float(rtt[:, d].min()) for d in range(self.n)]
 
     def _raw_info(self) -> dict[str, Any]:
         if self._is_sim:

@@ -92,6 +92,9 @@ class Scenario:
         bs_lat, bs_lon, node_lat, node_lon, user_lat, user_lon: coordinates in degrees for
             rendering (``None`` for scenarios without geography).
         source: where the data comes from (for docs and ``info``).
+        node_base_latency_ms: per-node ``avg_latency`` of ``node_info`` scenarios, ms.
+        bs_home: ``int64 (n_bs,)`` node whose deployment serves each base station's users
+            (``None``: the node with the smallest RTT).
     """
 
     name: str
@@ -116,6 +119,7 @@ class Scenario:
     user_lon: np.ndarray | None = None
     source: str = "user-defined"
     node_base_latency_ms: np.ndarray | None = field(default=None)
+    bs_home: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.node_names)
@@ -168,7 +172,9 @@ class Scenario:
         return fit
 
     def bs_home_node(self) -> np.ndarray:
-        """``int64 (n_bs,)``: nearest node (smallest RTT, first on ties) of each base station."""
+        """``int64 (n_bs,)``: the node serving each base station (``bs_home``, else smallest RTT, first on ties)."""
+        if self.bs_home is not None:
+            return np.asarray(self.bs_home, dtype=np.int64)
         return np.argmin(self.bs_rtt_ms, axis=1)
 
     def describe(self) -> dict[str, Any]:
@@ -441,7 +447,8 @@ def from_node_info(
 
     * ``node_name``: node names; each node is also an access site with ``users_per_site`` users.
     * ``node_info[node]``: capacities (``cpu`` cores, ``ram`` MB, bandwidths) and
-      ``avg_latency`` (ms): the base RTT from a user to that node. Users reaching a node
+      ``avg_latency`` (ms): the base RTT from a user to that node. The users at node ``i``'s
+      site are served by deployment ``i`` (upstream's per-base-station deployments). Users reaching a node
       other than their own site's pay ``cross_site_rtt_ms`` more. Missing ``node_info``
       uses ``max_hardware`` as every node's capacity and 10, 20, 30, ... ms (upstream's rule
       ``10 + 10 * index``).
@@ -508,6 +515,7 @@ def from_node_info(
         sla_ms=sla_ms,
         source="user-defined (node_info)",
         node_base_latency_ms=base,
+        bs_home=np.arange(n, dtype=np.int64),
     )
 
 

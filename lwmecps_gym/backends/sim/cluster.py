@@ -148,7 +148,7 @@ class SimBackend:
         self.vtable = ViolationTable(self.table.c_max, self.mu)
         from lwmecps_gym.backends.sim.workload import idle_rtt_of
 
-        self._idle_rtt = idle_rtt_of(scenario, self.bs_dep)
+        self._idle_rtt = idle_rtt_of(scenario, self.bs_dep, self.n_dep)
         # static per-site RTT (users at home, unweighted) for failover, and failover order
         rtt = scenario.bs_rtt_ms
         users_home = home[scenario.user_bs] if scenario.n_users else home
@@ -178,7 +178,7 @@ class SimBackend:
             w, s = np.random.SeedSequence(seed).spawn(2)
             rng_workload, rng_system = np.random.default_rng(w), np.random.default_rng(s)
         if self._trace is None:
-            self._trace = DayTrace.cached(self.sc, self.tau, self.bs_dep, self.cfg.trace_seed, self._idle_rtt)
+            self._trace = DayTrace.cached(self.sc, self.tau, self.bs_dep, self.cfg.trace_seed, self._idle_rtt, self.n_dep)
         self.workload = EpisodeWorkload(self._trace, self.sc, rng_workload, self.cfg.start_time_s)
         self._generate()
         med, sig = self.cfg.pod_startup_median_s, self.cfg.pod_startup_sigma
@@ -605,6 +605,36 @@ class SimBackend:
         else:
             self.last_mean_latency_ms = self.last_latency_ms[0]
             self.last_sla = 0.0
+
+    def preview_site(self, d: int, replicas: int) -> tuple[float, float, float, float]:
+        """What deployment ``d`` would see in the next window with ``replicas`` desired (no side effects).
+
+        Uses the true next-window arrivals (clairvoyant; for oracle baselines). Failover
+        inflow from other deployments is ignored; with no ready pod the deployment's own
+        requests count as failed. Returns ``(latency sum [s x requests], violations,
+        accepted requests, failed requests)`` for the window.
+        """
+        saved = (self.desired[d], self.ready[d], [list(g) for g in self.pending[d]], self.backlog[d], self._di,
+                 self.last_latency_ms[d], self.last_load[d])
+        try:
+            lst = list(self.desired)
+            lst[d] = replicas
+            self.scale_list(lst)
+            wl = self.workload
+            if self.t >= len(wl.lam):
+                self._generate()
+            lam = wl.lam[self.t][d]
+            rtt = wl.rtt_own[self.t][d] if self.pinned else self._spread_rtt(self.t, self.ready[d])
+            pend = self.pending[d]
+            first = pend[0][0] if pend else math.inf
+            f0 = 0.0
+            if self.ready[d] == 0:
+                f0 = 1.0 if first >= self.now + self.tau else (first - self.now) / self.tau
+            L, V, N, drop = self._deployment_window(d, lam, rtt, None)
+            return L, V, N, drop + lam * self.tau * f0
+        finally:
+            (self.desired[d], self.ready[d], self.pending[d], self.backlog[d], self._di,
+             self.last_latency_ms[d], self.last_load[d]) = saved
 
     # ------------------------------------------------------------------ measurements
     @property

@@ -45,11 +45,14 @@ class Workload:
     """
 
     def __init__(self, scenario: Scenario, window_s: float, bs_deployment: np.ndarray,
-                 rng: np.random.Generator, start_time_s: float | None = None, idle_rtt: np.ndarray | None = None):
+                 rng: np.random.Generator, start_time_s: float | None = None, idle_rtt: np.ndarray | None = None,
+                 n_dep: int | None = None):
         sc = self.sc = scenario
         self.tau = float(window_s)
         self.bs_dep = np.asarray(bs_deployment, dtype=np.int64)
-        self.n_dep = n_dep = int(self.bs_dep.max()) + 1 if self.bs_dep.size else 1
+        if n_dep is None:
+            n_dep = int(self.bs_dep.max()) + 1 if self.bs_dep.size else 1
+        self.n_dep = n_dep
         self.rng = rng
         U = sc.n_users
         a = rng.lognormal(0.0, 0.5, size=U)
@@ -67,6 +70,7 @@ class Workload:
         k = (dep_u[:, None] * n_nodes + np.arange(n_nodes)[None, :]).ravel()
         self.rsum = np.bincount(k, weights=w.ravel(), minlength=n_dep * n_nodes).reshape(n_dep, n_nodes)
         self.rown = np.diagonal(self.rsum).copy() if n_dep == n_nodes else self.rsum.min(axis=1)
+        self.full = n_dep == 1 and n_nodes > 1
         self.idle_rtt = idle_rtt_of(sc, self.bs_dep) if idle_rtt is None else idle_rtt
         self.lam: list[list[float]] = []
         self.act_rows: list[list[float]] = []
@@ -78,7 +82,7 @@ class Workload:
         """Append ``n_windows`` windows (``poisson=False``: keep only the activity, for :class:`DayTrace`)."""
         sc, rng = self.sc, self.rng
         T, U, n_dep, n_nodes = int(n_windows), sc.n_users, self.n_dep, sc.n_nodes
-        full = n_dep != n_nodes  # spread/placement layouts need the RTT to every node
+        full = n_dep == 1 and n_nodes > 1  # spread/placement layouts need the RTT to every node
         t0 = len(self.tod_s)
         starts = self.start_s + (t0 + np.arange(T)) * self.tau
         d_act = np.zeros(T * n_dep)
@@ -143,10 +147,11 @@ class Workload:
             self.lam.extend(lam.tolist())
 
 
-def idle_rtt_of(sc: Scenario, bs_dep: np.ndarray) -> np.ndarray:
+def idle_rtt_of(sc: Scenario, bs_dep: np.ndarray, n_dep: int | None = None) -> np.ndarray:
     """``(n_dep, n_nodes)`` RTT reported for a deployment without requests: best over its base stations."""
     rtt = sc.bs_rtt_ms
-    n_dep = int(bs_dep.max()) + 1 if bs_dep.size else 1
+    if n_dep is None:
+        n_dep = int(bs_dep.max()) + 1 if bs_dep.size else 1
     return np.array([rtt[bs_dep == d].min(axis=0) if np.any(bs_dep == d) else rtt.min(axis=0) for d in range(n_dep)])
 
 
@@ -167,25 +172,25 @@ class DayTrace:
     """
 
     def __init__(self, scenario: Scenario, window_s: float, bs_deployment: np.ndarray, seed: int = 0,
-                 idle_rtt: np.ndarray | None = None):
+                 idle_rtt: np.ndarray | None = None, n_dep: int | None = None):
         n_windows = int(np.ceil(86400.0 / float(window_s)))
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x4D4543]))
-        wl = Workload(scenario, window_s, bs_deployment, rng, start_time_s=0.0, idle_rtt=idle_rtt)
+        wl = Workload(scenario, window_s, bs_deployment, rng, start_time_s=0.0, idle_rtt=idle_rtt, n_dep=n_dep)
         wl.generate(n_windows, poisson=False)
         self.n_windows = n_windows
         self.act = np.asarray(wl.act_rows)
         self.rtt = np.asarray(wl.rtt_own)
-        self.rtt_all = wl.rtt_all if len(wl.rtt_all) else None
+        self.rtt_all = wl.rtt_all if wl.full else None
         self.tau = float(window_s)
 
     @classmethod
     def cached(cls, scenario: Scenario, window_s: float, bs_deployment: np.ndarray, seed: int = 0,
-               idle_rtt: np.ndarray | None = None) -> DayTrace:
-        key = (id(scenario), float(window_s), bs_deployment.tobytes(), int(seed))
+               idle_rtt: np.ndarray | None = None, n_dep: int | None = None) -> DayTrace:
+        key = (id(scenario), float(window_s), bs_deployment.tobytes(), int(seed), n_dep)
         hit = _TRACE_CACHE.get(key)
         if hit is not None and hit[0] is scenario:
             return hit[1]
-        tr = cls(scenario, window_s, bs_deployment, seed, idle_rtt)
+        tr = cls(scenario, window_s, bs_deployment, seed, idle_rtt, n_dep)
         _TRACE_CACHE[key] = (scenario, tr)
         return tr
 
