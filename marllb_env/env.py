@@ -23,6 +23,10 @@ CODE_WEIGHT_LEVELS = (1.0, 1.5, 2.0)
 PAPER_WEIGHT_LEVELS = (1.0, 1.2, 1.4, 1.6, 1.8, 2.0)
 
 REWARD_FIELDS = FEATURE_NAMES + GT_NAMES
+
+#: Observation column subsets: all 11 MARLLB features, or the 6 the MARLLB agents use
+#: (``feature_idx`` in ``sac_qmix.py``: n_flow_on and the five flow-duration statistics).
+FEATURE_SETS: dict[str, list[int] | None] = {"all": None, "marllb_agents": [0, 6, 7, 8, 9, 10]}
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -128,7 +132,8 @@ class LoadBalanceEnv(gym.Env):
     ## Observation Space
 
     ``Box(0, float32 max, (num_servers, 11), float32)``; ``(num_servers, 14)`` with
-    ``use_ground_truth=True``; flattened to 1-D with ``flatten_obs=True``. Row ``j`` is server ``j``:
+    ``use_ground_truth=True``; ``(num_servers, 6)`` with ``feature_set="marllb_agents"``
+    (columns 0, 6-10); flattened to 1-D with ``flatten_obs=True``. Row ``j`` is server ``j``:
 
     | index | name | unit | min | max |
     |---|---|---|---|---|
@@ -196,6 +201,8 @@ class LoadBalanceEnv(gym.Env):
     | capacity_events | () | [(time_s, server, cpus)] |
     | warmup_s | 0.0 | simulated seconds before the first observation |
     | sim_options | None | FlowSimulator options (reservoir_size, empty_slots, ...) |
+    | feature_set | "all" | "all" (11 columns) or "marllb_agents" (n_flow_on + 5 flow-duration stats) |
+    | reward_smoothing | None | gamma of the paper's F((1 - g) x_t + g x_{t+1}) (paper: 0.9) |
     | backend | "sim" | "sim", "shm", or an LBBackend instance |
     | backend_kwargs | None | for "shm": ``ShmBackend.from_env_kwargs`` arguments |
 
@@ -228,6 +235,8 @@ class LoadBalanceEnv(gym.Env):
         capacity_events: Sequence[Sequence[float]] | None = None,
         warmup_s: float = 0.0,
         sim_options: Mapping[str, Any] | None = None,
+        feature_set: str = "all",
+        reward_smoothing: float | None = None,
         backend: str | LBBackend = "sim",
         backend_kwargs: Mapping[str, Any] | None = None,
         render_mode: str | None = None,
@@ -241,6 +250,12 @@ class LoadBalanceEnv(gym.Env):
         self.use_ground_truth = bool(use_ground_truth)
         self.flatten_obs = bool(flatten_obs)
         self.warmup_s = check_float("warmup_s", warmup_s, low=0.0)
+        self.feature_set = check_choice("feature_set", feature_set, tuple(FEATURE_SETS))
+        self._cols = FEATURE_SETS[self.feature_set]
+        self.reward_smoothing = (
+            None if reward_smoothing is None else check_float("reward_smoothing", reward_smoothing, low=0.0, high=1.0)
+        )
+        self._prev_x: list[float] | None = None
         self.render_mode = check_choice("render_mode", render_mode, [None, *self.metadata["render_modes"]])
         if isinstance(weight_levels, str):
             check_choice("weight_levels", weight_levels, ("code", "paper"))
@@ -306,7 +321,7 @@ class LoadBalanceEnv(gym.Env):
             self.action_space = spaces.MultiDiscrete([len(levels)] * n)
         else:
             self.action_space = spaces.Box(-1.0, 1.0, (n,), dtype=np.float32)
-        width = 11 + (3 if self.use_ground_truth else 0)
+        width = (11 if self._cols is None else len(self._cols)) + (3 if self.use_ground_truth else 0)
         shape = (n * width,) if self.flatten_obs else (n, width)
         self.observation_space = spaces.Box(0.0, _F32_MAX, shape, dtype=np.float32)
         self._field_gt = self.reward_field in GT_NAMES
@@ -323,7 +338,9 @@ class LoadBalanceEnv(gym.Env):
         return getattr(self._backend, "dispatch", "sed")
 
     def _obs(self, m: LBMeasurement) -> np.ndarray:
-        o = np.concatenate((m.features, m.ground_truth), axis=1) if self.use_ground_truth else m.features
+        o = m.features if self._cols is None else m.features[:, self._cols]
+        if self.use_ground_truth:
+            o = np.concatenate((o, m.ground_truth), axis=1)
         if self.flatten_obs:
             o = o.reshape(-1)
         return o
@@ -365,6 +382,12 @@ class LoadBalanceEnv(gym.Env):
         }
         if self._cap is not None:
             info["configured_capacity"] = self._cap.copy()
+        g = self.reward_smoothing
+        if g is not None:  # paper: r_{t+1} = F((1 - g) tau_t + g tau_{t+1}), r_1 = F(tau_0)
+            prev = self._prev_x
+            self._prev_x = x
+            if prev is not None and len(prev) == len(x):
+                x = [(1.0 - g) * a + g * b for a, b in zip(prev, x, strict=True)]
         return float(self._reward_fn(x)), info
 
     # ------------------------------------------------------------------ gym API
@@ -373,6 +396,7 @@ class LoadBalanceEnv(gym.Env):
         rngs = make_streams(self.np_random)
         self._backend.reset(seed, rngs=rngs)
         self._steps = 0
+        self._prev_x = None
         self._weights = [1.0] * self.num_servers
         self._backend.apply_weights(np.ones(self.num_servers))
         if self.warmup_s > 0:

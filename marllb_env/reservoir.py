@@ -79,6 +79,7 @@ def reservoir_stats(
         valid = np.arange(k) < n[..., None]
         both = np.where(valid[..., None, :], both, 0.0)
         s = np.sort(np.where(valid[..., None, :], both, np.inf), axis=-1)
+        s[np.isinf(s)] = 0.0  # only slots >= count (never indexed when count > 0) or empty reservoirs
     nn = np.maximum(n, 1)
     sums = both.sum(axis=-1)  # (..., 2)
     mean = sums[..., 0] / nn

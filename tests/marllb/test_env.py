@@ -252,3 +252,27 @@ def test_render_ansi_and_parallel_env_is_lazy():
     env.step(env.action_space.sample())
     assert "dispatch=sed" in env.render()
     assert callable(marllb_env.parallel_env)
+
+
+def test_marllb_agent_feature_subset_and_paper_reward_smoothing():
+    full = gym.make(ENV_ID)
+    sub = gym.make(ENV_ID, feature_set="marllb_agents")
+    assert sub.observation_space.shape == (4, 6)
+    of, _ = full.reset(seed=5)
+    os_, _ = sub.reset(seed=5)
+    for _ in range(30):
+        a = full.action_space.sample()
+        of, rf, *_ = full.step(a)
+        os_, rs, *_ = sub.step(a)
+    np.testing.assert_array_equal(os_, of[:, [0, 6, 7, 8, 9, 10]])
+    # smoothing: r_{t+1} = Jain((1 - g) x_t + g x_{t+1}) with x the reward field of consecutive steps
+    env = gym.make(ENV_ID, reward_smoothing=0.9)
+    env.reset(seed=1)
+    xs, rs = [], []
+    for _ in range(20):
+        obs, r, *_ = env.step(np.array([0, 1, 2, 2]))
+        xs.append(obs[:, 9].astype(float))
+        rs.append(r)
+    from marllb_env.rewards import jain
+
+    assert rs[-1] == pytest.approx(jain(0.1 * xs[-2] + 0.9 * xs[-1]), rel=1e-6)
