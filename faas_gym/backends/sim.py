@@ -427,8 +427,8 @@ class SimBackend:
     def _next_count(self, dt: float) -> tuple[int, float]:
         """Arrivals of the next interval and their expected number (-1.0 if the workload cannot say)."""
         if self._ci >= len(self._counts) or dt != self._chunk_dt:
-            # chunks grow 8, 16, ... _CHUNK intervals: short episodes do not pay for long ones
-            n = min(_CHUNK, 8 * 2 ** min(self._n_chunks, 5))
+            # chunks grow 2, 4, 8, ... _CHUNK intervals: short episodes do not pay for long ones
+            n = min(_CHUNK, 2 * 2 ** min(self._n_chunks, 7))
             self._n_chunks += 1
             self._counts = self._stream.counts(dt, n).tolist()
             means = getattr(self._stream, "last_means", None)
