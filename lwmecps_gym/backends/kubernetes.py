@@ -527,20 +527,25 @@ class KubernetesBackend:
 
         The measurement window for :meth:`observe` opens at the start of this call
         (``measure_from="advance_start"``) or once the rollouts are done (``"rollout_ready"``).
+        ``advance(0)`` only waits for the rollouts and keeps the current window open (an env that
+        places its deployment right after ``reset`` then observes reset's window plus the rollout).
 
         Raises:
             ValueError: ``seconds`` negative or not finite.
             RolloutTimeoutError: a rollout did not finish within ``rollout_timeout_s``.
         """
         seconds = check_float("seconds", seconds, low=0.0)
-        if self.config.measure_from == "advance_start":
+        # advance(0) only completes pending rollouts: no time is meant to pass, so the current window
+        # (e.g. the one opened by reset) continues instead of shrinking to the rollout's duration.
+        new_window = seconds > 0
+        if new_window and self.config.measure_from == "advance_start":
             self._window_t0 = self._clock()
             self.latency.mark()
         self._wait_rollouts()
-        if self.config.measure_from == "rollout_ready":
+        if new_window and self.config.measure_from == "rollout_ready":
             self._window_t0 = self._clock()
             self.latency.mark()
-        if seconds > 0:
+        if new_window:
             self._sleep(seconds)
 
     def observe(self) -> ClusterMeasurement:

@@ -111,3 +111,28 @@ def test_malformed_env_config_fails_at_make(stub, tmp_path):
         gym.make("lwmecps-v3", backend="kubernetes", **SEED_ARGS, env_config={
             "base_url": stub.url, "stabilization_time": 1, "rollout_timeout": 5})
     assert not stub.requests
+
+
+@pytest.mark.parametrize("env_id", ["lwmecps-v0", "lwmecps-v2"])
+def test_placement_moves_the_deployment_with_node_selector_patches(stub, tmp_path, env_id):
+    hostnames = {"minikube-m03": "m03.edge.example"}  # a hostname label that differs from the node name
+    cluster = FakeCluster(stub, NODES, ["mec-test-app"], namespace="default", hostname_labels=hostnames)
+    app = FakeTestApp(stub, "test-group-1", {"e1": "mec-test-app"})
+    app.per_read = (2, 33.0)
+    env = gym.make(env_id, backend="kubernetes", **SEED_ARGS, env_config={
+        "base_url": stub.url, "stabilization_time": STAB_S, "kubeconfig": cluster.kubeconfig(str(tmp_path))})
+    try:
+        obs, info = env.reset(seed=0)
+        assert env.observation_space.contains(obs)
+        for a in (2, 2, 1):
+            obs, reward, terminated, truncated, info = env.step(a)
+            assert env.observation_space.contains(obs) and isinstance(reward, float)
+            assert cluster.deps["mec-test-app"].node == NODES[a]
+        patches = stub.calls("PATCH", r"/apis/apps/v1/namespaces/default/deployments/mec-test-app")
+        # reset places on the initial node 0, then 2 (the repeated 2 sends nothing), then 1
+        assert [p.body["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/hostname"] for p in patches] == [
+            "minikube", "m03.edge.example", "minikube-m02"]
+        assert {p.headers["content-type"] for p in patches} == {"application/strategic-merge-patch+json"}
+        assert not stub.calls("PATCH", r".*/scale")
+    finally:
+        env.close()

@@ -193,6 +193,17 @@ def test_rollout_wait_polls_until_done_and_times_out(apis, latency):
     assert clock.sleeps[3:] == [2, 2, 1]  # capped by the 5 s timeout, no stabilization sleep
 
 
+def test_advance_zero_waits_for_rollouts_but_keeps_the_window(apis, latency):
+    clock = Clock()
+    be = backend(apis, latency, clock, poll_interval_s=2)
+    apis[0].read_namespaced_deployment.side_effect = [deployment("web-a", 1, gen=2, obs=1),
+                                                      deployment("web-a", 1, gen=2, obs=2)]
+    be.place("web-a", "n2")
+    be.advance(0)
+    assert clock.sleeps == [2]  # one poll, no stabilization sleep
+    latency.mark.assert_not_called()
+
+
 def test_measure_from_rollout_ready_opens_the_window_after_the_rollout(apis, latency):
     clock = Clock()
     be = backend(apis, latency, clock, measure_from="rollout_ready", poll_interval_s=3)
