@@ -193,13 +193,11 @@ class OraclePolicy(BasePolicy):
         env = self.env
         b = env.backend
         if b.mode == "placement":
-            wl = b.workload
-            t = min(b.t, len(wl.lam) - 1)
-            rtt = wl.rtt_all[t][0]
+            rtt = b.next_window_rtt_ms()
             best = int(np.argmin(rtt))
             return best if rtt[best] < rtt[b.target] - 1.0 else int(b.target)
         n, m = env.n, env.max_replicas
-        lam_next = b.workload.lam[min(b.t, len(b.workload.lam) - 1)]
+        lam_next = b.next_window_demand()
         total_n = max(sum(lam_next) * b.tau, 1e-9)
         sla_ms = env.sla_ms
         lat_term = np.zeros((n, m + 1))

@@ -223,7 +223,7 @@ class _PlacementEnv(gym.Env):
             mean_lat = b.last_mean_latency_ms
             sla = b.last_sla
             failed = b.last_failed_rps
-            rtt = b.workload.rtt_all[min(b.t, len(b.workload.lam) - 1)][0].tolist()
+            rtt = b.workload.rtt_all[b.t - 1][0].tolist() if b.t > 0 else b.next_window_rtt_ms()
             pods = [0] * n
             pods[b.node] = b.ready[0]
             if b.switch_at >= 0.0 and math.isfinite(b.switch_at):

@@ -1,0 +1,1 @@
+"""Tests of lwmecps_gym (simulator, scenarios, envs, baselines)."""

@@ -540,7 +540,7 @@ class SimBackend:
             self.ready[d] = c
             del pend[:k_ev]
         self.last_latency_ms[d] = 1000.0 * ((wsum_d / nacc_d if nacc_d > 0.0 else inv_mu) + rtt_s)
-        self.last_load[d] = lam_tot / (c * mu) if c > 0 else (4.0 if lam_tot > 0.0 else 0.0)
+        self.last_load[d] = lam / (c * mu) if c > 0 else (4.0 if lam > 0.0 else 0.0)
         return L, V, N, drop_total
 
     def _spread_rtt(self, t: int, ready: int) -> float:
@@ -605,6 +605,18 @@ class SimBackend:
         else:
             self.last_mean_latency_ms = self.last_latency_ms[0]
             self.last_sla = 0.0
+
+    def next_window_demand(self) -> list[float]:
+        """Arrival rates (req/s) of the next window, by deployment (clairvoyant; for oracle baselines and tests)."""
+        if self.t >= len(self.workload.lam):
+            self._generate()
+        return list(self.workload.lam[self.t])
+
+    def next_window_rtt_ms(self) -> list[float]:
+        """Placement layout: request-weighted RTT (ms) from the next window's users to every node (clairvoyant)."""
+        if self.t >= len(self.workload.lam):
+            self._generate()
+        return self.workload.rtt_all[self.t][0].tolist()
 
     def preview_site(self, d: int, replicas: int) -> tuple[float, float, float, float]:
         """What deployment ``d`` would see in the next window with ``replicas`` desired (no side effects).

@@ -213,11 +213,7 @@ class EpisodeWorkload:
         self.lam: list[list[float]] = []
         self.rtt_own: list[list[float]] = []
         self.tod_s: list[float] = []
-        self._rtt_all: list[np.ndarray] = []
-
-    @property
-    def rtt_all(self) -> np.ndarray:
-        return np.concatenate(self._rtt_all) if len(self._rtt_all) > 1 else self._rtt_all[0]
+        self.rtt_all: np.ndarray | None = None
 
     def generate(self, n_windows: int) -> None:
         tr, T = self.trace, int(n_windows)
@@ -230,5 +226,6 @@ class EpisodeWorkload:
         self.lam.extend(lam.tolist())
         self.rtt_own.extend(tr.rtt[idx].tolist())
         if tr.rtt_all is not None:
-            self._rtt_all.append(tr.rtt_all[idx])
+            part = tr.rtt_all[idx]
+            self.rtt_all = part if self.rtt_all is None else np.concatenate([self.rtt_all, part])
         self.tod_s.extend((starts % 86400.0).tolist())
