@@ -160,8 +160,8 @@ class TestAppLatencySource:
     * ``requests_i = n_1 - n_0`` (recorded requests in the window),
     * ``latency_ms_i = (avg_1 * n_1 - avg_0 * n_0) / requests_i`` (exact windowed mean of the stored
       latencies; ``nan`` if ``requests_i == 0``),
-    * ``demand_rps_i = current_users / current_interval`` at ``t1`` (the offered load of the profile
-      in force),
+    * ``demand_rps_i``: the offered load ``current_users / current_interval`` of the profile slot in
+      force, averaged over the two reads (trapezoid: a window may straddle two slots),
     * ``failed_rps = sum_i max(0, demand_rps_i - requests_i / window_s)``: offered requests the app
       did not record as served (failed, or cancelled after ``2 * timeout``). The app stores results in
       chunks every 5 s, so this estimate is noisy over windows shorter than ~30 s.
@@ -308,7 +308,7 @@ class TestAppLatencySource:
             requests[i] = dn
             if dn > 0:
                 latency[i] = max(0.0, (c1.latency_sum_ms - c0.latency_sum_ms) / dn)
-            demand[i] = c1.offered_rps
+            demand[i] = 0.5 * (c0.offered_rps + c1.offered_rps)
         mean = _weighted_mean(latency, requests, f"test app group {self.group_id!r}")
         served_rps = requests / window_s
         failed = float(np.sum(np.maximum(0.0, demand - served_rps)))

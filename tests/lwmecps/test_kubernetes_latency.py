@@ -67,12 +67,14 @@ def test_testapp_maps_experiments_by_service_host_and_differences_sums(stub):
     assert w.mean_latency_ms == pytest.approx((30 * 100 + 20 * 30) / 50)
     assert w.demand_rps.tolist() == [3.0, 3.0]
     assert w.failed_rps == pytest.approx(0.0 + 1.0)  # site-b served 2 req/s of the 3 offered
-    # the next window starts where this one ended
+    # the next window starts where this one ended; the profile slot changes within it
     app.serve("e-a", 5, 60.0)
     app.serve("e-b", 5, 60.0)
+    app.users["e-a"] = 10
     tick.t = 15.0
     w2 = src.read()
     assert w2.latency_ms == pytest.approx([60.0, 60.0]) and w2.window_s == 5.0
+    assert w2.demand_rps.tolist() == [(3.0 + 5.0) / 2, 3.0]  # offered rate averaged over the two reads
 
 
 def test_testapp_explicit_mapping_skips_discovery(stub):
