@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from lwmecps_gym.core.backend import PermanentBackendError
 from lwmecps_gym.core.seeding import make_streams
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_positive
 from marllb_env.backend import GT_NAMES, LBBackend, LBMeasurement, SimBackend, default_servers, fct_summary
@@ -340,6 +341,10 @@ class LoadBalanceEnv(gym.Env):
     def _obs(self, m: LBMeasurement) -> np.ndarray:
         o = m.features if self._cols is None else m.features[:, self._cols]
         if self.use_ground_truth:
+            if np.isnan(m.ground_truth).any():
+                raise PermanentBackendError(
+                    f"{type(self._backend).__name__} reports no ground truth (NaN); use_ground_truth=True needs it"
+                )
             o = np.concatenate((o, m.ground_truth), axis=1)
         if self.flatten_obs:
             o = o.reshape(-1)
@@ -352,6 +357,11 @@ class LoadBalanceEnv(gym.Env):
         k = self._field_idx
         if self._field_gt:
             x = [row[k] for row, a in zip(gtl, act, strict=True) if a]
+            if any(v != v for v in x):
+                raise PermanentBackendError(
+                    f"reward_field={self.reward_field!r} is ground truth, which {type(self._backend).__name__} "
+                    "does not report (NaN); use a feature such as 'flow_duration_avg_decay'"
+                )
         else:
             x = [row[k] for row, a in zip(m.features.tolist(), act, strict=True) if a]
         su = sq = 0.0
@@ -369,7 +379,7 @@ class LoadBalanceEnv(gym.Env):
                 "completed": fs.get("completed", math.nan),
                 "rejects": fs.get("rejects", math.nan),
                 "cpu_util_mean": su / nx,
-                "jain_cpu_util": su * su / (nx * sq) if su > 0 else 1.0,
+                "jain_cpu_util": su * su / (nx * sq) if su > 0 else (1.0 if su == 0 else math.nan),
                 "jain_reward_field": jain(x),
                 "flows_in_system": nq,
             },

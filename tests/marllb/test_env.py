@@ -276,3 +276,27 @@ def test_marllb_agent_feature_subset_and_paper_reward_smoothing():
     from marllb_env.rewards import jain
 
     assert rs[-1] == pytest.approx(jain(0.1 * xs[-2] + 0.9 * xs[-1]), rel=1e-6)
+
+
+class _NoGroundTruthBackend(SimBackend):
+    """A backend that, like the shared-memory data plane, cannot see server ground truth."""
+
+    def observe(self):
+        m = super().observe()
+        m.ground_truth[:] = np.nan
+        return m
+
+
+def test_missing_ground_truth_is_an_error_not_a_made_up_observation():
+    from lwmecps_gym.core.backend import PermanentBackendError
+
+    env = LoadBalanceEnv(backend=_NoGroundTruthBackend([1, 2]), use_ground_truth=True)
+    with pytest.raises(PermanentBackendError, match="no ground truth"):
+        env.reset(seed=0)
+    env = LoadBalanceEnv(backend=_NoGroundTruthBackend([1, 2]), reward_field="cpu_util")
+    with pytest.raises(PermanentBackendError, match="ground truth"):
+        env.reset(seed=0)
+    env = LoadBalanceEnv(backend=_NoGroundTruthBackend([1, 2]))  # features only: fine
+    env.reset(seed=0)
+    _, r, _, _, info = env.step(np.array([0, 2]))
+    assert np.isfinite(r) and np.isnan(info["metrics"]["cpu_util_mean"]) and np.isnan(info["metrics"]["jain_cpu_util"])
