@@ -161,3 +161,17 @@ def test_retry_retries_transient_only_and_reraises_the_cause():
         permanent()
     assert flaky() == "scaled"
     assert calls == {"t": 3, "p": 1, "ok": 3}
+
+
+def test_results_to_csv_writes_every_episode(tmp_path):
+    import csv
+
+    from lwmecps_gym.core.evaluation import results_to_csv
+
+    a = evaluate(CountEnv, lambda o, i: 1, seeds=[1, 2], name="one")
+    b = evaluate(CountEnv, lambda o, i: 2, seeds=[1, 2], name="two")
+    path = tmp_path / "eps.csv"
+    results_to_csv([a, b], str(path))
+    rows = list(csv.DictReader(open(path)))
+    assert [(r["policy"], r["seed"], float(r["return"])) for r in rows] == [
+        ("one", "1", 5.0), ("one", "2", 5.0), ("two", "1", 10.0), ("two", "2", 10.0)]

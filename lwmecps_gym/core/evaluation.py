@@ -94,13 +94,22 @@ class EvaluationResult:
         return compare_table([self], metrics)
 
     def to_csv(self, path: str) -> None:
-        """Write one row per episode (policy, seed, metrics...)."""
-        names = self.metric_names
-        with open(path, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["policy", "env", "seed", *names])
-            for seed, ep in zip(self.seeds, self.episodes, strict=True):
-                w.writerow([self.policy, self.env, seed, *(ep.get(n, "") for n in names)])
+        """Write one row per episode (policy, env, seed, metrics...)."""
+        results_to_csv([self], path)
+
+
+def results_to_csv(results: Iterable[EvaluationResult], path: str) -> None:
+    """Write every episode of every result to one CSV (policy, env, seed, then the union of metrics)."""
+    results = list(results)
+    names: dict[str, None] = {}
+    for r in results:
+        names.update(dict.fromkeys(r.metric_names))
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["policy", "env", "seed", *names])
+        for r in results:
+            for seed, ep in zip(r.seeds, r.episodes, strict=True):
+                w.writerow([r.policy, r.env, seed, *(ep.get(n, "") for n in names)])
 
 
 def _format(mean: float, half: float) -> str:
