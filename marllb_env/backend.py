@@ -208,7 +208,7 @@ class SimBackend:
         return LBMeasurement(
             now,
             np.array(sim._feature_rows(lb), dtype=np.float32),
-            np.array(sim._active, dtype=bool),
+            np.array(sim._active, dtype=np.bool_),
             np.array(rows, dtype=np.float32),
             {
                 "arrivals": float(c[0] - p[0]),

@@ -329,6 +329,7 @@ class LoadBalanceEnv(gym.Env):
         self._field_idx = GT_NAMES.index(self.reward_field) if self._field_gt else FEATURE_NAMES.index(self.reward_field)
         self._steps = 0
         self._weights = [1.0] * n
+        self._w_arr = np.ones(n)
         self._last: LBMeasurement | None = None
         self._fast_sim = isinstance(self._backend, SimBackend)
         self._cap = getattr(self._backend, "configured_capacity", None)
@@ -364,6 +365,7 @@ class LoadBalanceEnv(gym.Env):
                 )
         else:
             x = [row[k] for row, a in zip(m.features.tolist(), act, strict=True) if a]
+        jx = jain(x)
         su = sq = 0.0
         nq = 0.0
         for row, a in zip(gtl, act, strict=True):
@@ -380,11 +382,11 @@ class LoadBalanceEnv(gym.Env):
                 "rejects": fs.get("rejects", math.nan),
                 "cpu_util_mean": su / nx,
                 "jain_cpu_util": su * su / (nx * sq) if su > 0 else (1.0 if su == 0 else math.nan),
-                "jain_reward_field": jain(x),
+                "jain_reward_field": jx,
                 "flows_in_system": nq,
             },
             "time_s": m.time_s,
-            "weights": np.array(self._weights),
+            "weights": self._w_arr.copy(),
             "active_mask": m.active,
             "ground_truth": gt,
             "dispatch": self.dispatch,
@@ -393,6 +395,8 @@ class LoadBalanceEnv(gym.Env):
         if self._cap is not None:
             info["configured_capacity"] = self._cap.copy()
         g = self.reward_smoothing
+        if g is None and self._reward_fn is jain:
+            return jx, info
         if g is not None:  # paper: r_{t+1} = F((1 - g) tau_t + g tau_{t+1}), r_1 = F(tau_0)
             prev = self._prev_x
             self._prev_x = x
@@ -408,6 +412,7 @@ class LoadBalanceEnv(gym.Env):
         self._steps = 0
         self._prev_x = None
         self._weights = [1.0] * self.num_servers
+        self._w_arr = np.ones(self.num_servers)
         self._backend.apply_weights(np.ones(self.num_servers))
         if self.warmup_s > 0:
             self._backend.advance(self.warmup_s)
@@ -426,6 +431,7 @@ class LoadBalanceEnv(gym.Env):
             else:
                 self._backend.apply_weights(np.asarray(w))
             self._weights = w
+            self._w_arr = np.array(w)
         self._backend.advance(self.step_interval)
         m = self._backend.observe()
         self._last = m

@@ -417,6 +417,10 @@ class FlowSimulator:
             raise ValueError(f"run_until target {t_end!r} is before now={self.now!r}")
         nd = self._nd
         ctl = self._ctl
+        if self._ta > t_end and not ctl and min(nd) > t_end:  # nothing happens in this interval
+            self.now = float(t_end)
+            self._rebase_decay()
+            return
         # locals for the departure path (inlined: it is the hot loop)
         V, T, busy, cpus, speed, nserv = self._V, self._T, self._busy, self._cpus, self._speed, self._nserv
         heaps, sumF, waitq, wwork = self._heaps, self._sumF, self._waitq, self._wwork
