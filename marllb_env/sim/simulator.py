@@ -108,7 +108,11 @@ class ServerSpec:
 
 
 def as_server_specs(servers: Sequence[ServerSpec | Mapping[str, Any] | float]) -> tuple[ServerSpec, ...]:
-    """Servers from specs, mappings of ServerSpec fields, or bare numbers (= cpus)."""
+    """Servers from specs, mappings of ServerSpec fields, or bare numbers (= cpus); a 1-D array of cpus works too."""
+    if isinstance(servers, np.ndarray):
+        if servers.ndim != 1:
+            raise ValueError(f"servers array must be 1-D (cpus per server), got shape {servers.shape}")
+        servers = servers.tolist()
     if isinstance(servers, (str, bytes)) or not isinstance(servers, Sequence) or len(servers) == 0:
         raise ValueError(f"servers must be a non-empty sequence, got {servers!r}")
     out = []
@@ -121,7 +125,7 @@ def as_server_specs(servers: Sequence[ServerSpec | Mapping[str, Any] | float]) -
             if bad:
                 raise ValueError(f"servers[{i}] has unknown keys {bad}; allowed: {sorted(names)}")
             out.append(ServerSpec(**s))
-        elif isinstance(s, (int, float)) and not isinstance(s, bool):
+        elif isinstance(s, (int, float, np.integer, np.floating)) and not isinstance(s, (bool, np.bool_)):
             out.append(ServerSpec(cpus=float(s)))
         else:
             raise TypeError(f"servers[{i}] must be a ServerSpec, mapping or number of cpus, got {s!r}")

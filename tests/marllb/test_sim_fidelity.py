@@ -187,3 +187,18 @@ def test_weights_validation():
     with pytest.raises(ValueError, match="before now"):
         sim.run_until(5.0)
         sim.run_until(1.0)
+
+
+def test_server_specs_from_numbers_arrays_and_mappings():
+    from marllb_env.sim import as_server_specs
+
+    specs = as_server_specs(np.array([1, 2]))
+    assert [s.cpus for s in specs] == [1.0, 2.0]
+    specs = as_server_specs([{"cpus": 4, "n_workers": 8}, ServerSpec(cpus=2, speed=1.5)])
+    assert specs[0].n_workers == 8 and specs[1].capacity == 3.0
+    with pytest.raises(ValueError, match="unknown keys"):
+        as_server_specs([{"cores": 4}])
+    with pytest.raises(ValueError, match="cpus"):
+        as_server_specs([0])
+    with pytest.raises(ValueError, match="non-empty"):
+        as_server_specs([])
