@@ -244,6 +244,8 @@ class SimBackend:
         self._ci = 0
         self._n_chunks = 0
         self._chunk_dt = -1.0
+        self._head_end = 0.0  # end time of the chunk interval at index _ci
+        self._head_full = False  # does that interval start exactly at the current time?
         # DES state
         self._free: list[float] = [0.0] * (cfg.initial_replicas * cfg.concurrency)
         self._waiting: deque = deque()
@@ -425,19 +427,61 @@ class SimBackend:
 
     # ------------------------------------------------------------------ fluid model
     def _next_count(self, dt: float) -> tuple[int, float]:
-        """Arrivals of the next interval and their expected number (-1.0 if the workload cannot say)."""
-        if self._ci >= len(self._counts) or dt != self._chunk_dt:
-            # chunks grow 2, 4, 8, ... _CHUNK intervals: short episodes do not pay for long ones
-            n = min(_CHUNK, 2 * 2 ** min(self._n_chunks, 7))
-            self._n_chunks += 1
-            self._counts = self._stream.counts(dt, n).tolist()
-            means = getattr(self._stream, "last_means", None)
-            self._means = means.tolist() if means is not None else [-1.0] * len(self._counts)
-            self._chunk_dt = dt
-            self._ci = 0
+        """Arrivals in ``[t, t + dt)`` and their expected number (-1.0 if the workload cannot say).
+
+        Counts come from the workload in chunks of equal intervals. Fast path: ``dt`` equals the
+        chunk's interval and the next interval starts now. Otherwise (a different ``dt``) the
+        window takes whole intervals and a binomial share of a straddled one (exact for Poisson
+        counts given the total; uniform-within-interval for renewal workloads), so no arrivals are
+        lost or duplicated and the workload's clock stays aligned with the simulator's.
+        """
         i = self._ci
-        self._ci = i + 1
-        return self._counts[i], self._means[i]
+        if dt == self._chunk_dt and i < len(self._counts) and self._head_full:
+            self._ci = i + 1
+            self._head_end += dt
+            return self._counts[i], self._means[i]
+        return self._next_count_slow(dt)
+
+    def _next_count_slow(self, dt: float) -> tuple[int, float]:
+        t0 = self.t
+        t1 = t0 + dt
+        eps = 1e-9 * max(dt, 1.0)
+        total = 0
+        mean_total = 0.0
+        head_start = t0
+        while True:
+            if self._ci >= len(self._counts):
+                # chunks grow 2, 4, 8, ... _CHUNK intervals: short episodes do not pay for long ones
+                n = min(_CHUNK, 2 * 2 ** min(self._n_chunks, 7))
+                self._n_chunks += 1
+                self._counts = self._stream.counts(dt, n).tolist()
+                means = getattr(self._stream, "last_means", None)
+                self._means = means.tolist() if means is not None else [-1.0] * n
+                self._chunk_dt = dt
+                self._ci = 0
+                self._head_end = head_start + dt
+            i = self._ci
+            end = self._head_end
+            if end <= t1 + eps:  # the (rest of the) interval lies inside the window
+                total += self._counts[i]
+                mean_total += self._means[i]
+                self._ci = i + 1
+                self._head_end = end + self._chunk_dt
+                head_start = end
+                if end >= t1 - eps:
+                    break
+            else:  # the interval straddles the window end: split it
+                frac = (t1 - head_start) / (end - head_start)
+                k = int(self._stream.rng.binomial(self._counts[i], frac))
+                total += k
+                self._counts[i] -= k
+                if self._means[i] >= 0.0:
+                    mean_total += self._means[i] * frac
+                    self._means[i] *= 1.0 - frac
+                break
+        self._head_full = abs(self._head_end - self._chunk_dt - t1) <= eps
+        unknown = self._means and self._means[0] < 0.0
+        return total, (-1.0 if unknown else mean_total)
 
     def _advance_fluid(self, dt: float) -> None:
         cfg = self.config

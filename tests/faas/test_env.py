@@ -282,3 +282,24 @@ def test_render_ansi():
     env.reset(seed=0)
     env.step(1)
     assert "replicas=" in env.render()
+
+
+def test_fluid_default_scenario_agrees_with_exact_des():
+    # Same seeds -> the same OrcBench arrivals in both models (the fluid model counts the DES's
+    # arrival times), so the comparison is paired and the differences are model error plus DES
+    # service-time noise. Over 3 half-hour episodes (~65k requests per policy) the measured gaps
+    # are a few % (response time) and < 0.01 (SLO rate); tolerances: 10 % and 0.02 absolute.
+    from faas_gym.baselines import HPAPolicy, StaticPolicy
+    from lwmecps_gym.core.evaluation import evaluate
+
+    env = gym.make("faas_gym/Autoscaling-v0")
+    for policy in (HPAPolicy.from_env(env), StaticPolicy.from_env(env, replicas=8)):
+        out = {}
+        for model in ("fluid", "des"):
+            r = evaluate("faas_gym/Autoscaling-v0", policy, seeds=[0, 1, 2], max_steps=120, sim={"model": model})
+            out[model] = {k: v[0] for k, v in r.summary().items()}
+        f, d = out["fluid"], out["des"]
+        assert f["response_time_ms"] == pytest.approx(d["response_time_ms"], rel=0.10)
+        assert abs(f["slo_violation_rate"] - d["slo_violation_rate"]) < 0.02
+        assert f["cpu_utilization"] == pytest.approx(d["cpu_utilization"], abs=0.03)
+        assert f["return"] == pytest.approx(d["return"], rel=0.05)
