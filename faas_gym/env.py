@@ -121,7 +121,7 @@ class FaasAutoscalingEnv(gym.Env):
     | interval_s | 15.0 | control interval, s |
     | action_mode | ``"delta"`` | ``"delta"`` or ``"scale_up_down"`` |
     | deltas | ``(-1, 0, 1)`` | replica changes of the ``delta`` actions |
-    | slo_ms | 4000.0 | response-time SLO, ms (also passed to the sim) |
+    | slo_ms | 6000.0 | response-time SLO, ms (also passed to the sim) |
     | w_slo, w_cost, w_cold_start, w_drop | 1.0, 0.5, 0.05, 1.0 | reward weights (>= 0) |
     | response_time_cap_ms | 60000.0 | observation cap of index 3 |
     | rate_cap_rps | 1000.0 | observation cap of indices 4-5 |

@@ -69,9 +69,9 @@ class SimConfig:
 
     Attributes:
         workload: arrival process (:class:`~faas_gym.workloads.Workload` or dict); default OrcBench
-            model 0 (the largest Azure cluster) rescaled to 8 requests/s.
+            model 0 (the largest Azure cluster) rescaled to 12 requests/s.
         service_time: service-time distribution (warm execution time); default OrcBench model 0's
-            execution times clipped to [1 ms, 10 s] (mean 1.63 s, SCV 3.1).
+            execution times clipped to [1 ms, 5 s] (mean 1.17 s, SCV 2.0).
         concurrency: requests a replica serves at once (OpenFaaS ``max_inflight``), >= 1.
         queue_capacity: waiting requests the gateway queue holds; arrivals beyond are dropped, >= 0.
         cold_start_s: delay from creating a replica to it serving, >= 0.
@@ -315,12 +315,10 @@ class SimBackend:
                     for _ in range(cfg.concurrency):
                         heapq.heappush(self._free, r)
         elif n < cur:
-            k = cur - n
             removed = self._ready_at[n:]  # latest ready times: cold-starting replicas go first
             self._ready_at = self._ready_at[:n]
-            for r in removed:
-                if r <= now:
-                    self._pool.append(now + cfg.keep_alive_s) if cfg.keep_alive_s > 0 else None
+            if cfg.keep_alive_s > 0:
+                self._pool.extend(now + cfg.keep_alive_s for r in removed if r <= now)
             if cfg.model == "des":
                 self._des_remove_slots(removed)
 
