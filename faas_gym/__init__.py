@@ -41,3 +41,23 @@ register_once(
     max_episode_steps=1440,
     kwargs={"interval_s": 60.0, "sim": {"workload": DAY_WORKLOAD}},
 )
+
+_LAZY = {
+    "FaasAutoscalingEnv": "faas_gym.env",
+    "SimBackend": "faas_gym.backends.sim",
+    "SimConfig": "faas_gym.backends.sim",
+    "FaasBackend": "faas_gym.backends.base",
+    "FaasMeasurement": "faas_gym.backends.base",
+}
+
+
+def __getattr__(name: str):
+    """``faas_gym.FaasAutoscalingEnv`` etc. without importing them at package import."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'faas_gym' has no attribute {name!r}")
+
+
+__all__ = ["FaasAutoscalingEnv", "SimBackend", "SimConfig", "FaasBackend", "FaasMeasurement", "DAY_WORKLOAD"]
