@@ -361,7 +361,8 @@ _DOC = """Placement of one deployment on one of the edge nodes ({variant}).
 
     ## Starting State
 
-    The deployment runs on ``initial_node`` (default 0; ``reset(options={{"initial_node": j}})``),
+    The deployment runs on ``initial_node`` (default 0; upstream's reset left it on the last
+    node: pass ``initial_node=num_nodes - 1`` or ``reset(options={{"initial_node": j}})``),
     seeded workload start time of day.
 
     ## Episode End

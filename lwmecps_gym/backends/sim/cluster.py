@@ -392,10 +392,11 @@ class SimBackend:
                 lat_out[d] = 1000.0 * w
                 load_out[d] = x
                 continue
-            # fluid (overload or backlog) and empty pieces
+            # fluid (overload or backlog) and empty pieces, inline (see _fluid_piece for the model)
             rtt_s = rtt * 0.001
             slack = (sla_ms - rtt) * 0.001
             wsum_d = nacc_d = 0.0
+            vr = None
             for dur, cc in ((f * tau, c), ((1.0 - f) * tau, c1)):
                 if dur <= 0.0 or cc <= 0:
                     continue
@@ -406,11 +407,44 @@ class SimBackend:
                         if B < 0.0:
                             B = 0.0
                     continue
-                wsum, vsum, nacc, drop, B, _ = _any_piece(cc, lam, dur, B, mu, crows[cc], grid, timeout, slack)
-                wsum_d += wsum
-                V += vsum
-                nacc_d += nacc
-                drop_total += drop
+                if B <= 0.0 and lam < cap:
+                    t_f = 0.0
+                else:
+                    bmax = cap * timeout
+                    drift = lam - cap
+                    if drift >= 0.0:
+                        t_f = dur
+                    else:
+                        t_f = B / -drift
+                        if t_f > dur:
+                            t_f = dur
+                    B1 = B + drift * t_f
+                    drop = 0.0
+                    if B1 > bmax:
+                        drop = B1 - bmax
+                        B1 = bmax
+                        drop_total += drop
+                    w0 = (B if B < bmax else bmax) / cap
+                    w1 = B1 / cap
+                    n_f = lam * t_f - drop
+                    if n_f > 0.0:
+                        wsum_d += n_f * (0.5 * (w0 + w1) + inv_mu)
+                        V += n_f * _fluid_violation(w0, w1, slack, mu)
+                        nacc_d += n_f
+                    B = B1
+                if t_f < dur:
+                    # stationary (rest of) piece: Erlang C and the response-time tail from tables
+                    if vr is None:
+                        si = int(sla_ms - rtt + 0.5)
+                        vr = vcache.get(si)
+                        if vr is None:
+                            vr = vt.rows(si)
+                    x = lam / cap
+                    n = lam * (dur - t_f)
+                    wsum_d += n * (inv_mu + crows[cc][int(x * grid)] / (cap - lam))
+                    V += n * vr[cc][int(x * vgrid)]
+                    nacc_d += n
+                    B = 0.0
             backlog[d] = B
             L += wsum_d + nacc_d * rtt_s
             N += nacc_d
