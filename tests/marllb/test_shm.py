@@ -181,6 +181,7 @@ def _writer_killed_mid_frame(name: str, ready) -> None:
     time.sleep(60)
 
 
+@pytest.mark.integration
 def test_writer_killed_mid_frame_never_yields_torn_frame(region):
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
@@ -214,6 +215,7 @@ def _fast_writer(name: str, seconds: float, done) -> None:
     r.close()
 
 
+@pytest.mark.integration
 def test_concurrent_reader_sees_only_whole_increasing_frames(region):
     ctx = mp.get_context("spawn")
     done = ctx.Value("q", 0)
