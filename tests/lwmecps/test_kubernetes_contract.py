@@ -7,6 +7,8 @@ its timeout, Running+Ready pod counting per node, and the test app's windowed la
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import pytest
 
@@ -235,8 +237,10 @@ def test_forbidden_is_permanent_and_not_retried(stub, cluster, tmp_path):
 
 
 def test_unreachable_api_server_is_transient_after_retries(tmp_path, monkeypatch):
-    with HttpStub() as dead:
-        url = dead.url  # a port that nothing listens on once the stub has stopped
+    # a bound socket that never listens: connections are refused, and no other process can take the port
+    closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    closed.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{closed.getsockname()[1]}"
     cluster_cfg = tmp_path / "kubeconfig"
     cluster_cfg.write_text(
         '{"apiVersion": "v1", "kind": "Config", "current-context": "c",'
@@ -244,11 +248,14 @@ def test_unreachable_api_server_is_transient_after_retries(tmp_path, monkeypatch
         ' "users": [{"name": "u", "user": {"token": "t"}}],'
         ' "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}'
     )
-    with pytest.raises(TransientBackendError, match="list_node.*(Connection|refused|Max retries)"):
-        KubernetesBackend.from_env_kwargs(
-            node_name=NODES, namespace=NS, deployments=DEPS, group_id=GROUP,
-            env_config={"base_url": "http://127.0.0.1:9", "kubeconfig": str(cluster_cfg), "retry_attempts": 2,
-                        "retry_initial_s": 0, "retry_max_s": 0.01, "request_timeout_s": 2})
+    try:
+        with pytest.raises(TransientBackendError, match="list_node.*(Connection|refused|Max retries)"):
+            KubernetesBackend.from_env_kwargs(
+                node_name=NODES, namespace=NS, deployments=DEPS, group_id=GROUP,
+                env_config={"base_url": "http://127.0.0.1:9", "kubeconfig": str(cluster_cfg), "retry_attempts": 2,
+                            "retry_initial_s": 0, "retry_max_s": 0.01, "request_timeout_s": 2})
+    finally:
+        closed.close()
 
 
 # ---------------------------------------------------------------------------------------------- rollout

@@ -8,6 +8,7 @@ The test app is a loopback stub driven through real ``requests``; Prometheus is 
 from __future__ import annotations
 
 import math
+import socket
 import time
 from unittest.mock import create_autospec
 
@@ -134,11 +135,13 @@ def test_testapp_retries_5xx_then_succeeds(stub):
 
 
 def test_testapp_unreachable_is_transient():
-    with HttpStub() as dead:
-        url = dead.url
-    src = TestAppLatencySource(url, GROUP, ["a"], retry=RetryPolicy(2, 0.0, 0.001), timeout_s=1)
-    with pytest.raises(TransientBackendError, match="group_stats"):
-        src.mark()
+    # a bound socket that never listens: connections are refused, and no other process can take the port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        src = TestAppLatencySource(url, GROUP, ["a"], retry=RetryPolicy(2, 0.0, 0.001), timeout_s=1)
+        with pytest.raises(TransientBackendError, match="group_stats"):
+            src.mark()
 
 
 def test_testapp_counter_going_back_is_an_error(stub):
@@ -261,7 +264,7 @@ def test_prometheus_source_against_a_real_prometheus():
     The history mixes 0.2 s and 0.05 s requests; in the window every request takes 0.05 s, for two
     pods of two deployments. The windowed mean must be 50 ms; a cumulative mean would be ~125 ms.
     """
-    from tests.support.prometheus import MISSING_REASON, PrometheusServer, free_port, prometheus_binary
+    from tests.support.prometheus import MISSING_REASON, PrometheusServer, prometheus_binary
 
     if prometheus_binary() is None:
         pytest.skip(MISSING_REASON)
@@ -270,8 +273,8 @@ def test_prometheus_source_against_a_real_prometheus():
     reg = CollectorRegistry()
     hist = Histogram("http_request_duration_seconds", "request latency", ["namespace", "pod", "status"],
                      buckets=(0.1, 0.25, 1.0), registry=reg)
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=reg)
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=reg)  # the OS picks a free port
+    port = server.server_address[1]
     pods = {"web-a": "web-a-7c9d5f6b8-abcde", "web-b": "web-b-66f7d9c4b-fghij"}
     try:
         # a long history (1000 requests at 200 ms and 1000 at 50 ms per pod): large counters keep
