@@ -29,6 +29,21 @@ def test_parallel_seed_test_passes():
     parallel_seed_test(lambda: parallel_env(scenario="seed_4x4", max_steps=40), num_cycles=100)
 
 
+def test_pettingzoo_state_test_passes():
+    import warnings
+
+    from pettingzoo.test import state_test
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    with warnings.catch_warnings():
+        # justified: the state right after reset (empty servers, t = 0) is all zeros
+        warnings.filterwarnings("ignore", message="State numpy array is all zeros")
+        state_test(
+            parallel_to_aec(parallel_env(scenario="seed_4x4", max_steps=30)),
+            parallel_env(scenario="seed_4x4", max_steps=30),
+        )
+
+
 def test_exposed_from_package():
     import marllb_env
 
