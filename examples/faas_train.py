@@ -36,7 +36,10 @@ def make_env(env_id: str, seed: int | None = None) -> gym.Env:
 
 
 def train(algo: str, env_id: str, timesteps: int, seed: int):
+    import torch
     from stable_baselines3 import DQN, PPO  # heavy imports only here
+
+    torch.set_num_threads(1)  # small MLPs: one thread is fastest and fair on a shared machine
 
     env = make_env(env_id)
     if algo == "dqn":
@@ -59,7 +62,7 @@ def train(algo: str, env_id: str, timesteps: int, seed: int):
         model = PPO("MlpPolicy", env, n_steps=960, batch_size=240, gamma=0.95, ent_coef=0.01, seed=seed, verbose=0)
     t0 = time.perf_counter()
     model.learn(total_timesteps=timesteps)
-    print(f"trained {algo.upper()} for {timesteps} steps in {time.perf_counter() - t0:.0f} s")
+    print(f"trained {algo.upper()} for {timesteps} steps in {time.perf_counter() - t0:.0f} s", flush=True)
     return model
 
 
