@@ -192,6 +192,9 @@ class LWMECPSEnv3(gym.Env):
         else:
             self.observation_space = self._dict_space()
         self._shape = (n,)
+        self._discrete = self.action_mode == "discrete"
+        self._wl = self.w_latency * self._lat_scale
+        self._wr = self.w_replicas * self._rep_scale
         self._obs_scale = np.concatenate(
             [np.full(n, self._demand_scale), np.full(3 * n, 0.0) + [*([self._inv_m] * 2 * n), *([self._lat_scale] * n)],
              np.ones(n + 2)]
@@ -325,33 +328,76 @@ class LWMECPSEnv3(gym.Env):
         return [int(math.floor((x + 1.0) * 0.5 * m + 0.5)) for x in a.tolist()]
 
     def step(self, action: Any):
-        lst = self._action_to_list(action)
         if self._is_sim:
-            b = self.backend
-            b.scale_list(lst)
-            b.step_window()
-            obs = self._observe_sim(b)
-            metrics = self._metrics_sim(b, lst)
-        else:
-            self.backend.scale({d: int(r) for d, r in zip(self.deployments, lst, strict=True)})
-            self.backend.advance(self.window_s)
-            meas = self.backend.observe()
-            obs, metrics = self._observe_generic(meas, lst)
+            return self._step_sim(action)
+        lst = self._action_to_list(action)
+        self.backend.scale({d: int(r) for d, r in zip(self.deployments, lst, strict=True)})
+        self.backend.advance(self.window_s)
+        meas = self.backend.observe()
+        obs, metrics = self._observe_generic(meas, lst)
         self._last_desired = lst
         self._steps += 1
-        if self._is_sim:
-            b = self.backend
-            info = {
-                "metrics": metrics,
-                "demand_rps": list(b.last_demand),
-                "replicas_ready": list(b.ready),
-                "replicas_desired": lst,
-                "latency_ms": list(b.last_latency_ms),
-                "time_of_day_s": self._tod,
-            }
-        else:
-            info = {"metrics": metrics, **self._raw_info()}
+        info = {"metrics": metrics, **self._raw_info()}
         return obs, self._last_reward, False, False, info
+
+    def _step_sim(self, action: Any):
+        """The simulator's hot path: one call into the backend, observation and reward inline."""
+        if (action.__class__ is np.ndarray and self._discrete and action.dtype.kind in "iu"
+                and action.shape == self._shape):
+            lst = action.tolist()
+            if min(lst) < 0 or max(lst) > self.max_replicas:
+                lst = self._action_to_list(action)  # raises with the full message
+        else:
+            lst = self._action_to_list(action)
+        b = self.backend
+        b.scale_list(lst)
+        b.step_window()
+        load = b.last_load
+        ready = b.ready
+        tod = (b.workload.start_s + b.now) % 86400.0
+        a = tod * _TWO_PI_DAY
+        obs = np.array(b.last_demand + ready + lst + b.last_latency_ms + load + [math.sin(a), math.cos(a)],
+                       dtype=np.float32)
+        obs *= self._obs_scale
+        np.minimum(obs, self._obs_high, out=obs)
+        s1 = s2 = 0.0
+        for u in load:
+            if u > 1.0:
+                u = 1.0
+            s1 += u
+            s2 += u * u
+        n = self.n
+        mean = s1 / n
+        var = s2 / n - mean * mean
+        imb = math.sqrt(var) if var > 0.0 else 0.0
+        total = sum(lst)
+        lat = b.last_mean_latency_ms
+        sla = b.last_sla
+        reward = -(self._wl * lat + self._wr * total + self.w_imbalance * imb + self.w_sla * sla)
+        self._imbalance = imb
+        self._tod = tod
+        self._last_reward = reward
+        self._last_desired = lst
+        self._steps += 1
+        info = {
+            "metrics": {
+                "latency_ms": lat,
+                "sla_violation_rate": sla,
+                "replicas": float(total),
+                "replicas_ready": float(sum(ready)),
+                "demand_rps": float(sum(b.last_demand)),
+                "failed_rps": b.last_failed_rps,
+                "imbalance": imb,
+            },
+            "demand_rps": b.last_demand,
+            "replicas_ready": list(ready),
+            "replicas_desired": lst,
+            "latency_ms": list(b.last_latency_ms),
+            "time_of_day_s": tod,
+        }
+        if self.obs_mode != "flat":
+            obs = self._to_dict(obs)
+        return obs, reward, False, False, info
 
     # ------------------------------------------------------------------ sim fast path
     def _observe_sim(self, b) -> Any:

@@ -238,20 +238,25 @@ class SimBackend:
     def scale_list(self, replicas: list[int]) -> None:
         """Set desired replicas by deployment index (the caller validated: ints >= 0)."""
         desired = self.desired
-        for d in range(self.n_dep):
-            r = replicas[d]
-            cur = desired[d]
+        if replicas == desired:
+            return
+        ready, pending, fits = self.ready, self.pending, self.dep_fit
+        d = -1
+        for r, cur in zip(replicas, desired, strict=True):
+            d += 1
             if r == cur:
                 continue
             desired[d] = r
-            pend = self.pending[d]
-            have = self.ready[d]
+            pend = pending[d]
+            have = ready[d]
             for g in pend:
                 have += g[1]
-            fit = self.dep_fit[d]
+            fit = fits[d]
             target = r if r < fit else fit
             if target > have:
-                pend.append([self.now + self._delay(), target - have])
+                delay = self._delays[self._di]
+                self._di = (self._di + 1) & 255
+                pend.append([self.now + delay, target - have])
             elif target < have:
                 remove = have - target
                 while remove > 0 and pend:  # Pending pods go first (newest first)
@@ -261,7 +266,7 @@ class SimBackend:
                     remove -= k
                     if g[1] == 0:
                         pend.pop()
-                self.ready[d] -= remove
+                ready[d] -= remove
 
     def place(self, deployment: str, node: str) -> None:
         """Move the placed deployment to ``node`` (RollingUpdate; see module docstring)."""
@@ -308,58 +313,81 @@ class SimBackend:
     def _window_scaling(self, lam_row: list[float], rtt_own: list[float], t: int) -> None:
         """One window of the scaling layout (the simulator's hot loop).
 
-        A deployment's window has at most two pieces inline: before and after its pending
-        pods become ready (the common cases: nothing pending, or one scale-up whose pods are
-        ready within the window). Each piece is stationary M/M/c (Erlang C and the
-        response-time tail from tables) or a fluid piece (:func:`_fluid_piece`). Several
-        readiness events in one window or failover inflow go to :meth:`_deployment_window`.
+        A deployment's window has at most two pieces: before and after its pending pods
+        become ready. Each piece is stationary M/M/c (Erlang C and the response-time tail
+        from tables) or a fluid piece (inline, see :func:`_fluid_piece`). Failover traffic
+        joins the target's arrival rate; the target's RTT is the request-weighted mean of
+        its own and the failed-over requests' RTT (exact for the mean latency; the SLA tail
+        is evaluated at that mean RTT). Several readiness events in one window go to
+        :meth:`_deployment_window`.
         """
         tau, mu = self.tau, self.mu
         now = self.now
         end = now + tau
         ready = self.ready
+        pending = self.pending
+        backlog = self.backlog
+        failed = 0.0
+        in_rate = None
+        fo = None
         if 0 in ready:
-            inflow = self._failover(lam_row, end)
-            failed = self._failed_rate
-        else:
-            inflow = None
-            failed = 0.0
+            for d in range(self.n_dep):
+                if ready[d] == 0 and lam_row[d] > 0.0:
+                    pend = pending[d]
+                    first = pend[0][0] if pend else math.inf
+                    f = 1.0 if first >= end else (first - now) / tau
+                    if f <= 0.0:
+                        continue
+                    moved = lam_row[d] * f
+                    if fo is None:
+                        fo = []
+                        in_rate = [0.0] * self.n_dep
+                        in_rtt = [0.0] * self.n_dep
+                    for e in self.failover_order[d]:
+                        if ready[e] > 0:
+                            r = self.site_rtt[d][e]
+                            in_rate[e] += moved
+                            in_rtt[e] += moved * r
+                            fo.append((d, e, r))
+                            break
+                    else:
+                        failed += moved
+                        fo.append((d, -1, 0.0))
         crows = self.table.rows
         grid = self.table.grid
+        vt = self.vtable
+        vcache = vt._rows
+        vgrid = vt.grid
         sla_ms = self.sla_s * 1000.0
         timeout = self.timeout_s
         inv_mu = 1.0 / mu
         lat_out = self.last_latency_ms
         load_out = self.last_load
         pinned = self.pinned
-        backlog = self.backlog
-        vt = self.vtable
-        vcache = vt._rows
-        vgrid = vt.grid
         L = V = N = drop_total = 0.0
         d = -1
-        for lam, c, pend, B, rtt in zip(lam_row, ready, self.pending, backlog, rtt_own, strict=True):
+        for lam, c, pend, B, rtt in zip(lam_row, ready, pending, backlog, rtt_own, strict=True):
             d += 1
-            if not pinned or (inflow is not None and d in inflow):
-                if not pinned:
-                    rtt = self._spread_rtt(t, c)
-                res = self._deployment_window(d, lam, rtt, inflow[d] if inflow is not None and d in inflow else None)
-                L += res[0]
-                V += res[1]
-                N += res[2]
-                drop_total += res[3]
-                continue
+            if not pinned:
+                rtt = self._spread_rtt(t, c)
+            lam_t = lam
+            if in_rate is not None:
+                m = in_rate[d]
+                if m > 0.0:
+                    lam_t = lam + m
+                    rtt = (lam * rtt + in_rtt[d]) / lam_t
             f = 1.0  # fraction of the window before the pending pods are ready
             c1 = c
             if pend:
                 g = pend[0]
                 if g[0] < end:
                     if len(pend) > 1 and pend[1][0] < end:
-                        res = self._deployment_window(d, lam, rtt, None)
+                        res = self._deployment_window(d, lam_t, rtt, None)
                         L += res[0]
                         V += res[1]
                         N += res[2]
                         drop_total += res[3]
+                        load_out[d] = lam / (ready[d] * mu) if ready[d] > 0 else (4.0 if lam > 0.0 else 0.0)
                         continue
                     f = (g[0] - now) / tau
                     if f < 0.0:
@@ -367,33 +395,44 @@ class SimBackend:
                     c1 = c + g[1]
                     ready[d] = c1
                     del pend[0]
-            if B <= 0.0 and c1 > 0 and (c > 0 or f <= 0.0) and lam < c1 * mu and (f <= 0.0 or lam < c * mu):
-                # stationary pieces (Erlang C and the response-time tail from tables)
+            if c1 <= 0:
+                lat_out[d] = rtt + 1000.0 * inv_mu
+                load_out[d] = 4.0 if lam > 0.0 else 0.0
+                continue
+            rtt_s = rtt * 0.001
+            if B <= 0.0 and lam_t < c1 * mu and (c == 0 or lam_t < c * mu):
+                # stationary pieces: Erlang C and the response-time tail from tables
                 si = int(sla_ms - rtt + 0.5)
                 vr = vcache.get(si)
                 if vr is None:
                     vr = vt.rows(si)
-                n = lam * tau
                 cap = c1 * mu
-                x = lam / cap
-                w1 = inv_mu + crows[c1][int(x * grid)] / (cap - lam)
-                v1 = vr[c1][int(x * vgrid)]
-                if f <= 0.0 or f >= 1.0:
-                    w, v = w1, v1
+                x = lam_t / cap
+                w = inv_mu + crows[c1][int(x * grid)] / (cap - lam_t)
+                v = vr[c1][int(x * vgrid)]
+                if f >= 1.0:
+                    n = lam_t * tau
                 else:
-                    cap = c * mu
-                    x0 = lam / cap
-                    w = f * (inv_mu + crows[c][int(x0 * grid)] / (cap - lam)) + (1.0 - f) * w1
-                    v = f * vr[c][int(x0 * vgrid)] + (1.0 - f) * v1
-                w += rtt * 0.001
+                    n = lam_t * (1.0 - f) * tau
+                    w *= n
+                    v *= n
+                    if c > 0:
+                        n0 = lam_t * f * tau
+                        cap = c * mu
+                        x0 = lam_t / cap
+                        w += n0 * (inv_mu + crows[c][int(x0 * grid)] / (cap - lam_t))
+                        v += n0 * vr[c][int(x0 * vgrid)]
+                        n += n0
+                    w /= n
+                    v /= n
+                w += rtt_s
                 L += n * w
                 V += n * v
                 N += n
                 lat_out[d] = 1000.0 * w
-                load_out[d] = x
+                load_out[d] = lam / (c1 * mu)
                 continue
-            # fluid (overload or backlog) and empty pieces, inline (see _fluid_piece for the model)
-            rtt_s = rtt * 0.001
+            # fluid (overload or backlog) pieces, inline (see _fluid_piece for the model)
             slack = (sla_ms - rtt) * 0.001
             wsum_d = nacc_d = 0.0
             vr = None
@@ -401,17 +440,17 @@ class SimBackend:
                 if dur <= 0.0 or cc <= 0:
                     continue
                 cap = cc * mu
-                if lam <= 0.0:
+                if lam_t <= 0.0:
                     if B > 0.0:
                         B -= cap * dur
                         if B < 0.0:
                             B = 0.0
                     continue
-                if B <= 0.0 and lam < cap:
+                if B <= 0.0 and lam_t < cap:
                     t_f = 0.0
                 else:
                     bmax = cap * timeout
-                    drift = lam - cap
+                    drift = lam_t - cap
                     if drift >= 0.0:
                         t_f = dur
                     else:
@@ -426,22 +465,21 @@ class SimBackend:
                         drop_total += drop
                     w0 = (B if B < bmax else bmax) / cap
                     w1 = B1 / cap
-                    n_f = lam * t_f - drop
+                    n_f = lam_t * t_f - drop
                     if n_f > 0.0:
                         wsum_d += n_f * (0.5 * (w0 + w1) + inv_mu)
                         V += n_f * _fluid_violation(w0, w1, slack, mu)
                         nacc_d += n_f
                     B = B1
                 if t_f < dur:
-                    # stationary (rest of) piece: Erlang C and the response-time tail from tables
                     if vr is None:
                         si = int(sla_ms - rtt + 0.5)
                         vr = vcache.get(si)
                         if vr is None:
                             vr = vt.rows(si)
-                    x = lam / cap
-                    n = lam * (dur - t_f)
-                    wsum_d += n * (inv_mu + crows[cc][int(x * grid)] / (cap - lam))
+                    x = lam_t / cap
+                    n = lam_t * (dur - t_f)
+                    wsum_d += n * (inv_mu + crows[cc][int(x * grid)] / (cap - lam_t))
                     V += n * vr[cc][int(x * vgrid)]
                     nacc_d += n
                     B = 0.0
@@ -449,7 +487,11 @@ class SimBackend:
             L += wsum_d + nacc_d * rtt_s
             N += nacc_d
             lat_out[d] = 1000.0 * ((wsum_d / nacc_d if nacc_d > 0.0 else inv_mu) + rtt_s)
-            load_out[d] = lam / (c1 * mu) if c1 > 0 else (4.0 if lam > 0.0 else 0.0)
+            load_out[d] = lam / (c1 * mu)
+        if fo is not None:
+            # what the failed-over users saw: the target's latency with their own RTT
+            for d, e, r in fo:
+                lat_out[d] = 1000.0 * timeout if e < 0 else lat_out[e] + r - rtt_own[e]
         # failed requests (no ready pod anywhere, or dropped) count at the timeout and as violations
         nf = failed * tau + drop_total
         total = N + nf
