@@ -59,6 +59,8 @@ class HttpStub:
 
         class _H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # without this, keep-alive round trips wait ~40 ms on delayed ACKs (Nagle)
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # silence
                 pass
