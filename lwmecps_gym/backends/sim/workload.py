@@ -156,6 +156,7 @@ def idle_rtt_of(sc: Scenario, bs_dep: np.ndarray, n_dep: int | None = None) -> n
 
 
 _TRACE_CACHE: dict[tuple, tuple] = {}
+_TRACE_CACHE_SIZE = 16
 
 
 class DayTrace:
@@ -191,6 +192,8 @@ class DayTrace:
         if hit is not None and hit[0] is scenario:
             return hit[1]
         tr = cls(scenario, window_s, bs_deployment, seed, idle_rtt, n_dep)
+        if len(_TRACE_CACHE) >= _TRACE_CACHE_SIZE:  # bounded: user-defined scenarios are new objects per make
+            _TRACE_CACHE.pop(next(iter(_TRACE_CACHE)))
         _TRACE_CACHE[key] = (scenario, tr)
         return tr
 
