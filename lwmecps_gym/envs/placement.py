@@ -122,6 +122,7 @@ class _PlacementEnv(gym.Env):
             self.observation_space = self._flat_space
         else:
             self.observation_space = self._dict_space()
+        self._res_cache: dict[tuple, np.ndarray] = {}
         self._node = self.initial_node
         self._target = self.initial_node
         self._pods = [0] * n
@@ -262,30 +263,42 @@ class _PlacementEnv(gym.Env):
             metrics["sla_violation_rate"] = sla_v
         return self._obs(), metrics
 
-    def _node_features(self) -> np.ndarray:
+    def _resource_block(self) -> np.ndarray:
+        """Free resources and pods per node, ``(n, k - 1)``, in observation units (cached per pod layout)."""
+        key = tuple(self._pods)
+        cached = self._res_cache.get(key)
+        if cached is not None:
+            return cached
         sc, n = self.scenario, self.n
-        feats = np.zeros((n, self._k))
+        feats = np.zeros((n, self._k - 1))
+        pods = np.array(self._pods, dtype=float)
         for i, r in enumerate(self._res):
-            used = np.array(self._pods, dtype=float) * float(sc.pod_usage.get(r, 0.0))
-            feats[:, i] = np.clip(sc.node_capacity[r] - used, 0.0, self._res_max[i])
-        feats[:, -2] = np.minimum(self._pods, sc.max_pods)
-        feats[:, -1] = np.minimum(self._node_latency, LATENCY_MAX * self.sla_ms)
+            feats[:, i] = np.clip(sc.node_capacity[r] - pods * float(sc.pod_usage.get(r, 0.0)), 0.0, self._res_max[i])
+        feats[:, -1] = np.minimum(pods, sc.max_pods)
+        if self.version != 0:
+            feats[:, :-1] /= self._res_max
+            feats[:, -1] /= sc.max_pods
+        if len(self._res_cache) > 256:
+            self._res_cache.clear()
+        self._res_cache[key] = feats
         return feats
 
     def _obs(self):
-        f = self._node_features()
         s, c = time_features(self._tod)
         cap = self.replicas * self.mu
+        lat_hi = self._lat_max if self.version == 0 else 1.0
+        lat_scale = 1.0 if self.version == 0 else 1.0 / (LATENCY_MAX * self.sla_ms)
+        lat_cap = min(LATENCY_MAX * self.sla_ms, self._lat_max) if self.version == 0 else LATENCY_MAX * self.sla_ms
+        lat = [min(x, lat_cap) * lat_scale for x in self._node_latency]
+        lat = [x if x < lat_hi else lat_hi for x in lat]
         if self.version == 0:
-            f[:, -1] = np.minimum(f[:, -1], self._lat_max)
             glob = [min(self._demand, DEMAND_MAX * cap), s, c]
         else:
-            f[:, : len(self._res)] /= self._res_max
-            f[:, -2] /= self.scenario.max_pods
-            f[:, -1] /= LATENCY_MAX * self.sla_ms
             glob = [min(self._demand / (DEMAND_MAX * cap), 1.0), (s + 1.0) / 2.0, (c + 1.0) / 2.0]
-        flat = np.concatenate([f.ravel(), glob]).astype(np.float32)
-        flat = np.minimum(np.maximum(flat, self._flat_space.low), self._flat_space.high)
+        block = np.empty((self.n, self._k), dtype=np.float32)
+        block[:, :-1] = self._resource_block()
+        block[:, -1] = lat
+        flat = np.concatenate([block.ravel(), np.asarray(glob, dtype=np.float32)])
         if self.obs_mode == "flat":
             return flat
         out = {}
