@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import time
 
 import gymnasium as gym
@@ -102,7 +103,7 @@ def main() -> None:
         m, h = mean_ci(d)
         print(f"  {r.policy:28s} {m:+.3f} ± {h:.3f}")
     for r in results:
-        r.to_csv(os.path.join(args.out, f"episodes_{r.policy.split(' ')[0]}.csv"))
+        r.to_csv(os.path.join(args.out, "episodes_" + re.sub(r"\W+", "_", r.policy).strip("_") + ".csv"))
     with open(os.path.join(args.out, "marllb_table.md"), "w") as fh:
         fh.write(table + "\n")
     png = plot_comparison(results, ["fct_mean_s", "fct_p90_s", "jain_cpu_util", "return"],
