@@ -2,7 +2,7 @@
 
 Usage::
 
-    python examples/faas_train.py            # ~50k steps per agent (a few CPU minutes), 10 eval seeds
+    python examples/faas_train.py            # 40k steps per agent (a few CPU minutes), 10 eval seeds
     python examples/faas_train.py --quick    # seconds: 2k steps per agent, 3 eval seeds
     python examples/faas_train.py --env-id FaaSTrainGym-v1 --timesteps 20000 --out results/faas
 
@@ -69,7 +69,7 @@ def train(algo: str, env_id: str, timesteps: int, seed: int):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--env-id", default="faas_gym/Autoscaling-v0")
-    ap.add_argument("--timesteps", type=int, default=50_000)
+    ap.add_argument("--timesteps", type=int, default=40_000)
     ap.add_argument("--eval-seeds", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="2k training steps per agent, 3 eval seeds")
