@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 ENTRY_POINT = "faas_gym.env:FaasAutoscalingEnv"
 
 #: The day scenario's workload: OrcBench model 0 at 16 requests/s at the 14:00 peak, thinned by a
-#: diurnal profile of amplitude 0.6 (mean 10 requests/s, trough 2.5 requests/s).
+#: diurnal profile of amplitude 0.6 (mean 10 requests/s, trough 4 requests/s).
 DAY_WORKLOAD = {
     "kind": "diurnal_modulation",
     "base": {"kind": "orcbench", "model": 0, "mean_rps": 16.0},
