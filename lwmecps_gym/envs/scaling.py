@@ -356,7 +356,7 @@ class LWMECPSEnv3(gym.Env):
         ready = b.ready
         tod = (b.workload.start_s + b.now) % 86400.0
         a = tod * _TWO_PI_DAY
-        obs = np.array(b.last_demand + ready + lst + b.last_latency_ms + load + [math.sin(a), math.cos(a)],
+        obs = np.array([*b.last_demand, *ready, *lst, *b.last_latency_ms, *load, math.sin(a), math.cos(a)],
                        dtype=np.float32)
         obs *= self._obs_scale
         np.minimum(obs, self._obs_high, out=obs)
