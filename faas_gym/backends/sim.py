@@ -548,11 +548,15 @@ class SimBackend:
             if pw > 1e-4 and wq > 0.0:  # below 1e-4 the waiting tail changes the rate by < 1e-4
                 theta = pw / wq
                 x0 = self._slo_s - d
-                acc = 0.0
-                for sj in self._sq_list:
-                    x = x0 - sj
-                    acc += pw * math.exp(-theta * x) if x > 0.0 else 1.0
-                viol = acc / len(self._sq_list)
+                sq = self._sq_list
+                k = bisect.bisect_left(sq, x0)  # quantiles >= x0 violate whatever the wait
+                acc = float(len(sq) - k)
+                for j in range(k - 1, -1, -1):  # the rest need a wait > x0 - s_j; terms shrink as j falls
+                    term = pw * math.exp(-theta * (x0 - sq[j]))
+                    acc += term
+                    if term < 1e-12:
+                        break
+                viol = acc / len(sq)
             elif d > 0.0:
                 x0 = self._slo_s - d
                 viol = (len(self._sq_list) - bisect.bisect_right(self._sq_list, x0)) / len(self._sq_list)
