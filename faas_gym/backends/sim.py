@@ -219,6 +219,7 @@ class SimBackend:
         self._slo_s = cfg.slo_ms / 1000.0
         self._p_svc_over_slo = sum(1 for v in self._sq_list if v > self._slo_s) / len(self._sq_list)
         self._ec_cache: dict[tuple[float, float], float] = {}
+        self._fluid_memo: dict[tuple[float, int, float, float], tuple] = {}
         self._last: FaasMeasurement | None = None
         self._bitgens: tuple[np.random.PCG64, np.random.PCG64] | None = None
         self.reset(0)
@@ -482,26 +483,58 @@ class SimBackend:
         return total, (-1.0 if unknown else mean_total)
 
     def _advance_fluid(self, dt: float) -> None:
-        cfg = self.config
         t0 = self.t
         t1 = t0 + dt
         arrived, mean_count = self._next_count(dt)
         slot_s = self._ready_slot_seconds(t0, t1)
+        q0 = self._q
+        wait_area = self._wait_area
+        if q0 == 0.0 and wait_area == 0.0:
+            # no backlog: the window is a pure function of its inputs -> memoised (exact)
+            key = (slot_s, arrived, mean_count, dt)
+            r = self._fluid_memo.get(key)
+            if r is None:
+                if len(self._fluid_memo) > 65536:
+                    self._fluid_memo.clear()
+                r = self._fluid_memo[key] = self._fluid_window(0.0, 0.0, slot_s, arrived, mean_count, dt)
+        else:
+            r = self._fluid_window(q0, wait_area, slot_s, arrived, mean_count, dt)
+        q1, self._wait_area, dropped, busy_s, resp, viol, lq = r
+        self._q = q1
+        busy_end = busy_s / dt if q1 == 0.0 else slot_s / dt
+        queue = int(round(q1 + lq))
+        in_end = queue + int(round(busy_end))
+        completed = self._in_system + arrived - dropped - in_end
+        if completed < 0:
+            completed = 0
+            in_end = self._in_system + arrived - dropped
+        # no completions -> no response time and no violations measured in this window
+        resp_sum = resp * completed
+        viol_out = viol if completed else 0.0
+        self._finish_window(t1, dt, arrived, completed, dropped, in_end, min(queue, in_end), resp_sum, viol_out, busy_s, slot_s)
+
+    def _fluid_window(
+        self, q0: float, wait_area: float, slot_s: float, arrived: int, mean_count: float, dt: float
+    ) -> tuple[float, float, int, float, float, float, float]:
+        """One fluid-model window (see the module docstring); a pure function of its arguments.
+
+        Returns:
+            ``(q1, wait_area1, dropped, busy_s, resp_s, slo_violation_rate, lq)``: backlog at the end,
+            its accumulated waiting area (request-seconds), drops, busy slot-seconds, mean response
+            time of completed requests (s), SLO-violation rate, stationary queue length.
+        """
         c = slot_s / dt  # time-averaged servers
         mu = self._mu
         lam = arrived / dt
         lam_stat = mean_count / dt if mean_count >= 0.0 else lam  # expected rate when the workload knows it
-        q0 = self._q
         cap = c * mu  # completions per second at full load
         resp = 0.0
         viol = 0.0
+        lq = 0.0
         if cap <= 0.0:
             q1 = q0 + arrived
             busy_s = 0.0
-            q_avg = 0.5 * (q0 + q1)
-            area = q_avg * dt
-            self._wait_area += area
-            lq = 0.0
+            wait_area += 0.5 * (q0 + q1) * dt
         else:
             net = lam - cap
             if net >= 0.0:  # overloaded: backlog grows, all servers busy
@@ -536,12 +569,11 @@ class SimBackend:
             # fluid wait: the queue's waiting area (request-seconds) is released to the requests that
             # leave the backlog, in proportion (so a backlog built while no replica was ready carries
             # its age into the window where it is served)
-            area = q_avg * dt
-            pool = self._wait_area + area
+            pool = wait_area + q_avg * dt
             through = q0 + arrived
             served_frac = (through - q1) / through if through > 0.0 else 1.0
             released = pool * served_frac
-            self._wait_area = pool - released
+            wait_area = pool - released
             served = through - q1
             d = released / served if served > 0.0 else 0.0
             resp = self._mean_s + d + wq
@@ -562,26 +594,15 @@ class SimBackend:
                 viol = (len(self._sq_list) - bisect.bisect_right(self._sq_list, x0)) / len(self._sq_list)
             else:
                 viol = self._p_svc_over_slo
-            lq = 0.0
             if pw > 0.0 and q1 == 0.0:
                 lq = wq * lam  # Little's law for the stationary queue
         dropped = 0
-        if q1 > cfg.queue_capacity:
-            dropped = int(round(q1 - cfg.queue_capacity))
-            self._wait_area *= cfg.queue_capacity / q1  # dropped requests take their share of the age
-            q1 = float(cfg.queue_capacity)
-        self._q = q1
-        busy_end = busy_s / dt if q1 == 0.0 else c
-        queue = int(round(q1 + lq))
-        in_end = queue + int(round(busy_end))
-        completed = self._in_system + arrived - dropped - in_end
-        if completed < 0:
-            completed = 0
-            in_end = self._in_system + arrived - dropped
-        # no completions -> no response time and no violations measured in this window
-        resp_sum = resp * completed
-        viol_out = viol if completed else 0.0
-        self._finish_window(t1, dt, arrived, completed, dropped, in_end, min(queue, in_end), resp_sum, viol_out, busy_s, slot_s)
+        qcap = self.config.queue_capacity
+        if q1 > qcap:
+            dropped = int(round(q1 - qcap))
+            wait_area *= qcap / q1  # dropped requests take their share of the age
+            q1 = float(qcap)
+        return q1, wait_area, dropped, busy_s, resp, viol, lq
 
     # ------------------------------------------------------------------ exact DES
     def _advance_des(self, dt: float) -> None:
