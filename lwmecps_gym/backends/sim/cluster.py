@@ -63,7 +63,10 @@ class SimConfig:
         pod_startup_sigma: log-standard deviation of the start-up delay.
         timeout_s: client timeout; longer waits are dropped (failed), s.
         sla_ms: end-to-end SLA used for the violation rate, ms (``None``: the scenario's).
-        horizon_windows: windows drawn per workload chunk at reset.
+        horizon_windows: windows drawn per workload chunk (at reset, then whenever the
+            episode runs past the drawn windows). Only a speed knob: the Poisson draws are
+            sequential, so any chunk size gives the same arrivals. The default covers a
+            whole ``lwmecps-v3`` episode (240 windows) in one draw.
         start_time_s: fixed episode start time of day, s (``None``: seeded uniform).
         initial_replicas: ready replicas of every deployment at ``reset`` (scaling mode).
         trace_seed: seed of the day of user mobility and activity levels (see
@@ -75,7 +78,7 @@ class SimConfig:
     pod_startup_sigma: float = 0.4
     timeout_s: float = 1.0
     sla_ms: float | None = None
-    horizon_windows: int = 64
+    horizon_windows: int = 256
     start_time_s: float | None = None
     initial_replicas: int = 1
     trace_seed: int = 0
@@ -236,29 +239,31 @@ class SimBackend:
         self.scale_list(lst)
 
     def scale_list(self, replicas: list[int]) -> None:
-        """Set desired replicas by deployment index (the caller validated: ints >= 0)."""
+        """Set desired replicas by deployment index (the caller validated: ints >= 0).
+
+        Uses the invariant ``ready + pending pods == min(desired, fit)`` (a scale-up adds
+        exactly the missing pods as a pending group, a scale-down removes the surplus, and
+        readiness only moves pods from pending to ready), so no pending group is summed.
+        """
         desired = self.desired
         if replicas == desired:
             return
-        ready, pending, fits = self.ready, self.pending, self.dep_fit
+        ready, pending = self.ready, self.pending
         d = -1
-        for r, cur in zip(replicas, desired, strict=True):
+        for r, cur, fit in zip(replicas, desired, self.dep_fit, strict=True):
             d += 1
             if r == cur:
                 continue
             desired[d] = r
-            pend = pending[d]
-            have = ready[d]
-            for g in pend:
-                have += g[1]
-            fit = fits[d]
             target = r if r < fit else fit
+            have = cur if cur < fit else fit
             if target > have:
                 delay = self._delays[self._di]
                 self._di = (self._di + 1) & 255
-                pend.append([self.now + delay, target - have])
+                pending[d].append([self.now + delay, target - have])
             elif target < have:
                 remove = have - target
+                pend = pending[d]
                 while remove > 0 and pend:  # Pending pods go first (newest first)
                     g = pend[-1]
                     k = remove if remove < g[1] else g[1]
@@ -331,28 +336,32 @@ class SimBackend:
         in_rate = None
         fo = None
         if 0 in ready:
-            for d in range(self.n_dep):
-                if ready[d] == 0 and lam_row[d] > 0.0:
-                    pend = pending[d]
-                    first = pend[0][0] if pend else math.inf
-                    f = 1.0 if first >= end else (first - now) / tau
-                    if f <= 0.0:
-                        continue
-                    moved = lam_row[d] * f
-                    if fo is None:
-                        fo = []
-                        in_rate = [0.0] * self.n_dep
-                        in_rtt = [0.0] * self.n_dep
-                    for e in self.failover_order[d]:
-                        if ready[e] > 0:
-                            r = self.site_rtt[d][e]
-                            in_rate[e] += moved
-                            in_rtt[e] += moved * r
-                            fo.append((d, e, r))
-                            break
-                    else:
-                        failed += moved
-                        fo.append((d, -1, 0.0))
+            d = -1
+            for _ in range(ready.count(0)):  # only the deployments without a ready pod (C-level scans)
+                d = ready.index(0, d + 1)
+                lam = lam_row[d]
+                if lam <= 0.0:
+                    continue
+                pend = pending[d]
+                first = pend[0][0] if pend else math.inf
+                f = 1.0 if first >= end else (first - now) / tau
+                if f <= 0.0:
+                    continue
+                moved = lam * f
+                if fo is None:
+                    fo = []
+                    in_rate = [0.0] * self.n_dep
+                    in_rtt = [0.0] * self.n_dep
+                for e in self.failover_order[d]:
+                    if ready[e] > 0:
+                        r = self.site_rtt[d][e]
+                        in_rate[e] += moved
+                        in_rtt[e] += moved * r
+                        fo.append((d, e, r))
+                        break
+                else:
+                    failed += moved
+                    fo.append((d, -1, 0.0))
         crows = self.table.rows
         grid = self.table.grid
         vt = self.vtable
@@ -400,13 +409,14 @@ class SimBackend:
                 load_out[d] = 4.0 if lam > 0.0 else 0.0
                 continue
             rtt_s = rtt * 0.001
-            if B <= 0.0 and lam_t < c1 * mu and (c == 0 or lam_t < c * mu):
+            cap1 = c1 * mu
+            if B <= 0.0 and lam_t < cap1 and (c == 0 or lam_t < c * mu):
                 # stationary pieces: Erlang C and the response-time tail from tables
                 si = int(sla_ms - rtt + 0.5)
                 vr = vcache.get(si)
                 if vr is None:
                     vr = vt.rows(si)
-                cap = c1 * mu
+                cap = cap1
                 x = lam_t / cap
                 w = inv_mu + crows[c1][int(x * grid)] / (cap - lam_t)
                 v = vr[c1][int(x * vgrid)]
@@ -430,7 +440,7 @@ class SimBackend:
                 V += n * v
                 N += n
                 lat_out[d] = 1000.0 * w
-                load_out[d] = lam / (c1 * mu)
+                load_out[d] = lam / cap1
                 continue
             # fluid (overload or backlog) pieces, inline (see _fluid_piece for the model)
             slack = (sla_ms - rtt) * 0.001
@@ -487,7 +497,7 @@ class SimBackend:
             L += wsum_d + nacc_d * rtt_s
             N += nacc_d
             lat_out[d] = 1000.0 * ((wsum_d / nacc_d if nacc_d > 0.0 else inv_mu) + rtt_s)
-            load_out[d] = lam / (c1 * mu)
+            load_out[d] = lam / cap1
         if fo is not None:
             # what the failed-over users saw: the target's latency with their own RTT
             for d, e, r in fo:
