@@ -23,12 +23,22 @@ Two models share one replica life cycle and one configuration (:class:`SimConfig
     queue of a stable interval (``rho = lambda / (c mu) < 1``) uses Erlang C with the
     Allen-Cunneen factor ``(1 + SCV_S) / 2`` (exact for M/M/c): ``Wq = C(c, a) / (c mu -
     lambda) * (1 + SCV_S) / 2``; non-integer ``c`` interpolates linearly between floor and
-    ceiling. Response time = ``E[S]`` + fluid wait ``mean(Q) / (c mu)`` + ``Wq``. The SLO
-    violation rate uses the exponential waiting-time tail ``P(W > x) = C e^{-theta x}`` (exact
-    for M/M/c; ``theta`` matched to ``Wq``) convolved with 32 service-time quantiles.
-    Counts are integers and conserve requests exactly (``completed`` is computed from the
-    balance). It agrees with the DES within the tolerances stated in ``tests/faas``
-    (mean response time and utilisation of stable intervals; backlog growth under overload).
+    ceiling; the rate in Erlang C is the workload's expected rate when it has one (Poisson
+    family; avoids the Jensen bias of plugging in a noisy count), else the interval's count.
+    Response time = ``E[S]`` + fluid wait + ``Wq``, where the fluid wait releases the backlog's
+    accumulated waiting area (request-seconds, ``integral Q dt``) to the requests that leave the
+    backlog, in proportion (so a backlog built during a cold start carries its age into the
+    window where it is served). The SLO-violation rate uses the exponential waiting-time tail
+    ``P(W > x) = C e^{-theta x}`` (exact for M/M/c; ``theta`` matched to ``Wq``) convolved with
+    16 service-time quantiles. Counts are integers and conserve requests exactly
+    (``completed`` is computed from the balance). A window without backlog is a pure function
+    of (ready slot-seconds, arrivals, expected arrivals, length) and is memoised. It agrees with
+    the DES within the tolerances stated in ``tests/faas`` (stable M/G/c intervals, overload,
+    and whole episodes of the default scenario); it is slightly optimistic close to saturation
+    with bursty arrivals (within-interval burstiness is not modelled).
+
+Random streams: ``reset(seed)`` seeds a workload stream and a system stream (service times);
+arrivals depend only on the seed, never on the actions.
 
 Both report a :class:`~faas_gym.backends.base.FaasMeasurement` per ``advance``. CPU
 utilisation is busy slot-time over ready slot-time; memory utilisation is
