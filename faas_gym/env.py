@@ -91,8 +91,8 @@ class FaasAutoscalingEnv(gym.Env):
     ``r`` is in ``[-(w_slo + w_cost + w_cold_start + w_drop), 0]``. Raw values with units are in
     ``info["metrics"]``: ``replicas``, ``replicas_desired``, ``cpu_utilization``,
     ``memory_utilization``, ``response_time_ms``, ``request_rate_rps``, ``throughput_rps``,
-    ``cold_starts``, ``queue_length``, ``dropped``, ``slo_violation_rate``, ``replica_seconds``,
-    ``arrived``, ``completed``. ``info["episode_metrics"]`` holds running episode values:
+    ``cold_starts``, ``queue_length``, ``dropped``, ``slo_violation_rate`` (NaN if unknown),
+    ``replica_seconds``, ``arrived``, ``completed``, ``in_system``, ``time_s``, ``window_s``. ``info["episode_metrics"]`` holds running episode values:
     request-weighted ``response_time_ms`` and ``slo_violation_rate``, and totals
     ``replica_seconds``, ``cold_starts``, ``dropped``, ``drop_rate``.
 
