@@ -122,7 +122,14 @@ class _PlacementEnv(gym.Env):
             self.observation_space = self._flat_space
         else:
             self.observation_space = self._dict_space()
-        self._res_cache: dict[tuple, np.ndarray] = {}
+        self._res_cache: dict[tuple, np.ndarray] = {}  # pod layout -> flat observation template
+        # per-step constants of _obs: deployment capacity (req/s), latency bound, scale and cap
+        self._obs_consts = (
+            self.replicas * self.mu,
+            self._lat_max if self.version == 0 else 1.0,
+            1.0 if self.version == 0 else 1.0 / (LATENCY_MAX * self.sla_ms),
+            min(LATENCY_MAX * self.sla_ms, self._lat_max) if self.version == 0 else LATENCY_MAX * self.sla_ms,
+        )
         self._node = self.initial_node
         self._target = self.initial_node
         self._pods = [0] * n
@@ -224,7 +231,7 @@ class _PlacementEnv(gym.Env):
             mean_lat = b.last_mean_latency_ms
             sla = b.last_sla
             failed = b.last_failed_rps
-            rtt = b.workload.rtt_all[b.t - 1][0].tolist() if b.t > 0 else b.next_window_rtt_ms()
+            rtt = b.last_rtt_to_nodes_ms if b.t > 0 else b.next_window_rtt_ms()
             pods = [0] * n
             pods[b.node] = b.ready[0]
             if b.switch_at >= 0.0 and math.isfinite(b.switch_at):
@@ -264,7 +271,11 @@ class _PlacementEnv(gym.Env):
         return self._obs(), metrics
 
     def _resource_block(self) -> np.ndarray:
-        """Free resources and pods per node, ``(n, k - 1)``, in observation units (cached per pod layout)."""
+        """Flat ``float32`` observation template for the current pod layout (cached per layout).
+
+        The free resources and pods per node (the ``(n, k - 1)`` block in observation units)
+        are filled in; the latency column and the global features are left for :meth:`_obs`.
+        """
         key = tuple(self._pods)
         cached = self._res_cache.get(key)
         if cached is not None:
@@ -278,27 +289,29 @@ class _PlacementEnv(gym.Env):
         if self.version != 0:
             feats[:, :-1] /= self._res_max
             feats[:, -1] /= sc.max_pods
+        block = np.zeros((n, self._k), dtype=np.float32)
+        block[:, :-1] = feats
+        template = np.concatenate([block.ravel(), np.zeros(3, dtype=np.float32)])
         if len(self._res_cache) > 256:
             self._res_cache.clear()
-        self._res_cache[key] = feats
-        return feats
+        self._res_cache[key] = template
+        return template
 
     def _obs(self):
         s, c = time_features(self._tod)
-        cap = self.replicas * self.mu
-        lat_hi = self._lat_max if self.version == 0 else 1.0
-        lat_scale = 1.0 if self.version == 0 else 1.0 / (LATENCY_MAX * self.sla_ms)
-        lat_cap = min(LATENCY_MAX * self.sla_ms, self._lat_max) if self.version == 0 else LATENCY_MAX * self.sla_ms
-        lat = [min(x, lat_cap) * lat_scale for x in self._node_latency]
-        lat = [x if x < lat_hi else lat_hi for x in lat]
+        cap, lat_hi, lat_scale, lat_cap = self._obs_consts
+        lat = []
+        for x in self._node_latency:
+            x = (x if x < lat_cap else lat_cap) * lat_scale
+            lat.append(x if x < lat_hi else lat_hi)
         if self.version == 0:
             glob = [min(self._demand, DEMAND_MAX * cap), s, c]
         else:
             glob = [min(self._demand / (DEMAND_MAX * cap), 1.0), (s + 1.0) / 2.0, (c + 1.0) / 2.0]
-        block = np.empty((self.n, self._k), dtype=np.float32)
-        block[:, :-1] = self._resource_block()
-        block[:, -1] = lat
-        flat = np.concatenate([block.ravel(), np.asarray(glob, dtype=np.float32)])
+        n, k = self.n, self._k
+        flat = self._resource_block().copy()  # fresh array every step
+        flat[k - 1:n * k:k] = lat  # latency column of the (n, k) node block
+        flat[n * k:] = glob
         if self.obs_mode == "flat":
             return flat
         out = {}

@@ -214,6 +214,8 @@ class SimBackend:
         self.last_mean_latency_ms = sum(self.last_latency_ms) / nd
         self.last_failed_rps = 0.0
         self.last_served_rps = 0.0
+        #: placement layout: request-weighted RTT (ms) to every node in the last window
+        self.last_rtt_to_nodes_ms: list[float] = []
 
     def _generate(self) -> None:
         """Draw the next chunk of workload windows."""
@@ -309,7 +311,8 @@ class SimBackend:
         if t >= len(wl.lam):
             self._generate()
         if self.mode == "placement":
-            self._window_placement(wl.lam[t][0], wl.rtt_all[t][0].tolist())
+            rtt = self.last_rtt_to_nodes_ms = wl.rtt_all[t][0].tolist()
+            self._window_placement(wl.lam[t][0], rtt)
         else:
             self._window_scaling(wl.lam[t], wl.rtt_own[t], t)
         self.t = t + 1
