@@ -186,7 +186,7 @@ class SimBackend:
         dt = now - self._prev_t
         cpus, nserv, waitq, busy = sim._cpus, sim._nserv, sim._waitq, sim._busy
         prev = self._prev_busy
-        rows = []
+        rows = sim._feature_rows(lb)  # 11 features per server; the 3 ground-truth columns are appended
         T, speed, V = sim._T, sim._speed, sim._V
         for j in range(self.n_servers):
             n = nserv[j]
@@ -199,17 +199,18 @@ class SimBackend:
                     T[j] = now
             # busy <= cpus * dt by construction; the cap only absorbs float rounding
             u = (busy[j] - prev[j]) / (cpus[j] * dt) if dt > 0 else 0.0
-            rows.append((u if u < 1.0 else 1.0, n, len(waitq[j])))
+            rows[j] += (u if u < 1.0 else 1.0, n, len(waitq[j]))
         self._prev_busy = busy.copy()
         self._prev_t = now
         c = (sim._c_arr[lb], sim._c_done[lb], sim._c_rej[lb], sim._c_fct[lb])
         p = self._prev_counts
         self._prev_counts = c
+        both = np.array(rows, dtype=np.float32)  # one array per step; features and ground truth are views
         return LBMeasurement(
             now,
-            np.array(sim._feature_rows(lb), dtype=np.float32),
+            both[:, :11],
             np.array(sim._active, dtype=np.bool_),
-            np.array(rows, dtype=np.float32),
+            both[:, 11:],
             {
                 "arrivals": float(c[0] - p[0]),
                 "completed": float(c[1] - p[1]),

@@ -364,7 +364,7 @@ class LoadBalanceEnv(gym.Env):
                     "does not report (NaN); use a feature such as 'flow_duration_avg_decay'"
                 )
         else:
-            x = [row[k] for row, a in zip(m.features.tolist(), act, strict=True) if a]
+            x = [v for v, a in zip(m.features[:, k].tolist(), act, strict=True) if a]
         jx = jain(x)
         su = sq = 0.0
         nq = 0.0
