@@ -149,6 +149,9 @@ class SimBackend:
         self._node_index = {nm: j for j, nm in enumerate(self.node_names)}
         self.table = erlang_table(max(max(self.dep_fit), scenario.max_replicas, 1) + 1)
         self.vtable = ViolationTable(self.table.c_max, self.mu)
+        # constants of the scaling window's hot loop, unpacked once per window
+        self._hot = (self.table.rows, self.table.grid, self.vtable, self.vtable._rows, self.vtable.grid,
+                     self.sla_s * 1000.0, self.timeout_s, 1.0 / self.mu, self.pinned)
         from lwmecps_gym.backends.sim.workload import idle_rtt_of
 
         self._idle_rtt = idle_rtt_of(scenario, self.bs_dep, self.n_dep)
@@ -250,7 +253,10 @@ class SimBackend:
         desired = self.desired
         if replicas == desired:
             return
+        if len(replicas) != len(desired):
+            raise ValueError(f"expected {len(desired)} replica counts (one per deployment), got {len(replicas)}")
         ready, pending = self.ready, self.pending
+        delays, di, now = self._delays, self._di, self.now
         d = -1
         for r, cur, fit in zip(replicas, desired, self.dep_fit, strict=True):
             d += 1
@@ -260,9 +266,8 @@ class SimBackend:
             target = r if r < fit else fit
             have = cur if cur < fit else fit
             if target > have:
-                delay = self._delays[self._di]
-                self._di = (self._di + 1) & 255
-                pending[d].append([self.now + delay, target - have])
+                pending[d].append([now + delays[di], target - have])
+                di = (di + 1) & 255
             elif target < have:
                 remove = have - target
                 pend = pending[d]
@@ -274,6 +279,7 @@ class SimBackend:
                     if g[1] == 0:
                         pend.pop()
                 ready[d] -= remove
+        self._di = di
 
     def place(self, deployment: str, node: str) -> None:
         """Move the placed deployment to ``node`` (RollingUpdate; see module docstring)."""
@@ -365,17 +371,9 @@ class SimBackend:
                 else:
                     failed += moved
                     fo.append((d, -1, 0.0))
-        crows = self.table.rows
-        grid = self.table.grid
-        vt = self.vtable
-        vcache = vt._rows
-        vgrid = vt.grid
-        sla_ms = self.sla_s * 1000.0
-        timeout = self.timeout_s
-        inv_mu = 1.0 / mu
+        crows, grid, vt, vcache, vgrid, sla_ms, timeout, inv_mu, pinned = self._hot
         lat_out = self.last_latency_ms
         load_out = self.last_load
-        pinned = self.pinned
         L = V = N = drop_total = 0.0
         d = -1
         for lam, c, pend, B, rtt in zip(lam_row, ready, pending, backlog, rtt_own, strict=True):
