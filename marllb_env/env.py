@@ -438,7 +438,8 @@ class LoadBalanceEnv(gym.Env):
         self._steps += 1
         reward, info = self._reward_info(m)
         truncated = bool(m.exhausted or (self.max_steps is not None and self._steps >= self.max_steps))
-        if truncated:
+        if truncated and getattr(self._backend, "flow_records", None) is not None:
+            # per-flow FCT percentiles need flow records; the shm data plane does not export them
             info["episode_metrics"] = self.episode_metrics()
         return self._obs(m), reward, False, truncated, info
 

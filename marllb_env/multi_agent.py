@@ -17,6 +17,7 @@ from pettingzoo import ParallelEnv
 
 from lwmecps_gym.core.policy import BasePolicy
 from lwmecps_gym.core.validation import check_choice, check_float, check_int
+from marllb_env.rewards import REWARD_FUNCTIONS, fairness
 from marllb_env.sim import FEATURE_NAMES, FlowSimulator, as_server_specs
 
 #: Named scenarios: servers (cpus each) and number of LBs.
@@ -29,26 +30,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "seed_4x4": {"n_lbs": 4, "servers": [1, 1, 2, 2]},
 }
 
-REWARD_TYPES = ("jain", "product", "var", "neg_max")
+#: the single-agent env's reward functions (:mod:`marllb_env.rewards`), one place for the formulas
+REWARD_TYPES = tuple(REWARD_FUNCTIONS)
 DISPATCH = ("sed", "sed2", "lsq", "lsq2", "wcmp", "ecmp", "maglev", "random", "gsq", "lwl", "srt")
 N_FEATURES = len(FEATURE_NAMES)  # 11
-
-
-def fairness(x: np.ndarray, kind: str) -> float:
-    """Fairness of a non-negative vector (MARLLB ``env.py: fair_fn``).
-
-    ``jain`` = (sum x)^2 / (n sum x^2) in [1/n, 1] (1 if all zero); ``product`` = prod(x / (max x + 1e-6))
-    in [0, 1) (the paper's F); ``var`` = -Var(x) <= 0; ``neg_max`` = -max(x) <= 0.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if kind == "jain":
-        s2 = float((x * x).sum())
-        return 1.0 if s2 == 0.0 else float(x.sum() ** 2 / (x.size * s2))
-    if kind == "product":
-        return float(np.prod(x / (x.max() + 1e-6)))
-    if kind == "var":
-        return -float(x.var())
-    return -float(x.max())
 
 
 class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
@@ -92,7 +77,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     Cooperative: every agent gets the same reward, MARLLB's QMIX reward: the per-server
     ``reward_field`` (default ``flow_duration_avg_decay``) **averaged over the LBs**, then a
     fairness function over the servers: ``jain`` (default, in [1/N, 1]), ``product`` (the
-    paper's F, in [0, 1)), ``var`` (-variance), ``neg_max`` (-max).
+    paper's F, in [0, 1)), ``var`` (-variance), ``max`` (-max), or any other name of
+    :data:`marllb_env.rewards.REWARD_FUNCTIONS` (the same functions as the single-agent env).
 
     ## Starting State
 
@@ -333,8 +319,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         ms = self.group.observe()
         self._feat = self._shm_features(ms)
         field = self._feat[:, :, self._field_idx].mean(axis=0)
-        reward = fairness(field, self.reward_type)
-        metrics = {f"jain_{self.reward_field}": fairness(field, "jain")}
+        reward = fairness(self.reward_type, field)
+        metrics = {f"jain_{self.reward_field}": fairness("jain", field)}
         return reward, metrics, False, float(ms[0].time_s)
 
     def _step_sim(self, weights: list[np.ndarray]) -> tuple[float, dict[str, float], bool, float]:
@@ -351,11 +337,11 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self._feat = self.sim.features_all()
         field = self._feat[:, :, self._field_idx].mean(axis=0)  # averaged over LBs (MARLLB QMIX)
         active = self.sim.active_mask()
-        reward = fairness(field[active], self.reward_type)
+        reward = fairness(self.reward_type, field[active])
         completed = int(c["completed"].sum() - prev["completed"].sum())
         fct_sum = float(c["fct_sum_s"].sum() - prev["fct_sum_s"].sum())
         rejects = int(c["rejects"].sum())
-        jain_util = fairness(np.clip(self._util[active], 0.0, None), "jain")
+        jain_util = fairness("jain", np.clip(self._util[active], 0.0, None))
         self._jain_sum += jain_util
         metrics = {
             "fct_mean_s": fct_sum / completed if completed else 0.0,

@@ -16,9 +16,9 @@ from marllb_env.multi_agent import (  # noqa: E402
     JointEnv,
     MultiLoadBalanceEnv,
     StaticWeightsPolicy,
-    fairness,
     parallel_env,
 )
+from marllb_env.rewards import fairness  # noqa: E402
 
 
 def test_parallel_api_test_passes():
@@ -91,7 +91,7 @@ def test_local_view_and_cooperative_reward():
     assert np.array_equal(local.sum(0), gt)
     # reward = Jain over servers of the reward field averaged over the LBs
     field = np.stack([obs[a].reshape(7, 11)[:, 9] for a in ("lb_0", "lb_1")]).mean(0)
-    assert rew["lb_0"] == pytest.approx(fairness(field, "jain"), rel=1e-5)
+    assert rew["lb_0"] == pytest.approx(fairness("jain", field), rel=1e-5)
     assert 1 / 7 - 1e-9 <= rew["lb_0"] <= 1 + 1e-9
 
 

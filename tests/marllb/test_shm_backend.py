@@ -53,6 +53,22 @@ def test_load_balance_env_runs_over_shm_emulator():
         os.kill(pid, 0)
 
 
+def test_shm_episode_truncates_without_flow_records():
+    """The data plane exports no per-flow records: truncation ends the episode without FCT episode metrics."""
+    from marllb_env import LoadBalanceEnv
+
+    env = LoadBalanceEnv(backend="shm", num_servers=4, max_steps=3,
+                         backend_kwargs={"speed": 10.0, "publish_interval": 0.05})
+    try:
+        env.reset(seed=0)
+        truncated = [env.step(env.action_space.sample())[3] for _ in range(3)]
+        assert truncated == [False, False, True]
+        with pytest.raises(NotImplementedError, match="per-flow records"):
+            env.unwrapped.episode_metrics()
+    finally:
+        env.close()
+
+
 def test_weights_written_by_the_agent_steer_the_emulated_sed():
     """Bin 3's weight 50x the others: SED sends it most flows (n_flow_on counts come back via msg_out)."""
     name = _name()
