@@ -153,7 +153,7 @@ def compare_table(
     return "\n".join(rows)
 
 
-def _episode(env: gym.Env, policy: Policy, seed: int, max_steps: int | None) -> dict[str, float]:
+def _episode(env: gym.Env, policy: Policy, seed: int, step_limit: int | None) -> dict[str, float]:
     obs, info = env.reset(seed=seed)
     reset = getattr(policy, "reset", None)
     if callable(reset):
@@ -170,7 +170,7 @@ def _episode(env: gym.Env, policy: Policy, seed: int, max_steps: int | None) -> 
         for k, v in info.get("metrics", {}).items():
             sums[k] = sums.get(k, 0.0) + float(v)
         last_info = info
-        if terminated or truncated or (max_steps is not None and steps >= max_steps):
+        if terminated or truncated or (step_limit is not None and steps >= step_limit):
             break
     ep = {k: v / steps for k, v in sums.items()}
     ep.update({k: float(v) for k, v in last_info.get("episode_metrics", {}).items()})
@@ -185,7 +185,7 @@ def evaluate(
     n_episodes: int | None = None,
     seeds: Sequence[int] | None = None,
     *,
-    max_steps: int | None = None,
+    step_limit: int | None = None,
     name: str | None = None,
     **env_kwargs: Any,
 ) -> EvaluationResult:
@@ -201,7 +201,9 @@ def evaluate(
             ``HELD_OUT_SEED_BASE + i``.
         seeds: explicit reset seeds, one episode each (overrides ``n_episodes``
             unless both are given and disagree, which raises ``ValueError``).
-        max_steps: stop an episode after this many steps even if the env does not.
+        step_limit: stop an episode after this many steps even if the env does not (named so
+            that it cannot collide with env kwargs such as ``max_steps`` or ``max_episode_steps``,
+            which go to the env).
         name: row label; defaults to the policy's ``name``.
         **env_kwargs: passed to ``gym.make`` or the factory.
 
@@ -236,7 +238,7 @@ def evaluate(
     try:
         for s in seeds:
             result.seeds.append(int(s))
-            result.episodes.append(_episode(env_obj, pol, int(s), max_steps))
+            result.episodes.append(_episode(env_obj, pol, int(s), step_limit))
     finally:
         if owned:
             env_obj.close()

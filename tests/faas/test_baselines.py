@@ -130,7 +130,7 @@ def test_bad_baseline_arguments():
 
 def test_baselines_run_in_the_harness_and_scaling_beats_static_min():
     env_id = "faas_gym/Autoscaling-v0"
-    results = {p.name: evaluate(env_id, p, seeds=[0, 1], max_steps=60) for p in all_baselines(gym.make(env_id))}
+    results = {p.name: evaluate(env_id, p, seeds=[0, 1], step_limit=60) for p in all_baselines(gym.make(env_id))}
     assert set(results) == {"hpa", "kpa", "openfaas_rps", "threshold", "static_min", "static_max"}
     mean = {k: r.summary()["slo_violation_rate"][0] for k, r in results.items()}
     cost = {k: r.summary()["replica_seconds"][0] for k, r in results.items()}

@@ -296,7 +296,7 @@ def test_fluid_default_scenario_agrees_with_exact_des():
     for policy in (HPAPolicy.from_env(env), StaticPolicy.from_env(env, replicas=8)):
         out = {}
         for model in ("fluid", "des"):
-            r = evaluate("faas_gym/Autoscaling-v0", policy, seeds=[0, 1, 2], max_steps=120, sim={"model": model})
+            r = evaluate("faas_gym/Autoscaling-v0", policy, seeds=[0, 1, 2], step_limit=120, sim={"model": model})
             out[model] = {k: v[0] for k, v in r.summary().items()}
         f, d = out["fluid"], out["des"]
         assert f["response_time_ms"] == pytest.approx(d["response_time_ms"], rel=0.10)

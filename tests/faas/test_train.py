@@ -22,7 +22,7 @@ def test_sb3_trains_and_evaluates(algo):
     kw = {"learning_starts": 100, "buffer_size": 2000} if algo == "DQN" else {"n_steps": 256, "batch_size": 64}
     model = getattr(sb3, algo)("MlpPolicy", make_env(), seed=0, verbose=0, **kw)
     model.learn(total_timesteps=600)
-    res = evaluate(make_env, SB3Policy(model), seeds=[0, 1], max_steps=50)
+    res = evaluate(make_env, SB3Policy(model), seeds=[0, 1], step_limit=50)
     summary = res.summary()
     assert res.policy == algo and len(res.episodes) == 2
     assert all(ep["length"] == 50 for ep in res.episodes)

@@ -22,7 +22,7 @@ SEEDS = [100, 101, 102, 103]
 
 
 def _returns(env_id: str, policy, **kw) -> np.ndarray:
-    return evaluate(env_id, policy, seeds=SEEDS, max_steps=80, **kw).values("return")
+    return evaluate(env_id, policy, seeds=SEEDS, step_limit=80, **kw).values("return")
 
 
 def test_all_are_policies_and_produce_valid_actions():
@@ -44,7 +44,7 @@ def test_ordering_on_minikube_4():
     r_static = _returns("lwmecps-v3", StaticPolicy(), **env_kw)
     r_random = _returns("lwmecps-v3", baselines_for(env)[1], **env_kw)
     r_prop = _returns("lwmecps-v3", ProportionalPolicy(), **env_kw)
-    r_oracle = evaluate(env, OraclePolicy(env), seeds=SEEDS, max_steps=80).values("return")
+    r_oracle = evaluate(env, OraclePolicy(env), seeds=SEEDS, step_limit=80).values("return")
     for good in (r_prop, r_oracle):
         # per paired seed never worse (at night one replica is enough, so ties happen); better on average
         assert np.all(good >= r_static - 1e-9) and good.mean() > r_static.mean()
@@ -62,7 +62,7 @@ def test_ordering_on_the_default_scenario():
 
 def test_placement_baselines_run():
     env = gym.make("lwmecps-v2", scenario="minikube-4")
-    res = {p.name: evaluate(env, p, seeds=SEEDS[:2], max_steps=20).values("return").mean() for p in baselines_for(env)}
+    res = {p.name: evaluate(env, p, seeds=SEEDS[:2], step_limit=20).values("return").mean() for p in baselines_for(env)}
     assert set(res) == {"static", "random", "nearest-site", "oracle"}
     # minikube's nodes differ by 10 ms each: moving to the lowest-latency node beats staying at a random one
     assert res["nearest-site"] > res["random"]

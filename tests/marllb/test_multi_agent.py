@@ -135,7 +135,6 @@ def test_joint_env_runs_in_shared_harness():
 
     check_env(JointEnv(scenario="seed_4x4", max_steps=10), skip_render_check=True)
     env = MultiLoadBalanceEnv("seed_4x4", max_steps=20)
-    # note: evaluate() keeps max_steps for itself, so the env's episode length goes in the factory
     res = evaluate(lambda: JointEnv(scenario="seed_4x4", max_steps=20), StaticWeightsPolicy(env, "SED"), seeds=[0, 1])
     assert res.values("length").tolist() == [20.0, 20.0]
     assert np.all(res.values("fct_p90_s") > 0)
