@@ -22,22 +22,11 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
-from lwmecps_gym.core.evaluation import compare_table, evaluate, mean_ci
+from lwmecps_gym.core.evaluation import compare_table, evaluate, paired_table
 from lwmecps_gym.core.policy import BasePolicy
 from marllb_env.multi_agent import JointEnv, evaluate_baselines, parallel_env
 
 METRICS = ["fct_mean_s", "fct_p90_s", "jain_util", "rejects", "return"]
-
-
-def paired_vs(results: list, ref: str, metric: str) -> str:
-    """Per-seed differences to policy ``ref`` (same seeds, same flows): mean and 95% CI."""
-    base = next(r for r in results if r.policy == ref).values(metric)
-    lines = [f"paired difference in {metric} vs {ref} (same seeds; negative = better than {ref}):"]
-    for r in results:
-        if r.policy != ref:
-            m, h = mean_ci(r.values(metric) - base)
-            lines.append(f"  {r.policy}: {m:+.3f} +- {h:.3f}")
-    return "\n".join(lines)
 
 
 class SharedPPOPolicy(BasePolicy):
@@ -87,7 +76,7 @@ def main() -> None:
     results = [evaluate(lambda: JointEnv(**kw), SharedPPOPolicy(model, venv, n_agents), seeds=seeds)]
     results += evaluate_baselines(seeds, **kw)
     print(compare_table(results, METRICS))
-    print(paired_vs(results, "SED", "fct_mean_s"))
+    print(paired_table(results, "SED", "fct_mean_s"))
 
 
 if __name__ == "__main__":

@@ -17,22 +17,11 @@ import time
 import numpy as np
 import torch
 
-from lwmecps_gym.core.evaluation import compare_table, evaluate, mean_ci
+from lwmecps_gym.core.evaluation import compare_table, evaluate, paired_table
 from marllb_env.multi_agent import JointEnv, MultiLoadBalanceEnv, evaluate_baselines
 from marllb_env.qmix import QMIX, QMIXConfig, QMIXPolicy
 
 METRICS = ["fct_mean_s", "fct_p90_s", "jain_util", "rejects", "return"]
-
-
-def paired_vs(results: list, ref: str, metric: str) -> str:
-    """Per-seed differences to policy ``ref`` (same seeds, same flows): mean and 95% CI."""
-    base = next(r for r in results if r.policy == ref).values(metric)
-    lines = [f"paired difference in {metric} vs {ref} (same seeds; negative = better than {ref}):"]
-    for r in results:
-        if r.policy != ref:
-            m, h = mean_ci(r.values(metric) - base)
-            lines.append(f"  {r.policy}: {m:+.3f} +- {h:.3f}")
-    return "\n".join(lines)
 
 
 def obs_scale(env: MultiLoadBalanceEnv) -> np.ndarray:
@@ -118,7 +107,7 @@ def main() -> None:
     results = [evaluate(lambda: JointEnv(**kw), ScaledQMIXPolicy(learner, scale), seeds=seeds, name="QMIX")]
     results += evaluate_baselines(seeds, **kw)
     print(compare_table(results, METRICS))
-    print(paired_vs(results, "SED", "fct_mean_s"))
+    print(paired_table(results, "SED", "fct_mean_s"))
 
 
 if __name__ == "__main__":

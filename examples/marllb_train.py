@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import re
 import time
 
 import gymnasium as gym
 
 import marllb_env  # noqa: F401  (registers the ids)
-from lwmecps_gym.core.evaluation import compare_table, evaluate, mean_ci
+from lwmecps_gym.core.evaluation import compare_table, evaluate, paired_table, results_to_csv
 from lwmecps_gym.core.plotting import plot_comparison
 from lwmecps_gym.core.policy import SB3Policy
 from marllb_env import baselines as B
@@ -96,14 +95,9 @@ def main() -> None:
     table = compare_table(results, METRICS)
     print(table)
     # paired differences to SED (same seeds = same workloads), a tighter comparison than overlapping CIs
-    sed = next(r for r in results if r.policy == "SED")
-    print("\nmean FCT minus SED's, paired by seed (s; negative = better than SED):")
-    for r in results:
-        d = r.values("fct_mean_s") - sed.values("fct_mean_s")
-        m, h = mean_ci(d)
-        print(f"  {r.policy:28s} {m:+.3f} ± {h:.3f}")
-    for r in results:
-        r.to_csv(os.path.join(args.out, "episodes_" + re.sub(r"\W+", "_", r.policy).strip("_") + ".csv"))
+    print()
+    print(paired_table(results, "SED", "fct_mean_s"))
+    results_to_csv(results, os.path.join(args.out, "episodes.csv"))
     with open(os.path.join(args.out, "marllb_table.md"), "w") as fh:
         fh.write(table + "\n")
     png = plot_comparison(results, ["fct_mean_s", "fct_p90_s", "jain_cpu_util", "return"],

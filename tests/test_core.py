@@ -175,3 +175,17 @@ def test_results_to_csv_writes_every_episode(tmp_path):
     rows = list(csv.DictReader(open(path)))
     assert [(r["policy"], r["seed"], float(r["return"])) for r in rows] == [
         ("one", "1", 5.0), ("one", "2", 5.0), ("two", "1", 10.0), ("two", "2", 10.0)]
+
+
+def test_paired_table_differences_by_seed():
+    from lwmecps_gym.core.evaluation import paired_table
+
+    a = evaluate(CountEnv, lambda o, i: 1, seeds=[1, 2, 3], name="one")
+    b = evaluate(CountEnv, lambda o, i: 2, seeds=[1, 2, 3], name="two")
+    table = paired_table([a, b], "one", "return")
+    assert "| two | 5.000 ± 0.000 |" in table  # every paired difference is exactly 5
+    with pytest.raises(ValueError, match="reference must be one of"):
+        paired_table([a, b], "three", "return")
+    c = evaluate(CountEnv, lambda o, i: 2, seeds=[4, 5, 6], name="other-seeds")
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_table([a, c], "one", "return")

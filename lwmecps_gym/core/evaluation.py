@@ -153,6 +153,33 @@ def compare_table(
     return "\n".join(rows)
 
 
+def paired_table(
+    results: Iterable[EvaluationResult], reference: str, metric: str, confidence: float = 0.95
+) -> str:
+    """Per-seed differences ``metric(policy) - metric(reference)``, mean and CI, as a Markdown table.
+
+    With the same seeds every policy sees the same workload (the workload has its own RNG
+    stream), so the paired difference has far less variance than the gap between two
+    independent CIs: a difference whose CI excludes 0 is significant at the given level.
+
+    Raises:
+        ValueError: ``reference`` is not among the results, or a result's seeds differ from it.
+    """
+    results = list(results)
+    ref = next((r for r in results if r.policy == reference), None)
+    if ref is None:
+        raise ValueError(f"reference must be one of {[r.policy for r in results]}, got {reference!r}")
+    base = ref.values(metric)
+    rows = [f"| policy | {metric} minus {reference}'s, paired by seed ({int(confidence * 100)}% CI) |", "|---|---|"]
+    for r in results:
+        if r is ref:
+            continue
+        if r.seeds != ref.seeds:
+            raise ValueError(f"{r.policy!r} was evaluated on other seeds than {reference!r}; pairing needs the same seeds")
+        rows.append(f"| {r.policy} | {_format(*mean_ci(r.values(metric) - base, confidence))} |")
+    return "\n".join(rows)
+
+
 def _episode(env: gym.Env, policy: Policy, seed: int, step_limit: int | None) -> dict[str, float]:
     obs, info = env.reset(seed=seed)
     reset = getattr(policy, "reset", None)
