@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -71,6 +72,13 @@ class SimConfig:
         initial_replicas: ready replicas of every deployment at ``reset`` (scaling mode).
         trace_seed: seed of the day of user mobility and activity levels (see
             :class:`~lwmecps_gym.backends.sim.workload.DayTrace`); part of the scenario.
+        kernel: implementation of the scaling window (``scale_list`` and the window of
+            the per-site layout): ``"python"`` (the reference), ``"c"`` (the optional
+            compiled ``_ckernel`` extension; ``ImportError`` if it was not built) or
+            ``"auto"`` (C when built, else Python; the environment variable
+            ``LWMECPS_SIM_KERNEL=python|c`` overrides ``"auto"``). Both give bit-identical
+            trajectories; only the speed differs. The placement layout (v0-v2) always runs
+            in Python.
     """
 
     window_s: float = 30.0
@@ -82,6 +90,47 @@ class SimConfig:
     start_time_s: float | None = None
     initial_replicas: int = 1
     trace_seed: int = 0
+    kernel: str = "auto"
+
+
+KERNELS = ("auto", "c", "python")
+
+
+def c_kernel_available() -> bool:
+    """Whether the optional compiled kernel ``lwmecps_gym.backends.sim._ckernel`` imports."""
+    return _load_c_kernel() is not None
+
+
+def _load_c_kernel():
+    try:
+        from lwmecps_gym.backends.sim import _ckernel
+    except ImportError:
+        return None
+    return _ckernel
+
+
+def resolve_kernel(kernel: str) -> str:
+    """``"c"`` or ``"python"`` for a :attr:`SimConfig.kernel` value (see there).
+
+    Raises:
+        ValueError: unknown value (here or in ``LWMECPS_SIM_KERNEL``).
+        ImportError: ``"c"`` requested but the extension is not built.
+    """
+    import os
+
+    kernel = check_choice("kernel", kernel, KERNELS)
+    if kernel == "auto":
+        env = os.environ.get("LWMECPS_SIM_KERNEL", "").strip().lower()
+        if env:
+            kernel = check_choice("LWMECPS_SIM_KERNEL", env, KERNELS)
+    if kernel == "auto":
+        return "c" if c_kernel_available() else "python"
+    if kernel == "c" and not c_kernel_available():
+        raise ImportError(
+            "sim_config kernel='c' needs the compiled extension lwmecps_gym.backends.sim._ckernel, which is not "
+            "built (reinstall with a C compiler: pip install -e .); use kernel='auto' or 'python'"
+        )
+    return kernel
 
 
 class SimBackend:
@@ -170,6 +219,14 @@ class SimBackend:
             self.failover_order = [[] for _ in range(self.n_dep)]
         self._failed_rate = 0.0
         self._trace = None
+        #: the kernel in use for the scaling window: "c" or "python" (see SimConfig.kernel)
+        self.kernel = resolve_kernel(cfg.kernel)
+        if self.kernel == "c" and self.mode == "scaling":
+            # instance attributes shadow the Python methods (which stay the reference:
+            # SimBackend.scale_list(self, ...) / SimBackend._window_scaling(self, ...))
+            ck = _load_c_kernel()
+            self.scale_list = partial(ck.scale_list, self)
+            self._window_scaling = partial(ck.window_scaling, self)
         self.reset(seed=0)
 
     # ------------------------------------------------------------------ episode
@@ -421,7 +478,7 @@ class SimBackend:
                 x = lam_t / cap
                 w = inv_mu + crows[c1][int(x * grid)] / (cap - lam_t)
                 v = vr[c1][int(x * vgrid)]
-                if f >= 1.0:
+                if f >= 1.0 or lam_t <= 0.0:  # one piece, or no requests to weight the pieces by
                     n = lam_t * tau
                 else:
                     n = lam_t * (1.0 - f) * tau
