@@ -22,7 +22,7 @@
 static PyObject *s_desired, *s_ready, *s_pending, *s_backlog, *s_dep_fit, *s_delays, *s_di, *s_now,
     *s_tau, *s_mu, *s_hot, *s_failover_order, *s_site_rtt, *s_last_latency_ms, *s_last_load,
     *s_last_demand, *s_last_failed_rps, *s_last_served_rps, *s_last_mean_latency_ms, *s_last_sla,
-    *s_deployment_window, *s_spread_rtt, *s_rows;
+    *s_rows;
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -724,8 +724,6 @@ PyMODINIT_FUNC PyInit__ckernel(void) {
     INTERN(s_last_served_rps, "last_served_rps");
     INTERN(s_last_mean_latency_ms, "last_mean_latency_ms");
     INTERN(s_last_sla, "last_sla");
-    INTERN(s_deployment_window, "_deployment_window");
-    INTERN(s_spread_rtt, "_spread_rtt");
     INTERN(s_rows, "rows");
     return PyModule_Create(&ck_module);
 }
