@@ -72,7 +72,10 @@ class LWMECPSEnv3(gym.Env):
     requests count at the client timeout), ``R`` the total desired replicas, ``I`` the
     population standard deviation over deployments of ``min(load_i, 1)`` (in [0, 0.5]), and
     ``V`` the SLA-violation fraction. Defaults 1.0, 0.1, 0.1 (upstream's alpha, beta, gamma)
-    and ``w_sla = 1.0``. Rewards are Python floats.
+    and ``w_sla = 1.0``. Rewards are Python floats. A real backend whose latency source cannot
+    measure ``V`` (the test app's API has no per-request latencies) reports it as ``None``: the
+    SLA term is then left out of the reward (not replaced by an estimate) and
+    ``sla_violation_rate`` is absent from ``info["metrics"]``.
 
     ## Starting State
 
@@ -471,6 +474,7 @@ class LWMECPSEnv3(gym.Env):
         self._imbalance = math.sqrt(var) if var > 0 else 0.0
         self._tod = tod
         self._last_dem, self._last_ready, self._last_lat, self._last_load = dem, ready, lat, load
+        self._last_pods_per_node = np.asarray(meas.pods_per_node, dtype=np.int64)
         total = sum(des)
         mean_lat = float(meas.mean_latency_ms)
         sla = meas.sla_violation_rate
@@ -496,12 +500,8 @@ class LWMECPSEnv3(gym.Env):
 
     def _to_dict(self, flat: np.ndarray) -> dict[str, Any]:
         n, sc = self.n, self.scenario
-        per_node = np.zeros((n, sc.n_nodes), dtype=np.int64)
-        if self._is_sim:
-            per_node = self.backend.pods_per_node()
-        elif sc.pinned:
-            for i in range(n):
-                per_node[i, i] = self._last_ready[i]
+        # measured ready pods of each deployment on each node (ClusterMeasurement.pods_per_node)
+        per_node = self.backend.pods_per_node() if self._is_sim else self._last_pods_per_node
         cap = sc.node_capacity
         pu = sc.pod_usage
         f32 = np.float32
