@@ -344,7 +344,7 @@ class LWMECPSEnv3(gym.Env):
         return obs, self._last_reward, False, False, info
 
     def _step_sim(self, action: Any):
-        """The simulator's hot path: one call into the backend, observation and reward inline."""
+        """The simulator's hot path: validate the action cheaply, one window, observation and reward."""
         if (action.__class__ is np.ndarray and self._discrete and action.dtype.kind in "iu"
                 and action.shape == self._shape):
             lst = action.tolist()
@@ -355,52 +355,19 @@ class LWMECPSEnv3(gym.Env):
         b = self.backend
         b.scale_list(lst)
         b.step_window()
-        load = b.last_load
-        ready = b.ready
-        tod = (b.workload.start_s + b.now) % 86400.0
-        a = tod * _TWO_PI_DAY
-        obs = np.array([*b.last_demand, *ready, *lst, *b.last_latency_ms, *load, math.sin(a), math.cos(a)],
-                       dtype=np.float32)
-        obs *= self._obs_scale
-        np.minimum(obs, self._obs_high, out=obs)
-        s1 = s2 = 0.0
-        for u in load:
-            if u > 1.0:
-                u = 1.0
-            s1 += u
-            s2 += u * u
-        n = self.n
-        mean = s1 / n
-        var = s2 / n - mean * mean
-        imb = math.sqrt(var) if var > 0.0 else 0.0
-        total = sum(lst)
-        lat = b.last_mean_latency_ms
-        sla = b.last_sla
-        reward = -(self._wl * lat + self._wr * total + self.w_imbalance * imb + self.w_sla * sla)
-        self._imbalance = imb
-        self._tod = tod
-        self._last_reward = reward
+        obs = self._observe_sim(b)
+        metrics = self._metrics_sim(b, lst)
         self._last_desired = lst
         self._steps += 1
         info = {
-            "metrics": {
-                "latency_ms": lat,
-                "sla_violation_rate": sla,
-                "replicas": float(total),
-                "replicas_ready": float(sum(ready)),
-                "demand_rps": float(sum(b.last_demand)),
-                "failed_rps": b.last_failed_rps,
-                "imbalance": imb,
-            },
+            "metrics": metrics,
             "demand_rps": b.last_demand,
-            "replicas_ready": list(ready),
+            "replicas_ready": list(b.ready),
             "replicas_desired": lst,
             "latency_ms": list(b.last_latency_ms),
-            "time_of_day_s": tod,
+            "time_of_day_s": self._tod,
         }
-        if self.obs_mode != "flat":
-            obs = self._to_dict(obs)
-        return obs, reward, False, False, info
+        return obs, self._last_reward, False, False, info
 
     # ------------------------------------------------------------------ sim fast path
     def _observe_sim(self, b) -> Any:
@@ -425,16 +392,17 @@ class LWMECPSEnv3(gym.Env):
             return obs
         return self._to_dict(obs)
 
+    def _reward(self, latency_ms: float, total_replicas: int, sla_rate: float) -> float:
+        """The reward of the Rewards section (uses ``self._imbalance`` of the same window);
+        ``_wl`` and ``_wr`` fold the latency and replica normalisations into the weights."""
+        return -(self._wl * latency_ms + self._wr * total_replicas + self.w_imbalance * self._imbalance
+                 + self.w_sla * sla_rate)
+
     def _metrics_sim(self, b, desired: list[int]) -> dict[str, float]:
         total = sum(desired)
         lat = b.last_mean_latency_ms
         sla = b.last_sla
-        self._last_reward = -(
-            self.w_latency * lat * self._lat_scale
-            + self.w_replicas * total * self._rep_scale
-            + self.w_imbalance * self._imbalance
-            + self.w_sla * sla
-        )
+        self._last_reward = self._reward(lat, total, sla)
         return {
             "latency_ms": lat,
             "sla_violation_rate": sla,
@@ -479,12 +447,7 @@ class LWMECPSEnv3(gym.Env):
         mean_lat = float(meas.mean_latency_ms)
         sla = meas.sla_violation_rate
         sla_v = 0.0 if sla is None else float(sla)
-        self._last_reward = -(
-            self.w_latency * mean_lat * self._lat_scale
-            + self.w_replicas * total * self._rep_scale
-            + self.w_imbalance * self._imbalance
-            + self.w_sla * sla_v
-        )
+        self._last_reward = self._reward(mean_lat, total, sla_v)
         metrics = {
             "latency_ms": mean_lat,
             "replicas": float(total),
