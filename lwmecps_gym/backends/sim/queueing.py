@@ -44,6 +44,19 @@ def erlang_c(c: int, a: float) -> float:
     return b / (1.0 - rho * (1.0 - b))
 
 
+def erlang_c_grid(c: int, rho: np.ndarray) -> np.ndarray:
+    """Erlang C for ``c >= 1`` servers at each utilisation in ``rho`` (float64 array, all < 1).
+
+    Same recursion as :func:`erlang_c` (Erlang B, then C = B / (1 - rho (1 - B))), vectorised
+    over ``rho``; used to build the lookup tables below.
+    """
+    a = rho * c
+    b = np.ones_like(a)
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    return b / (1.0 - rho * (1.0 - b))
+
+
 def mmc_mean_response_s(c: int, lam: float, mu: float) -> float:
     """Mean response time (wait + service) of a stable M/M/c, seconds."""
     if lam >= c * mu:
@@ -87,11 +100,7 @@ class ErlangCTable:
         self.rows: list[list[float]] = [[1.0] * (g + 1)]
         rho = (np.arange(g) + 0.5) / g
         for c in range(1, self.c_max + 1):
-            a = rho * c
-            b = np.ones_like(a)
-            for k in range(1, c + 1):
-                b = a * b / (k + a * b)
-            cc = b / (1.0 - rho * (1.0 - b))
+            cc = erlang_c_grid(c, rho)
             self.rows.append(cc.tolist() + [1.0])
 
     def lookup(self, c: int, rho: float) -> float:
@@ -149,11 +158,7 @@ class ViolationTable:
         es = math.exp(-mu * s)
         out = [[1.0] * (g + 1)]
         for c in range(1, self.c_max + 1):
-            a = rho * c
-            b = np.ones_like(a)
-            for k in range(1, c + 1):
-                b = a * b / (k + a * b)
-            cc = b / (1.0 - rho * (1.0 - b))
+            cc = erlang_c_grid(c, rho)
             theta = c * mu * (1.0 - rho)
             d = mu - theta
             near = np.abs(d) < 1e-9 * mu
