@@ -1,24 +1,17 @@
-"""Backend protocol style and backend errors.
+"""The backend contract and the errors backends raise.
 
-An env owns the MDP (spaces, reward, episode logic, info); a backend owns the
-world: it applies an action and reports measurements. Each family declares its
-own small :class:`typing.Protocol` (e.g. ``lwmecps_gym.backends.base``) in this
-style:
-
-* ``reset(seed: int | None) -> None``: start a new episode; simulated backends
-  rewind their workload to a seeded start, real backends re-read cluster state.
-* ``apply(...)``: enact a control decision (replicas, placement, weights).
-* ``observe() -> <Measurement dataclass>``: report what was measured over the
-  last control interval, with units in the field names (``latency_ms``).
-* ``close() -> None``.
-
-Backends never import envs. Real backends raise the errors below and never
-fabricate a measurement.
+An env owns the MDP (spaces, reward, episode logic, info); a backend owns the world: it applies
+a control decision and reports measurements. Every family's backends (simulated and real)
+implement :class:`Backend`; the env template over it is :class:`lwmecps_gym.core.env.BackendEnv`.
+Backends never import envs. Real backends raise the errors below and never fabricate a
+measurement.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+M_co = TypeVar("M_co", covariant=True)
 
 
 class BackendError(RuntimeError):
@@ -34,9 +27,27 @@ class PermanentBackendError(BackendError):
 
 
 @runtime_checkable
-class Backend(Protocol):
-    """The minimal lifecycle every backend implements."""
+class Backend(Protocol[M_co]):
+    """The contract every backend of every family implements.
+
+    * ``reset(seed)``: start a new episode; a simulator rewinds its workload to the seeded start
+      (``seed`` is a non-negative int or ``None``), a real backend re-reads the cluster's state.
+    * ``apply(command)``: enact the decoded control decision (family-specific type).
+    * ``advance(seconds)``: let ``seconds`` of (simulated or wall-clock) time pass.
+    * ``observe()``: the measurement record of the last control period (a frozen dataclass with
+      units in its field names); cheap and side-effect free.
+    * ``close()``: release processes, sockets, shared memory.
+
+    Real backends raise :class:`lwmecps_gym.core.backend.BackendError` subclasses and never
+    fabricate a measurement.
+    """
 
     def reset(self, seed: int | None = None) -> None: ...
+
+    def apply(self, command: Any) -> None: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+    def observe(self) -> M_co: ...
 
     def close(self) -> None: ...

@@ -38,6 +38,25 @@ def make_streams(np_random: np.random.Generator) -> RngStreams:
     Returns:
         :class:`RngStreams` with independent ``workload`` and ``system`` generators.
     """
-    entropy = int(np_random.integers(0, 2**63 - 1))
-    children = np.random.SeedSequence(entropy).spawn(len(DEFAULT_STREAMS))
+    return streams_from_seed(draw_seed(np_random))
+
+
+def draw_seed(np_random: np.random.Generator) -> int:
+    """One integer seed in ``[0, 2**63 - 1)`` drawn from ``np_random``: what an env hands its backend."""
+    return int(np_random.integers(0, 2**63 - 1))
+
+
+def streams_from_seed(seed: int | None) -> RngStreams:
+    """The workload and system streams of a backend reset with ``seed``.
+
+    ``streams_from_seed(draw_seed(env.np_random))`` equals ``make_streams(env.np_random)``, so a
+    backend that receives the env's drawn seed reproduces the env's streams exactly. ``None``
+    draws fresh OS entropy.
+
+    Raises:
+        ValueError: if ``seed`` is negative or not an integer.
+    """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    children = np.random.SeedSequence(None if seed is None else int(seed)).spawn(len(DEFAULT_STREAMS))
     return RngStreams(*(np.random.Generator(np.random.PCG64(c)) for c in children))

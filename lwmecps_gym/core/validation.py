@@ -101,3 +101,29 @@ def coerce_dataclass(cls: type[T], value: T | Mapping[str, Any] | None, name: st
         check_keys(name, value, allowed=names)
         return cls(**value)
     raise TypeError(f"{name} must be a {cls.__name__} or a mapping, got {type(value).__name__}")
+
+
+_UNSET: Any = object()
+
+
+def unset() -> Any:
+    """The sentinel default of an argument that has a documented upstream alias (see :func:`resolve_alias`)."""
+    return _UNSET
+
+
+def resolve_alias(name: str, value: Any, alias: str, alias_value: Any, default: Any) -> Any:
+    """Resolve an argument that also accepts an upstream (seed) name, e.g. ``interval_s`` / ``stabilization_time``.
+
+    Both ``value`` and ``alias_value`` default to :func:`unset`. Returns whichever was given, or
+    ``default`` when neither was.
+
+    Raises:
+        TypeError: if both names were given.
+    """
+    if value is not _UNSET and alias_value is not _UNSET:
+        raise TypeError(f"give {name} or its alias {alias}, not both")
+    if value is not _UNSET:
+        return value
+    if alias_value is not _UNSET:
+        return alias_value
+    return default

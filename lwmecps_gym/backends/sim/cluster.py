@@ -43,7 +43,7 @@ from functools import partial
 import numpy as np
 
 from lwmecps_gym.backends.base import ClusterMeasurement
-from lwmecps_gym.backends.sim.queueing import ViolationTable, erlang_table
+from lwmecps_gym.core.queueing import ViolationTable, erlang_table
 from lwmecps_gym.backends.sim.workload import DayTrace, EpisodeWorkload
 from lwmecps_gym.core.validation import check_choice, check_float, check_int
 from lwmecps_gym.scenarios import Scenario

@@ -1,4 +1,8 @@
-"""Closed-form queueing results used by the simulator (M/M/c with FCFS, Erlang C).
+"""Closed-form queueing results shared by every family's simulator and tests.
+
+One place for the formulas: M/M/c FCFS with Erlang C (lwmecps, faas_gym), processor sharing
+(marllb_env). Functions raise :class:`ValueError` on unstable input (``lam >= c * mu``) rather than
+returning a negative or infinite time.
 
 For ``c`` identical exponential servers of rate ``mu`` (req/s), Poisson arrivals of rate
 ``lam`` and offered load ``a = lam / mu`` (``rho = a / c < 1``):
@@ -58,10 +62,45 @@ def erlang_c_grid(c: int, rho: np.ndarray) -> np.ndarray:
 
 
 def mmc_mean_response_s(c: int, lam: float, mu: float) -> float:
-    """Mean response time (wait + service) of a stable M/M/c, seconds."""
+    """Mean response time (wait + service) of a stable M/M/c, seconds.
+
+    Raises:
+        ValueError: if ``c < 1``, ``mu <= 0``, ``lam < 0`` or ``lam >= c * mu`` (unstable).
+    """
+    if c < 1 or not mu > 0.0 or not lam >= 0.0:
+        raise ValueError(f"M/M/c needs c >= 1, mu > 0, lam >= 0, got c={c}, mu={mu}, lam={lam}")
     if lam >= c * mu:
         raise ValueError(f"M/M/c unstable: lam={lam} >= c*mu={c * mu}")
     return 1.0 / mu + erlang_c(c, lam / mu) / (c * mu - lam)
+
+
+def ps_rate(speed: float, cpus: float, n: int) -> float:
+    """Per-flow service rate of a processor-sharing server with ``cpus`` cores and ``n`` flows in service.
+
+    Each flow gets ``speed * min(1, cpus / n)`` (work units per second); ``n <= 0`` returns ``speed``.
+    Source: Kleinrock, *Queueing Systems Vol. 2* (1976), section 4.4 (egalitarian processor sharing,
+    here with ``cpus`` parallel cores).
+    """
+    if n <= cpus:
+        return speed
+    return speed * cpus / n
+
+
+def mg1ps_mean_response_s(lam: float, mean_size: float, speed: float = 1.0) -> float:
+    """Mean sojourn time of M/G/1-PS: ``E[S] / (1 - rho)`` with ``E[S] = mean_size / speed``, seconds.
+
+    Insensitive to the size distribution beyond its mean (Kleinrock 1976, section 4.4).
+
+    Raises:
+        ValueError: if ``rho = lam * mean_size / speed >= 1`` or an argument is not positive.
+    """
+    if not (lam > 0.0 and mean_size > 0.0 and speed > 0.0):
+        raise ValueError(f"M/G/1-PS needs lam, mean_size, speed > 0, got {lam}, {mean_size}, {speed}")
+    es = mean_size / speed
+    rho = lam * es
+    if rho >= 1.0:
+        raise ValueError(f"M/G/1-PS unstable: rho = lam * E[S] = {rho} >= 1")
+    return es / (1.0 - rho)
 
 
 def mmc_response_tail(c: int, lam: float, mu: float, s: float) -> float:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lwmecps_gym.backends.sim import SimBackend
-from lwmecps_gym.backends.sim.queueing import (
+from lwmecps_gym.core.queueing import (
     erlang_c,
     erlang_table,
     mmc_mean_response_s,
