@@ -1,0 +1,276 @@
+"""The leaderboard: every family's benchmark tasks, shipped recipes over several training seeds,
+tuned baselines and clairvoyant oracles on held-out workload seeds, reported with rliable.
+
+For each :class:`lwmecps_gym.core.benchmark.BenchmarkTask` declared in ``<package>/benchmark.py``:
+
+1. every baseline and oracle is evaluated once on the task's ``eval_seeds`` (they have no training
+   variance; tuned baselines tune themselves on training seeds when constructed);
+2. every recipe is trained with ``--seeds`` training seeds (0..N-1) and each trained policy is
+   evaluated on the same ``eval_seeds``; its score is the mean primary metric over those episodes;
+3. across training seeds, rliable gives the interquartile mean (IQM) with a stratified bootstrap
+   95% CI and the probability of improvement over the best non-clairvoyant baseline (with CI);
+4. the headroom is the oracle's gain over the best non-clairvoyant baseline (relative).
+
+Writes ``<out>/results.md`` (default ``docs/results.md``), ``<out-dir>/leaderboard_<task>.png`` and a
+JSON with every raw score. Needs the ``bench`` and ``sb3`` extras.
+
+    python benchmarks/leaderboard.py                 # full run (>= 5 seeds per recipe)
+    python benchmarks/leaderboard.py --smoke --out /tmp/lb/results.md   # seconds; used by the tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+FAMILIES = ("lwmecps_gym", "faas_gym", "marllb_env")
+
+
+def load_tasks(families=FAMILIES):
+    """All declared tasks, in family order. A family without a ``benchmark`` module is skipped."""
+    tasks = []
+    for fam in families:
+        try:
+            mod = importlib.import_module(f"{fam}.benchmark")
+        except ModuleNotFoundError as e:
+            if e.name == f"{fam}.benchmark":
+                continue
+            raise
+        tasks.extend(mod.TASKS)
+    return tasks
+
+
+def _score(result, metric: str, higher_is_better: bool) -> float:
+    """Mean primary metric over the evaluation episodes, signed so that higher is better."""
+    v = float(np.mean(result.values(metric)))
+    return v if higher_is_better else -v
+
+
+def _train_and_score(args):
+    """Worker: train one recipe with one seed, evaluate it, return (recipe name, seed, raw metric, seconds)."""
+    family, scenario, recipe_name, seed, smoke = args
+    import torch
+
+    torch.set_num_threads(1)
+    from lwmecps_gym.core.evaluation import evaluate
+    from lwmecps_gym.core.policy import SB3Policy
+    from lwmecps_gym.core.training import train_sb3
+
+    task = next(t for t in load_tasks((family,)) if t.scenario == scenario)
+    recipe = next(r for r in task.recipes if r.name == recipe_name)
+    if smoke:
+        task, recipe = smoke_task(task), replace(recipe, timesteps=256)
+    t0 = time.process_time()
+    env_kwargs = {**task.env_kwargs, **recipe.env_kwargs}
+    if recipe.train is not None:
+        policy = recipe.train(task, recipe, seed)
+    else:
+        algo_kwargs = dict(recipe.algo_kwargs)
+        if smoke:
+            for key, small in (("n_steps", 64), ("batch_size", 32), ("learning_starts", 32), ("buffer_size", 1000)):
+                if key in algo_kwargs or (key == "n_steps" and recipe.algo in ("PPO", "A2C", "RecurrentPPO")):
+                    algo_kwargs[key] = small
+        model = train_sb3(recipe.algo, task.env_id, recipe.timesteps, env_kwargs=env_kwargs, n_envs=recipe.n_envs,
+                          seed=seed, algo_kwargs=algo_kwargs, progress_bar=False)
+        policy = SB3Policy(model, name=recipe.name)
+    res = evaluate(task.env_id, policy, seeds=list(task.eval_seeds), step_limit=task.step_limit, **env_kwargs)
+    return recipe.name, seed, float(np.mean(res.values(task.metric))), time.process_time() - t0, recipe.timesteps
+
+
+def smoke_task(task):
+    """The task cut down for a smoke run: two evaluation seeds, 20-step episodes."""
+    return replace(task, eval_seeds=task.eval_seeds[:2], step_limit=20)
+
+
+def _evaluate_fixed(task, which: str):
+    from lwmecps_gym.core.evaluation import evaluate
+
+    env = task.make_env()
+    policies = task.baselines(env) if which == "baseline" else task.oracles(env)
+    env.close()
+    rows = []
+    for p in policies:
+        res = evaluate(task.env_id, p, seeds=list(task.eval_seeds), step_limit=task.step_limit, **task.env_kwargs)
+        rows.append((res.policy, float(np.mean(res.values(task.metric)))))
+    return rows
+
+
+def _rliable(task, recipe_scores: dict[str, list[float]], best_baseline: float, reps: int):
+    """IQM with 95% CI per recipe and P(recipe > best baseline) with 95% CI, over training seeds."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    sign = 1.0 if task.higher_is_better else -1.0
+    scores = {name: sign * np.asarray(v, dtype=float).reshape(-1, 1) for name, v in recipe_scores.items()}
+    iqm = lambda x: np.array([metrics.aggregate_iqm(x)])  # noqa: E731
+    point, ci = rly.get_interval_estimates(scores, iqm, reps=reps)
+    base = np.full((1, 1), sign * best_baseline)
+    pairs = {name: (s, base) for name, s in scores.items()}
+    p_point, p_ci = rly.get_interval_estimates(pairs, metrics.probability_of_improvement, reps=reps)
+    out = {}
+    for name in scores:
+        lo, hi = sorted((sign * ci[name][0, 0], sign * ci[name][1, 0]))
+        out[name] = {"iqm": sign * float(point[name][0]), "iqm_ci": [float(lo), float(hi)],
+                     "p_improve": float(p_point[name]), "p_improve_ci": [float(p_ci[name][0, 0]), float(p_ci[name][1, 0])]}
+    return out
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _plot(task, rows, path: Path) -> None:
+    import matplotlib.figure
+
+    fig = matplotlib.figure.Figure(figsize=(7.5, 0.45 * len(rows) + 1.6), layout="constrained")
+    ax = fig.add_subplot()
+    colours = {"oracle": "#6a3d9a", "baseline": "#1f78b4", "RL": "#e6550d"}
+    labels = [f"{name} ({kind})" for name, kind, *_ in rows]
+    for i, (_, kind, value, lo, hi) in enumerate(rows):
+        err = None if lo is None else [[value - lo], [hi - value]]
+        ax.barh(i, value, color=colours[kind], xerr=err, capsize=3)
+    ax.set_yticks(range(len(rows)), labels)
+    ax.invert_yaxis()
+    direction = "higher is better" if task.higher_is_better else "lower is better"
+    ax.set_xlabel(f"{task.metric} on held-out seeds ({direction}); RL: IQM over training seeds, 95% CI")
+    ax.set_title(f"{task.family} / {task.scenario}")
+    fig.savefig(path, dpi=110)
+
+
+def run(args) -> dict:
+    tasks = load_tasks(args.families)
+    if not tasks:
+        raise SystemExit("no family declares benchmark TASKS (<package>/benchmark.py)")
+    out_md = Path(args.out)
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    fig_dir = out_md.parent / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    seeds = list(range(args.seeds))
+    report = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "machine": _machine(), "tasks": []}
+    jobs = [(t.family, t.scenario, r.name, s, args.smoke) for t in tasks for r in t.recipes for s in seeds]
+    t0 = time.time()
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        trained = list(pool.map(_train_and_score, jobs))
+    for task in tasks:
+        t = smoke_task(task) if args.smoke else task
+        baselines = _evaluate_fixed(t, "baseline")
+        oracles = _evaluate_fixed(t, "oracle")
+        if not baselines:
+            raise SystemExit(f"{task.family}/{task.scenario} declares no baseline")
+        pick = max if task.higher_is_better else min
+        best_name, best = pick(baselines, key=lambda r: r[1])
+        recipe_scores: dict[str, list[float]] = {}
+        cpu: dict[str, float] = {}
+        budget: dict[str, int] = {}
+        for fam, scen, name, _seed, value, secs, steps in ((j[0], j[1], *r) for j, r in zip(jobs, trained, strict=True)):
+            if (fam, scen) == (task.family, task.scenario):
+                recipe_scores.setdefault(name, []).append(value)
+                cpu[name] = cpu.get(name, 0.0) + secs
+                budget[name] = steps
+        stats = _rliable(task, recipe_scores, best, args.reps) if recipe_scores else {}
+        entry = {"family": task.family, "scenario": task.scenario, "env_id": task.env_id, "env_kwargs": dict(task.env_kwargs),
+                 "metric": task.metric, "higher_is_better": task.higher_is_better, "description": task.description,
+                 "eval_seeds": list(t.eval_seeds), "step_limit": t.step_limit,
+                 "baselines": baselines, "oracles": oracles, "best_baseline": [best_name, best],
+                 "recipes": {n: {"scores": recipe_scores[n], "train_cpu_s": cpu[n],
+                                 "timesteps": budget[n], **stats[n]}
+                             for n in recipe_scores}}
+        if oracles:
+            from lwmecps_gym.core.benchmark import headroom
+
+            best_oracle = pick(oracles, key=lambda r: r[1])
+            entry["headroom"] = {"oracle": best_oracle[0], "value": headroom(best_oracle[1], best, task.higher_is_better)}
+        rows = [(n, "oracle", v, None, None) for n, v in oracles] + [(n, "baseline", v, None, None) for n, v in baselines]
+        rows += [(n, "RL", s["iqm"], *s["iqm_ci"]) for n, s in stats.items()]
+        fig = fig_dir / f"leaderboard_{task.family}_{task.scenario}.png"
+        _plot(task, rows, fig)
+        entry["figure"] = os.path.relpath(fig, out_md.parent)
+        report["tasks"].append(entry)
+    report["wall_s"] = time.time() - t0
+    out_md.write_text(_markdown(report, args))
+    out_md.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+
+
+def _markdown(report: dict, args) -> str:
+    lines = ["# Results: the leaderboard", "",
+             "Generated by `benchmarks/leaderboard.py`; do not edit by hand.", "",
+             f"- Command: `python benchmarks/{report['command']}`",
+             f"- Machine: {report['machine']}; wall time {report['wall_s'] / 60:.1f} min",
+             f"- Training seeds per recipe: {args.seeds}; statistics over training seeds with rliable "
+             "(interquartile mean, stratified bootstrap 95% CI; probability of improvement over the best "
+             "non-clairvoyant baseline, with its 95% CI). Baselines and oracles are deterministic given the "
+             "evaluation seeds and are evaluated once.", ""]
+    for e in report["tasks"]:
+        d = "higher is better" if e["higher_is_better"] else "lower is better"
+        lines += [f"## {e['family']} / {e['scenario']}", "", e["description"], "",
+                  f"`gym.make({e['env_id']!r}{''.join(f', {k}={v!r}' for k, v in e['env_kwargs'].items())})`; "
+                  f"primary metric `{e['metric']}` ({d}), mean over {len(e['eval_seeds'])} held-out seeds "
+                  f"{e['eval_seeds'][0]}..{e['eval_seeds'][-1]}"
+                  + (f", {e['step_limit']} steps each" if e["step_limit"] else "") + ".", ""]
+        best_name, best = e["best_baseline"]
+        if "headroom" in e:
+            h = e["headroom"]
+            lines += [f"Headroom: oracle `{h['oracle']}` is {100 * h['value']:.1f}% better than the best "
+                      f"non-clairvoyant baseline `{best_name}`.", ""]
+        lines += ["| policy | kind | " + e["metric"] + " | 95% CI | P(improve over best baseline) [95% CI] | training |",
+                  "|---|---|---|---|---|---|"]
+        for n, v in e["oracles"]:
+            lines.append(f"| {n} | oracle (clairvoyant) | {_fmt(v)} | | | |")
+        for n, v in e["baselines"]:
+            lines.append(f"| {n} | baseline{' (best)' if n == best_name else ''} | {_fmt(v)} | | | |")
+        for n, s in e["recipes"].items():
+            p = s["p_improve"]
+            lo, hi = s["p_improve_ci"]
+            lines.append(f"| {n} | RL, IQM of {len(s['scores'])} seeds | {_fmt(s['iqm'])} | "
+                         f"[{_fmt(s['iqm_ci'][0])}, {_fmt(s['iqm_ci'][1])}] | {p:.2f} [{lo:.2f}, {hi:.2f}] | "
+                         f"{s['timesteps']:,} steps, {s['train_cpu_s'] / len(s['scores']):.0f} CPU-s/seed |")
+        verdicts = []
+        for n, s in e["recipes"].items():
+            won = s["p_improve_ci"][0] > 0.5
+            verdicts.append(f"`{n}` {'beats' if won else 'does NOT beat'} the best baseline `{best_name}` "
+                            f"(lower CI bound of P(improve) {s['p_improve_ci'][0]:.2f} {'>' if won else '<='} 0.5).")
+        lines += ["", *verdicts, "", f"![{e['scenario']}]({e['figure']})", ""]
+        lines += ["Per-seed scores: " + "; ".join(f"{n}: {', '.join(_fmt(x) for x in s['scores'])}"
+                                                  for n, s in e["recipes"].items()), ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    p.add_argument("--seeds", type=int, default=5, help="training seeds per recipe (default 5)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel training processes")
+    p.add_argument("--reps", type=int, default=5000, help="bootstrap repetitions")
+    p.add_argument("--out", default="docs/results.md")
+    p.add_argument("--smoke", action="store_true",
+                   help="256 training steps, 2 evaluation seeds of 20 steps, 2 seeds: checks the pipeline, not results")
+    args = p.parse_args(argv)
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.smoke:
+        args.seeds = min(args.seeds, 2)
+        args.reps = min(args.reps, 200)
+    report = run(args)
+    for e in report["tasks"]:
+        print(f"{e['family']}/{e['scenario']}: best baseline {e['best_baseline']}, "
+              + ", ".join(f"{n} IQM {s['iqm']:.4g} P(imp) {s['p_improve']:.2f}" for n, s in e["recipes"].items()))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
