@@ -1,73 +1,222 @@
-"""Single-env step throughput of the project's envs relative to CartPole-v1, measured in one process.
+"""Throughput of the project's envs as ratios to CartPole-v1, measured in ONE process, interleaved.
+
+CartPole's own speed jumps between two levels on shared machines, so back-to-back runs give
+unstable ratios. Here CartPole and the env under test alternate in chunks (``--chunk`` steps each)
+for ``--rounds`` rounds, and each side's steps are divided by its own accumulated CPU time
+(``time.process_time``; wall time is reported beside it). Actions are pre-sampled with a fixed
+seed so sampling is not timed; resets on episode end are timed, as in training.
+
+Modes (``--mode``, any of):
+
+* ``single``: ``gym.make(id)`` (default wrappers) vs ``gym.make("CartPole-v1")``;
+* ``vector``: ``gym.make_vec(id, N, "sync")`` (and ``"vector_entry_point"`` where the id registers a
+  native vector env; ``"async"`` with ``--async``) vs CartPole's native numpy vector env at the same
+  ``N``, for each ``--num-envs`` (env-steps/s = N x vector steps/s);
+* ``ppo``: the env's share of Stable-Baselines3 PPO's CPU time (``MlpPolicy``, ``n_steps=512``,
+  ``--ppo-steps`` steps), measured by a wrapper that accumulates the CPU time spent inside
+  ``step``/``reset``.
 
 Usage::
 
-    python examples/benchmark.py                       # every registered project id
-    python examples/benchmark.py lwmecps-v3 --steps 20000
-    python examples/benchmark.py 'marllb_env/LoadBalance-v0' --kwargs '{"num_servers": 8}'
-
-Method: ``gym.make`` (with its default wrappers) for both CartPole-v1 and the env
-under test; actions pre-sampled from the action space with a fixed seed so
-sampling is not timed; reset on episode end (reset time included, as in
-training); the runs of CartPole and each env are interleaved ``--repeats`` times
-and the median steps/s is reported with the ratio to CartPole's median.
+    python examples/benchmark.py                          # single mode, every project id
+    python examples/benchmark.py lwmecps-v3 --mode single vector ppo --num-envs 1 64 256
+    python examples/benchmark.py --quick                  # a small run (about a minute)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import platform
 import time
+import warnings
 
 import gymnasium as gym
+import numpy as np
 
 import faas_gym  # noqa: F401  (registers ids)
 import lwmecps_gym  # noqa: F401
 import marllb_env  # noqa: F401
 
-PREFIXES = ("lwmecps", "faas_gym/", "FaaSTrainGym", "marllb_env/")
+PACKAGES = ("lwmecps_gym", "faas_gym", "marllb_env")
+CARTPOLE = "CartPole-v1"
 
 
 def project_ids() -> list[str]:
-    return sorted(i for i in gym.registry if i.startswith(PREFIXES))
+    """Every registered id whose entry point lives in one of the three packages."""
+    return sorted(
+        i for i, s in gym.registry.items()
+        if isinstance(s.entry_point, str) and s.entry_point.split(".")[0] in PACKAGES
+    )
 
 
-def steps_per_second(env_id: str, n_steps: int, kwargs: dict) -> float:
-    env = gym.make(env_id, **kwargs)
-    env.action_space.seed(0)
-    actions = [env.action_space.sample() for _ in range(min(n_steps, 4096))]
-    env.reset(seed=0)
-    t0 = time.perf_counter()
-    for i in range(n_steps):
-        _, _, term, trunc, _ = env.step(actions[i % len(actions)])
-        if term or trunc:
-            env.reset()
-    dt = time.perf_counter() - t0
-    env.close()
-    return n_steps / dt
+class _Runner:
+    """Steps one env (or vector env) in chunks and accumulates steps, CPU and wall time."""
+
+    def __init__(self, env, vector: bool):
+        self.env, self.vector = env, vector
+        space = env.action_space
+        space.seed(0)
+        self.actions = [space.sample() for _ in range(256)]
+        env.reset(seed=0)
+        self.i = self.steps = 0
+        self.cpu = self.wall = 0.0
+        self.per_step = getattr(env, "num_envs", 1) if vector else 1
+
+    def run(self, n: int) -> None:
+        env, actions, k = self.env, self.actions, len(self.actions)
+        i = self.i
+        c0, w0 = time.process_time(), time.perf_counter()
+        if self.vector:
+            for _ in range(n):
+                env.step(actions[i % k])
+                i += 1
+        else:
+            for _ in range(n):
+                _, _, term, trunc, _ = env.step(actions[i % k])
+                i += 1
+                if term or trunc:
+                    env.reset()
+        self.cpu += time.process_time() - c0
+        self.wall += time.perf_counter() - w0
+        self.i = i
+        self.steps += n * self.per_step
+
+    def rate(self, clock: str = "cpu") -> float:
+        t = self.cpu if clock == "cpu" else self.wall
+        return self.steps / t if t > 0 else float("nan")
 
 
-def main() -> None:
+def interleaved(make_a, make_b, vector: bool, chunk: int, rounds: int) -> tuple[_Runner, _Runner]:
+    """Alternate ``chunk`` steps of A and B for ``rounds`` rounds (after one warm-up chunk each)."""
+    a, b = _Runner(make_a(), vector), _Runner(make_b(), vector)
+    a.run(chunk // 4 or 1)
+    b.run(chunk // 4 or 1)
+    a.steps = b.steps = 0
+    a.cpu = a.wall = b.cpu = b.wall = 0.0
+    for _ in range(rounds):
+        a.run(chunk)
+        b.run(chunk)
+    a.env.close()
+    b.env.close()
+    return a, b
+
+
+def bench_single(ids, chunk, rounds) -> list[dict]:
+    rows = []
+    for env_id in ids:
+        cp, env = interleaved(lambda: gym.make(CARTPOLE), lambda env_id=env_id: gym.make(env_id), False, chunk, rounds)
+        rows.append({"mode": "single", "id": env_id, "num_envs": 1, "steps_s": env.rate(), "cartpole_steps_s": cp.rate(),
+                     "ratio_cpu": env.rate() / cp.rate(), "ratio_wall": env.rate("wall") / cp.rate("wall")})
+        print(_row(rows[-1]), flush=True)
+    return rows
+
+
+def bench_vector(ids, num_envs, chunk, rounds, use_async) -> list[dict]:
+    rows = []
+    for n in num_envs:
+        vchunk = max(1, chunk // n)
+        for env_id in ids:
+            modes = ["sync"] + (["async"] if use_async else [])
+            if gym.spec(env_id).vector_entry_point is not None:
+                modes.append("vector_entry_point")
+            for mode in modes:
+                cp, env = interleaved(
+                    lambda n=n: gym.make_vec(CARTPOLE, num_envs=n, vectorization_mode="vector_entry_point"),
+                    lambda env_id=env_id, n=n, mode=mode: gym.make_vec(env_id, num_envs=n, vectorization_mode=mode),
+                    True, vchunk, rounds)
+                rows.append({"mode": f"vector:{mode}", "id": env_id, "num_envs": n, "steps_s": env.rate(),
+                             "cartpole_steps_s": cp.rate(), "ratio_cpu": env.rate() / cp.rate(),
+                             "ratio_wall": env.rate("wall") / cp.rate("wall")})
+                print(_row(rows[-1]), flush=True)
+    return rows
+
+
+class _EnvTimer(gym.Wrapper):
+    """Accumulates the CPU time spent in the wrapped env's ``step`` and ``reset``."""
+
+    cpu = 0.0
+
+    def step(self, action):
+        t = time.process_time()
+        out = self.env.step(action)
+        _EnvTimer.cpu += time.process_time() - t
+        return out
+
+    def reset(self, **kwargs):
+        t = time.process_time()
+        out = self.env.reset(**kwargs)
+        _EnvTimer.cpu += time.process_time() - t
+        return out
+
+
+def bench_ppo(ids, ppo_steps) -> list[dict]:
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(1)
+    rows = []
+    for env_id in ids:
+        _EnvTimer.cpu = 0.0
+        venv = make_vec_env(env_id, n_envs=1, seed=0, wrapper_class=_EnvTimer)
+        model = PPO("MlpPolicy", venv, n_steps=512, batch_size=64, seed=0, verbose=0)
+        c0 = time.process_time()
+        model.learn(ppo_steps)
+        total = time.process_time() - c0
+        venv.close()
+        rows.append({"mode": "ppo", "id": env_id, "num_envs": 1, "env_cpu_s": _EnvTimer.cpu, "ppo_cpu_s": total,
+                     "env_share": _EnvTimer.cpu / total})
+        print(_row(rows[-1]), flush=True)
+    return rows
+
+
+def _row(r: dict) -> str:
+    if r["mode"] == "ppo":
+        return f"| {r['id']} | ppo | 1 | env {r['env_cpu_s']:.1f} CPU-s of PPO's {r['ppo_cpu_s']:.1f} | {100 * r['env_share']:.1f}% | |"
+    return (f"| {r['id']} | {r['mode']} | {r['num_envs']} | {r['steps_s']:,.0f} (CartPole {r['cartpole_steps_s']:,.0f}) "
+            f"| {r['ratio_cpu']:.3f} | {r['ratio_wall']:.3f} |")
+
+
+def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("ids", nargs="*", help="env ids (default: all project ids)")
-    ap.add_argument("--steps", type=int, default=20_000)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--kwargs", default="{}", help="JSON kwargs for gym.make of the envs under test")
-    args = ap.parse_args()
+    ap.add_argument("ids", nargs="*", help="env ids (default: every project id)")
+    ap.add_argument("--mode", nargs="+", default=["single"], choices=["single", "vector", "ppo"])
+    ap.add_argument("--chunk", type=int, default=500, help="env steps per interleaved chunk (default 500)")
+    ap.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
+    ap.add_argument("--num-envs", type=int, nargs="+", default=[1, 16, 64, 256, 1024])
+    ap.add_argument("--async", dest="use_async", action="store_true", help="also measure AsyncVectorEnv")
+    ap.add_argument("--ppo-steps", type=int, default=8192)
+    ap.add_argument("--quick", action="store_true", help="5 rounds of 200 steps, N in {1, 64}, 2048 PPO steps")
+    ap.add_argument("--out", help="write the rows as JSON to this file")
+    args = ap.parse_args(argv)
+    for name in ("chunk", "rounds", "ppo_steps"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.quick:
+        args.chunk, args.rounds, args.num_envs, args.ppo_steps = 200, 5, [1, 64], 2048
     ids = args.ids or project_ids()
-    kwargs = json.loads(args.kwargs)
-    runs: dict[str, list[float]] = {"CartPole-v1": [], **{i: [] for i in ids}}
-    for _ in range(args.repeats):
-        for env_id in runs:
-            runs[env_id].append(steps_per_second(env_id, args.steps, {} if env_id == "CartPole-v1" else kwargs))
-    base = statistics.median(runs["CartPole-v1"])
-    print(f"| env | steps/s (median of {args.repeats}) | min-max | ratio to CartPole-v1 |")
-    print("|---|---|---|---|")
-    for env_id, vals in runs.items():
-        med = statistics.median(vals)
-        print(f"| {env_id} | {med:,.0f} | {min(vals):,.0f}-{max(vals):,.0f} | {med / base:.2f} |")
+    unknown = [i for i in ids if i not in gym.registry]
+    if unknown:
+        ap.error(f"unknown ids {unknown}; registered project ids: {project_ids()}")
+    warnings.filterwarnings("ignore", message=".*is out of date.*")
+    print(f"# {platform.machine()}, Python {platform.python_version()}, gymnasium {gym.__version__}; "
+          f"{args.rounds} rounds x {args.chunk} steps interleaved with {CARTPOLE}; ratios of steps per CPU-second")
+    print("| env | mode | num_envs | env-steps/s (CPU) | ratio to CartPole (CPU) | ratio (wall) |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    if "single" in args.mode:
+        rows += bench_single(ids, args.chunk, args.rounds)
+    if "vector" in args.mode:
+        rows += bench_vector(ids, args.num_envs, args.chunk, args.rounds, args.use_async)
+    if "ppo" in args.mode:
+        rows += bench_ppo(ids, args.ppo_steps)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=1, default=float)
+    return rows
 
 
 if __name__ == "__main__":
+    np.seterr(all="ignore")
     main()
