@@ -76,11 +76,13 @@ def _flat_backend(c: int, rate_rps: float, mu: float = 50.0, window_s: float = 3
 
 
 def test_simulator_stationary_window_is_mmc():
-    """Each stationary window reports RTT + the M/M/c mean response and tail at the window's arrival rate."""
+    """Each stationary window reports RTT + the M/M/c mean response and tail at the arrival rate
+    (the Poisson mean, not the window's random count: M/M/c already accounts for Poisson arrivals)."""
     c, mu = 3, 50.0
     b = _flat_backend(c, 120.0, mu)
     for _ in range(50):
-        lam = b.workload.lam[b.t][0]
+        lam = b.workload.rate[b.t][0]
+        assert lam == pytest.approx(120.0)
         b.step_window()
         m = b.observe()
         expect_ms = 10.0 + 1000.0 * mmc_mean_response_s(c, lam, mu)

@@ -39,6 +39,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,11 @@ class SimConfig:
             ``LWMECPS_SIM_KERNEL=python|c`` overrides ``"auto"``). Both give bit-identical
             trajectories; only the speed differs. The placement layout (v0-v2) always runs
             in Python.
+        demand_events: optional demand-event model multiplying the deployments' arrival
+            rates window by window (e.g. :class:`lwmecps_gym.scenarios.events.FlashCrowds`):
+            any object with ``modulation(rng, n_windows, n_deployments, window_s, carry) ->
+            (float64 (n_windows, n_deployments) factors, carry)``, drawn from the workload
+            stream. ``None`` (default): no events.
     """
 
     window_s: float = 30.0
@@ -91,6 +97,7 @@ class SimConfig:
     initial_replicas: int = 1
     trace_seed: int = 0
     kernel: str = "auto"
+    demand_events: Any = None
 
 
 KERNELS = ("auto", "c", "python")
@@ -242,7 +249,8 @@ class SimBackend:
             rng_workload, rng_system = np.random.default_rng(w), np.random.default_rng(s)
         if self._trace is None:
             self._trace = DayTrace.cached(self.sc, self.tau, self.bs_dep, self.cfg.trace_seed, self._idle_rtt, self.n_dep)
-        self.workload = EpisodeWorkload(self._trace, self.sc, rng_workload, self.cfg.start_time_s)
+        self.workload = EpisodeWorkload(self._trace, self.sc, rng_workload, self.cfg.start_time_s,
+                                        self.cfg.demand_events)
         self._generate()
         med, sig = self.cfg.pod_startup_median_s, self.cfg.pod_startup_sigma
         self._delays = (med * np.exp(sig * rng_system.standard_normal(256))).tolist() if med > 0 else [0.0] * 256
@@ -375,9 +383,13 @@ class SimBackend:
             self._generate()
         if self.mode == "placement":
             rtt = self.last_rtt_to_nodes_ms = wl.rtt_all[t][0].tolist()
-            self._window_placement(wl.lam[t][0], rtt)
+            self._window_placement(wl.rate[t][0], rtt)
         else:
-            self._window_scaling(wl.lam[t], wl.rtt_own[t], t)
+            self._window_scaling(wl.rate[t], wl.rtt_own[t], t)
+        # the queues ran at the arrival rate; the cluster measures the window's Poisson count
+        obs = self.last_demand = wl.lam[t]
+        for d, c in enumerate(self.ready):
+            self.last_load[d] = obs[d] / (c * self.mu) if c > 0 else (4.0 if obs[d] > 0.0 else 0.0)
         self.t = t + 1
         self.now += self.tau
 
@@ -750,11 +762,25 @@ class SimBackend:
             self.last_mean_latency_ms = self.last_latency_ms[0]
             self.last_sla = 0.0
 
+    def demand_forecast(self, n_windows: int, measured: bool = False) -> np.ndarray:
+        """The true future demand (clairvoyant; for oracles and tests), no side effects on the episode.
+
+        Returns ``float64 (n_windows, n_deployments)``: row ``k`` is the window that the
+        ``k``-th next :meth:`advance` will serve (row 0 = the next window). ``measured=False``:
+        the arrival rates the queues see (req/s); ``True``: the measured Poisson count / window.
+        Raises ``ValueError`` if ``n_windows < 1``.
+        """
+        n_windows = check_int("n_windows", n_windows, low=1)
+        while len(self.workload.lam) < self.t + n_windows:
+            self._generate()
+        src = self.workload.lam if measured else self.workload.rate
+        return np.array(src[self.t:self.t + n_windows], dtype=np.float64)
+
     def next_window_demand(self) -> list[float]:
         """Arrival rates (req/s) of the next window, by deployment (clairvoyant; for oracle baselines and tests)."""
         if self.t >= len(self.workload.lam):
             self._generate()
-        return list(self.workload.lam[self.t])
+        return list(self.workload.rate[self.t])
 
     def next_window_rtt_ms(self) -> list[float]:
         """Placement layout: request-weighted RTT (ms) from the next window's users to every node (clairvoyant)."""
@@ -779,7 +805,7 @@ class SimBackend:
             wl = self.workload
             if self.t >= len(wl.lam):
                 self._generate()
-            lam = wl.lam[self.t][d]
+            lam = wl.rate[self.t][d]
             rtt = wl.rtt_own[self.t][d] if self.pinned else self._spread_rtt(self.t, self.ready[d])
             pend = self.pending[d]
             first = pend[0][0] if pend else math.inf

@@ -15,7 +15,11 @@ Model (all draws from the env's *workload* stream, so two policies see the same 
   uniformly drawn (window, user) cell. A user's location is constant within a window.
 * **Arrivals.** The number of requests offered to deployment ``d`` in window ``t`` is
   Poisson with mean ``tau * sum_u rate_u(t)`` over the users whose base station is served
-  by ``d``; the realised windowed rate (count / tau) is what the queues see.
+  by ``d``. The queues are evaluated at that mean (the arrival *rate*: M/M/c already accounts
+  for the Poisson arrivals, so evaluating it at each window's random count would count the
+  arrival noise twice); the realised count / tau is what the cluster measures and observes.
+* **Demand events** (optional, ``SimConfig.demand_events``, e.g. flash crowds): a model that
+  multiplies each deployment's rate window by window, drawn from the workload stream.
 * **Start time.** The episode starts at a time of day drawn uniformly over the day
   (or ``start_time_s`` when given).
 
@@ -27,6 +31,8 @@ horizon.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -206,13 +212,19 @@ class EpisodeWorkload:
     """
 
     def __init__(self, trace: DayTrace, scenario: Scenario, rng: np.random.Generator,
-                 start_time_s: float | None = None):
+                 start_time_s: float | None = None, demand_events: Any = None):
         self.trace = trace
         self.sc = scenario
         self.rng = rng
         self.tau = trace.tau
         self.start_s = float(rng.uniform(0.0, 86400.0)) if start_time_s is None else float(start_time_s) % 86400.0
         self.k0 = int(self.start_s // self.tau) % trace.n_windows
+        #: optional demand-event model (``SimConfig.demand_events``) and its state carried between chunks
+        self.demand_events = demand_events
+        self._events_carry: Any = None
+        #: ``rate[t][d]``: the true arrival rate (Poisson mean, req/s) the queues see in window ``t``
+        self.rate: list[list[float]] = []
+        #: ``lam[t][d]``: the measured rate, Poisson count / window (what the cluster observes)
         self.lam: list[list[float]] = []
         self.rtt_own: list[list[float]] = []
         self.tod_s: list[float] = []
@@ -225,7 +237,12 @@ class EpisodeWorkload:
         starts = self.start_s + (t0 + np.arange(T)) * self.tau
         prof = profile_at(self.sc.profile, starts + self.tau / 2.0)
         mean = self.sc.user_rate_rps * prof[:, None] * tr.act[idx]
+        if self.demand_events is not None:
+            factor, self._events_carry = self.demand_events.modulation(
+                self.rng, T, mean.shape[1], self.tau, self._events_carry)
+            mean = mean * factor
         lam = self.rng.poisson(mean * self.tau) / self.tau
+        self.rate.extend(mean.tolist())
         self.lam.extend(lam.tolist())
         self.rtt_own.extend(tr.rtt[idx].tolist())
         if tr.rtt_all is not None:
