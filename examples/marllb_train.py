@@ -100,9 +100,10 @@ def main() -> None:
     results_to_csv(results, os.path.join(args.out, "episodes.csv"))
     with open(os.path.join(args.out, "marllb_table.md"), "w") as fh:
         fh.write(table + "\n")
-    png = plot_comparison(results, ["fct_mean_s", "fct_p90_s", "jain_cpu_util", "return"],
-                          os.path.join(args.out, "marllb_comparison.png"),
-                          title=f"{ENV_ID} ({args.scenario}), {args.episodes} held-out seeds")
+    png = os.path.join(args.out, "marllb_comparison.png")
+    plot_comparison(results, ["fct_mean_s", "fct_p90_s", "jain_cpu_util", "return"],
+                    png,
+                    title=f"{ENV_ID} ({args.scenario}), {args.episodes} held-out seeds")
     print(f"saved {png}")
 
 

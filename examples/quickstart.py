@@ -72,8 +72,9 @@ def main() -> None:
     with open(os.path.join(args.out, "table.md"), "w") as fh:
         fh.write(table + "\n")
     results_to_csv(results, os.path.join(args.out, "episodes.csv"))
-    png = plot_comparison(results, METRICS, os.path.join(args.out, "comparison.png"),
-                          title=f"{ENV_ID} {args.scenario}: PPO vs baselines ({args.episodes} held-out seeds)")
+    png = os.path.join(args.out, "comparison.png")
+    plot_comparison(results, METRICS, png,
+                    title=f"{ENV_ID} {args.scenario}: PPO vs baselines ({args.episodes} held-out seeds)")
     print(f"\nwrote {png}, table.md, episodes.csv and the model to {args.out}/")
 
 

@@ -7,7 +7,8 @@ Rooms:
 * :mod:`.validation` -- argument checks that raise errors naming the parameter.
 * :mod:`.policy`     -- the policy interface ``act(obs, info) -> action``.
 * :mod:`.evaluation` -- the one evaluation harness and its summary table.
-* :mod:`.plotting`   -- PNG plots of evaluation results (needs ``matplotlib``).
+* :mod:`.plotting`   -- comparison plots of evaluation results as Figures (needs ``matplotlib``).
+* :mod:`.optional`   -- lazy imports of optional dependencies that name the extra to install.
 * :mod:`.registration` -- idempotent Gymnasium registration.
 * :mod:`.retry`      -- retry-with-backoff for real backends (needs ``tenacity``).
 

@@ -124,6 +124,19 @@ def _format(mean: float, half: float) -> str:
     return f(mean) if math.isnan(half) else f"{f(mean)} ± {f(half)}"
 
 
+def check_metrics(results: Iterable[EvaluationResult], metrics: Sequence[str]) -> None:
+    """Raise ``KeyError`` naming every metric in ``metrics`` that no result recorded, and the recorded names.
+
+    A metric recorded by some results but not others is fine (e.g. an oracle's extra metric).
+    """
+    recorded: dict[str, None] = {}
+    for r in results:
+        recorded.update(dict.fromkeys(r.metric_names))
+    unknown = [m for m in metrics if m not in recorded]
+    if unknown:
+        raise KeyError(f"unknown metric(s) {unknown}; the results recorded {list(recorded)}")
+
+
 def compare_table(
     results: Iterable[EvaluationResult], metrics: Sequence[str] | None = None, confidence: float = 0.95
 ) -> str:
@@ -131,13 +144,19 @@ def compare_table(
 
     Args:
         results: evaluation results (typically one per policy, same seeds).
-        metrics: columns to show, in order; default: every metric of the first result.
+        metrics: columns to show, in order; default: every metric of the first result. A cell is
+            ``-`` where that policy did not record the metric.
         confidence: CI level.
+
+    Raises:
+        ValueError: ``results`` is empty.
+        KeyError: a metric in ``metrics`` that no result recorded (the message lists the recorded ones).
     """
     results = list(results)
     if not results:
         raise ValueError("results must contain at least one EvaluationResult")
     cols = list(metrics) if metrics is not None else results[0].metric_names
+    check_metrics(results, cols)
     n = len(results[0].episodes)
     head = f"| policy (n={n}, {int(confidence * 100)}% CI) | " + " | ".join(cols) + " |"
     sep = "|---|" + "---|" * len(cols)
@@ -169,6 +188,7 @@ def paired_table(
     ref = next((r for r in results if r.policy == reference), None)
     if ref is None:
         raise ValueError(f"reference must be one of {[r.policy for r in results]}, got {reference!r}")
+    check_metrics(results, [metric])
     base = ref.values(metric)
     rows = [f"| policy | {metric} minus {reference}'s, paired by seed ({int(confidence * 100)}% CI) |", "|---|---|"]
     for r in results:

@@ -1,0 +1,62 @@
+"""Optional dependencies: import them lazily, and fail with the extra to install.
+
+Heavy or cluster-only packages (matplotlib, kubernetes, requests, prometheus_api_client, torch,
+stable_baselines3, pettingzoo) stay off the default import path. Code that needs one calls
+:func:`require` (or :func:`import_optional`) first, so a missing package raises an
+``ImportError`` that names the ``pyproject.toml`` extra that provides it, instead of a bare
+``ModuleNotFoundError``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+#: The extra of ``pyproject.toml`` that installs each optional top-level module.
+EXTRA_OF: dict[str, str] = {
+    "matplotlib": "plot",
+    "kubernetes": "k8s",
+    "requests": "k8s",
+    "tenacity": "k8s",
+    "prometheus_api_client": "prometheus",
+    "torch": "sb3",
+    "stable_baselines3": "sb3",
+    "sb3_contrib": "sb3",
+    "tqdm": "sb3",
+    "pettingzoo": "marl",
+    "supersuit": "marl",
+}
+
+
+def install_hint(extra: str) -> str:
+    """The install command of ``extra`` (the distribution is installed from a clone, not an index)."""
+    return f'pip install -e ".[{extra}]"  (in a clone of lwmecps-gym; or the built wheel with [{extra}])'
+
+
+def import_optional(module: str, extra: str | None = None, purpose: str | None = None) -> ModuleType:
+    """Import ``module`` or raise an ``ImportError`` naming the extra that installs it.
+
+    Args:
+        module: dotted module name, e.g. ``"kubernetes.client"``.
+        extra: the ``pyproject.toml`` extra; default from :data:`EXTRA_OF` by top-level name.
+        purpose: what needs it, for the message (e.g. ``"backend='kubernetes'"``).
+
+    Raises:
+        ImportError: the module (or one of its own dependencies) cannot be imported; the
+            message names the extra and the install command, and chains the original error.
+    """
+    top = module.split(".", 1)[0]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        extra = extra or EXTRA_OF.get(top, "all")
+        what = f"{purpose} needs" if purpose else "this needs"
+        raise ImportError(
+            f"{what} the optional dependency {exc.name or top!r} of the {extra!r} extra; "
+            f"install it with: {install_hint(extra)}"
+        ) from exc
+
+
+def require(module: str, extra: str | None = None, purpose: str | None = None) -> None:
+    """Check that ``module`` imports (see :func:`import_optional`); returns nothing."""
+    import_optional(module, extra, purpose)
