@@ -108,3 +108,34 @@ def as_policy(obj: Any, name: str | None = None) -> Policy:
     if callable(obj):
         return FunctionPolicy(obj, name=name)
     raise TypeError(f"policy must have act(obs, info), predict(obs), or be callable; got {type(obj).__name__}")
+
+
+class RLlibPolicy(BasePolicy):
+    """Adapt a Ray RLlib (new API stack) ``RLModule`` to :class:`Policy` (needs the ``rllib`` extra).
+
+    Acts with the module's inference distribution made deterministic (the greedy action).
+    With ``n_agents`` set, the observation of :class:`marllb_env.multi_agent.JointEnv` (the agents'
+    observations concatenated) is split into ``n_agents`` rows, batched through the shared module,
+    and the per-agent actions are concatenated back: parameter sharing at evaluation.
+
+    Args:
+        module: e.g. ``algo.get_module()`` or ``algo.get_module("shared")``.
+        n_agents: number of agents sharing the module, or ``None`` for a single-agent env.
+        name: label used in tables.
+    """
+
+    def __init__(self, module: Any, n_agents: int | None = None, name: str = "RLlib"):
+        import torch
+
+        self.module, self.n_agents, self.name = module, n_agents, name
+        self._torch = torch
+        self._dist_cls = module.get_inference_action_dist_cls()
+
+    def act(self, obs: Any, info: dict[str, Any]) -> Any:
+        torch = self._torch
+        x = np.asarray(obs, dtype=np.float32)
+        batch = x.reshape(self.n_agents, -1) if self.n_agents else x[None]
+        with torch.no_grad():
+            out = self.module.forward_inference({"obs": torch.from_numpy(batch)})
+        action = self._dist_cls.from_logits(out["action_dist_inputs"]).to_deterministic().sample().numpy()
+        return action.reshape(-1) if self.n_agents else action[0]
