@@ -35,29 +35,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwmecps_gym.core.backend import PermanentBackendError, TransientBackendError
+from lwmecps_gym.core.promql import promql_regex_literal, promql_string  # noqa: F401 (re-exported)
 from lwmecps_gym.core.retry import TRANSIENT_HTTP_STATUS, with_retry
 
 # --------------------------------------------------------------------------------------------
 # Quoting
 # --------------------------------------------------------------------------------------------
 
-_RE2_SPECIAL = set(r"\.+*?()|[]{}^$")
-
-
-def promql_string(value: str) -> str:
-    """``value`` as a double-quoted PromQL string literal (backslash, quote and newline escaped)."""
-    if not isinstance(value, str):
-        raise TypeError(f"label value must be a str, got {value!r}")
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def promql_regex_literal(value: str) -> str:
-    """Escape ``value`` so that it matches itself literally inside a RE2 regular expression.
-
-    The result still has to be wrapped with :func:`promql_string` (which doubles the backslashes).
-    """
-    return "".join("\\" + ch if ch in _RE2_SPECIAL else ch for ch in value)
+# promql_string / promql_regex_literal live once, in lwmecps_gym.core.promql (imported above).
 
 
 def duration(seconds: float) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -45,6 +46,7 @@ from lwmecps_gym.backends.latency import (
     TestAppLatencySource,
 )
 from lwmecps_gym.core.backend import BackendError, PermanentBackendError, TransientBackendError
+from lwmecps_gym.core.redact import redact
 from lwmecps_gym.core.retry import TRANSIENT_HTTP_STATUS
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_keys
 
@@ -223,15 +225,16 @@ def _field(obj: Any, snake: str, camel: str) -> Any:
 
 
 def _status_message(exc: Any) -> str:
+    """The API server's ``Status.message`` (or the raw body, cut), with credentials redacted."""
     body = getattr(exc, "body", None)
     if body:
         try:
             msg = json.loads(body).get("message")
             if msg:
-                return str(msg)
+                return redact(str(msg))
         except (ValueError, AttributeError, TypeError):
-            return str(body)[:300]
-    return str(getattr(exc, "reason", "") or exc)
+            return redact(str(body)[:300])
+    return redact(str(getattr(exc, "reason", "") or exc))
 
 
 class KubernetesBackend:
@@ -300,6 +303,12 @@ class KubernetesBackend:
             if api_client is None:
                 api_client = _make_api_client(self.config)
                 self._own_api_client = True
+            elif getattr(getattr(api_client, "configuration", None), "retries", 0) not in (0, False):
+                warnings.warn(
+                    "the api_client given to KubernetesBackend keeps urllib3 retries "
+                    f"(configuration.retries={api_client.configuration.retries!r}), so each call may send "
+                    "more requests and take longer than retry_attempts x request_timeout_s; build it "
+                    "with Configuration.retries = 0", UserWarning, stacklevel=2)
             apps_api = apps_api or k8s_client.AppsV1Api(api_client)
             core_api = core_api or k8s_client.CoreV1Api(api_client)
         self._api_client = api_client
@@ -410,7 +419,8 @@ class KubernetesBackend:
                     raise TransientBackendError(msg) from exc
                 raise PermanentBackendError(msg) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise TransientBackendError(f"{what} for {target} failed: {type(exc).__name__}: {exc}") from exc
+                raise TransientBackendError(
+                    f"{what} for {target} failed: {type(exc).__name__}: {redact(str(exc))}") from exc
 
         return self._retry.call(once)
 
@@ -695,7 +705,18 @@ def _check_name(what: str, value: Any) -> str:
 
 
 def _make_api_client(cfg: KubernetesConfig) -> Any:
-    """In-cluster config when running in a pod (and no kubeconfig was given), else the kubeconfig."""
+    """In-cluster config when running in a pod (and no kubeconfig was given), else the kubeconfig.
+
+    The client's own urllib3 retries are turned off (``Configuration.retries = 0``): this backend
+    retries transient failures itself, so ``retry_attempts`` and ``request_timeout_s`` bound a call
+    exactly (at most ``retry_attempts`` requests of at most ``request_timeout_s`` each, plus the
+    backoffs). The kubeconfig is never written back (``persist_config=False``).
+
+    Raises:
+        PermanentBackendError: no in-cluster config and the kubeconfig is missing, is not valid YAML
+            (the message names the file and the line), or lacks the context/cluster/user it needs.
+    """
+    import yaml
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -703,6 +724,7 @@ def _make_api_client(cfg: KubernetesConfig) -> Any:
         conf = client.Configuration()
         try:
             config.load_incluster_config(client_configuration=conf)
+            conf.retries = 0
             return client.ApiClient(conf)
         except ConfigException:
             pass
@@ -711,12 +733,24 @@ def _make_api_client(cfg: KubernetesConfig) -> Any:
     path = cfg.kubeconfig or os.environ.get("KUBECONFIG") or None
     if path is not None:
         path = os.pathsep.join(os.path.expanduser(p) for p in path.split(os.pathsep))
+    where = path or os.path.expanduser("~/.kube/config")
+    ctx = f" context {cfg.context!r}" if cfg.context else ""
+    conf = client.Configuration()
     try:
         # persist_config=False: never write refreshed credentials back into the user's kubeconfig.
-        return config.new_client_from_config(config_file=path, context=cfg.context, persist_config=False)
-    except (ConfigException, OSError, TypeError) as exc:
-        where = path or "~/.kube/config"
+        config.load_kube_config(config_file=path, context=cfg.context, client_configuration=conf,
+                                persist_config=False)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}, column {mark.column + 1}:" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
         raise PermanentBackendError(
-            f"cannot configure the Kubernetes client: not running in a pod, and loading {where}"
-            f"{' context ' + repr(cfg.context) if cfg.context else ''} failed: {exc}"
-        ) from exc
+            f"cannot configure the Kubernetes client: kubeconfig {where!r} is not valid YAML:{line} {problem}"
+        ) from None
+    except (ConfigException, OSError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise PermanentBackendError(
+            f"cannot configure the Kubernetes client: not running in a pod, and loading kubeconfig {where!r}"
+            f"{ctx} failed: {type(exc).__name__}: {redact(str(exc))}"
+        ) from None
+    conf.retries = 0
+    return client.ApiClient(conf)

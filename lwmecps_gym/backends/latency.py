@@ -35,6 +35,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from lwmecps_gym.core.backend import BackendError, PermanentBackendError, TransientBackendError
+from lwmecps_gym.core.promql import promql_escape, promql_regex_literal
+from lwmecps_gym.core.redact import redact, redact_url, warn_cleartext_credentials
 from lwmecps_gym.core.retry import TRANSIENT_HTTP_STATUS, with_retry
 
 __all__ = [
@@ -126,6 +128,14 @@ def _weighted_mean(latency_ms: np.ndarray, requests: np.ndarray, what: str) -> f
     return float(np.sum(latency_ms[mask] * requests[mask]) / total)
 
 
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+
+
+def is_object_id(value: str) -> bool:
+    """Whether ``value`` is a MongoDB ObjectId string (24 hex digits), the test app's id format."""
+    return isinstance(value, str) and _OBJECT_ID.fullmatch(value) is not None
+
+
 # --------------------------------------------------------------------------------------------------
 # The lwmecps test application
 # --------------------------------------------------------------------------------------------------
@@ -206,7 +216,9 @@ class TestAppLatencySource:
             raise ValueError(f"base_url must be an http(s) URL string, got {base_url!r}")
         if not isinstance(group_id, str) or not group_id:
             raise ValueError(f"group_id must be a non-empty string (the test app's group id), got {group_id!r}")
+        warn_cleartext_credentials(base_url, "test app base_url", has_credentials=False)
         self.base_url = base_url.rstrip("/")
+        self._where = redact_url(self.base_url)
         self.group_id = group_id
         self.deployments = list(deployments)
         if experiments is not None:
@@ -233,29 +245,40 @@ class TestAppLatencySource:
 
     def _http(self, method: str, path: str, params: dict[str, str], what: str) -> Any:
         url = f"{self.base_url}{path}"
+        shown = f"{self._where}{path}"  # credentials in the URL never reach a message
 
         def once() -> Any:
             try:
                 resp = self._session.request(method, url, params=params, timeout=self.timeout_s)
             except (self._requests.ConnectionError, self._requests.Timeout) as exc:
-                raise TransientBackendError(f"test app {what} ({method} {url}): {exc}") from exc
+                raise TransientBackendError(f"test app {what} ({method} {shown}): {redact(str(exc))}") from None
             except self._requests.RequestException as exc:
-                raise PermanentBackendError(f"test app {what} ({method} {url}): {exc}") from exc
+                raise PermanentBackendError(f"test app {what} ({method} {shown}): {redact(str(exc))}") from None
+            body = redact(resp.text[:300])
+            if resp.status_code >= 500 and "group_id" in params and not is_object_id(self.group_id):
+                # the app parses group_id as a MongoDB ObjectId and answers a malformed one with 500:
+                # that is a bad argument, which no retry can fix
+                raise PermanentBackendError(
+                    f"test app {what} ({method} {shown}) returned HTTP {resp.status_code} for group_id="
+                    f"{self.group_id!r}, which is not a MongoDB ObjectId (24 hex digits, e.g. "
+                    "'65f1c0ffee0000000000abcd'): pass the id the app returned when the group was created "
+                    f"(GET /api/list_groups lists them); answer: {body}"
+                )
             if resp.status_code in TRANSIENT_HTTP_STATUS:
                 raise TransientBackendError(
-                    f"test app {what} ({method} {url}) returned HTTP {resp.status_code}: {resp.text[:300]}"
+                    f"test app {what} ({method} {shown}) returned HTTP {resp.status_code}: {body}"
                 )
             if resp.status_code != 200:
                 raise PermanentBackendError(
-                    f"test app {what} ({method} {url}, group_id={self.group_id!r}) returned HTTP "
-                    f"{resp.status_code}: {resp.text[:300]}"
+                    f"test app {what} ({method} {shown}, group_id={self.group_id!r}) returned HTTP "
+                    f"{resp.status_code}: {body}"
                 )
             try:
                 return resp.json()
-            except ValueError as exc:
+            except ValueError:
                 raise PermanentBackendError(
-                    f"test app {what} ({method} {url}) returned a body that is not JSON: {resp.text[:200]!r}"
-                ) from exc
+                    f"test app {what} ({method} {shown}) returned a body that is not JSON: {body[:200]!r}"
+                ) from None
 
         return self.retry.call(once)
 
@@ -392,7 +415,9 @@ class TestAppLatencySource:
 # --------------------------------------------------------------------------------------------------
 
 #: Default label matchers selecting one deployment's pods (pods are named ``<deployment>-<rs hash>-<suffix>``).
-DEFAULT_PROM_SELECTOR = 'namespace="{namespace}",pod=~"{deployment}-[a-z0-9]{{1,10}}-[a-z0-9]{{5}}"'
+#: Placeholders: ``{namespace}`` and ``{deployment}`` are filled with the PromQL-string-escaped names,
+#: ``{deployment_re}`` with the name escaped as a RE2 literal too (for ``=~`` matchers).
+DEFAULT_PROM_SELECTOR = 'namespace="{namespace}",pod=~"{deployment_re}-[a-z0-9]{{1,10}}-[a-z0-9]{{5}}"'
 
 
 class PrometheusLatencySource:
@@ -449,13 +474,18 @@ class PrometheusLatencySource:
             raise ValueError(f"prometheus_url must be an http(s) URL string, got {url!r}")
         if not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", str(metric)):
             raise ValueError(f"prometheus_metric must be a Prometheus metric name, got {metric!r}")
+        if not isinstance(selector, str):
+            raise TypeError(f"prometheus_selector must be a string, got {selector!r}")
         try:
-            selector.format(namespace=namespace, deployment="x")
+            selector.format(namespace="x", deployment="x", deployment_re="x")
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(
-                f"prometheus_selector may only use the placeholders {{namespace}} and {{deployment}}, got {selector!r}"
+                "prometheus_selector may only use the placeholders {namespace}, {deployment} and "
+                f"{{deployment_re}}, got {selector!r}"
             ) from exc
+        warn_cleartext_credentials(url, "prometheus_url", has_credentials=False)
         self.url = url.rstrip("/")
+        self._where = redact_url(self.url)
         self.deployments = list(deployments)
         self.namespace = namespace
         self.metric = metric
@@ -476,7 +506,9 @@ class PrometheusLatencySource:
         self._prom = connection
 
     def _matchers(self, deployment: str, extra: str = "") -> str:
-        s = self.selector.format(namespace=self.namespace, deployment=deployment)
+        # names are escaped, never pasted: a quote or backslash in a name cannot change the query
+        s = self.selector.format(namespace=promql_escape(self.namespace), deployment=promql_escape(deployment),
+                                 deployment_re=promql_escape(promql_regex_literal(deployment)))
         return f"{s},{extra}" if extra else s
 
     def queries(self, window_s: int) -> dict[str, dict[str, str]]:
@@ -502,14 +534,14 @@ class PrometheusLatencySource:
             try:
                 return self._prom.custom_query(promql, timeout=self.timeout_s)
             except (ReqConnectionError, Timeout) as exc:
-                raise TransientBackendError(f"Prometheus query {promql!r} at {self.url}: {exc}") from exc
+                raise TransientBackendError(f"Prometheus query {promql!r} at {self._where}: {redact(str(exc))}") from None
             except RequestException as exc:
-                raise PermanentBackendError(f"Prometheus query {promql!r} at {self.url}: {exc}") from exc
+                raise PermanentBackendError(f"Prometheus query {promql!r} at {self._where}: {redact(str(exc))}") from None
             except Exception as exc:  # PrometheusApiClientException carries the status in its text
                 m = re.search(r"HTTP Status Code (\d+)", str(exc))
                 if m and int(m.group(1)) in TRANSIENT_HTTP_STATUS:
-                    raise TransientBackendError(f"Prometheus query {promql!r} at {self.url}: {exc}") from exc
-                raise PermanentBackendError(f"Prometheus query {promql!r} at {self.url}: {exc}") from exc
+                    raise TransientBackendError(f"Prometheus query {promql!r} at {self._where}: {redact(str(exc))}") from None
+                raise PermanentBackendError(f"Prometheus query {promql!r} at {self._where}: {redact(str(exc))}") from None
 
         return self.retry.call(once)
 
