@@ -39,7 +39,7 @@ register_once(
     "faas_gym/AutoscalingDay-v0",
     ENTRY_POINT,
     max_episode_steps=1440,
-    kwargs={"interval_s": 60.0, "sim": {"workload": DAY_WORKLOAD}},
+    kwargs={"interval_s": 60.0, "sim_config": {"workload": DAY_WORKLOAD}},
 )
 
 _LAZY = {

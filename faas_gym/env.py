@@ -12,7 +12,8 @@ import numpy as np
 from gymnasium import spaces
 
 from faas_gym.backends.base import FaasBackend, FaasMeasurement
-from lwmecps_gym.core.validation import check_choice, check_float, check_int, coerce_dataclass
+from lwmecps_gym.core.env import BackendEnv
+from lwmecps_gym.core.validation import check_choice, check_float, check_int, coerce_dataclass, resolve_alias, unset
 
 DAY_S = 86_400.0
 ACTION_MODES = ("delta", "scale_up_down")
@@ -34,7 +35,7 @@ OBSERVATION_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
-class FaasAutoscalingEnv(gym.Env):
+class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
     """Horizontal autoscaling of one serverless function (OpenFaaS on Kubernetes style).
 
     ## Description
@@ -47,7 +48,18 @@ class FaasAutoscalingEnv(gym.Env):
     and revived without a cold start. The goal is to meet a response-time SLO with as few
     replica-seconds and cold starts as possible. The default backend is the simulator
     (:class:`faas_gym.backends.sim.SimBackend`); ``backend="openfaas"`` acts on a real
-    OpenFaaS function through Kubernetes and Prometheus.
+    OpenFaaS function through Kubernetes and Prometheus. ``step`` follows the one template of
+    :class:`~lwmecps_gym.core.env.BackendEnv`: ``decode_action`` -> ``backend.apply(replicas)`` ->
+    ``backend.advance(interval_s)`` -> ``backend.observe()`` -> observation, reward, info.
+
+    >>> import gymnasium as gym, faas_gym
+    >>> env = gym.make("faas_gym/Autoscaling-v0")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape, int(env.action_space.n)
+    ((11,), 3)
+    >>> obs, reward, terminated, truncated, info = env.step(2)  # +1 replica
+    >>> info["metrics"]["replicas_desired"]
+    2
 
     ## Action Space
 
@@ -115,10 +127,10 @@ class FaasAutoscalingEnv(gym.Env):
     | argument | default | meaning |
     |---|---|---|
     | backend | ``"sim"`` | ``"sim"``, ``"openfaas"`` or a :class:`FaasBackend` instance |
-    | sim | ``None`` | :class:`~faas_gym.backends.sim.SimConfig` or dict (workload, service_time, concurrency, cold_start_s, keep_alive_s, queue_capacity, model, ...) |
+    | sim_config (alias ``sim``) | ``None`` | :class:`~faas_gym.backends.sim.SimConfig` or dict (workload, service_time, concurrency, cold_start_s, keep_alive_s, queue_capacity, model, ...); only with ``backend="sim"`` |
     | min_replicas / max_replicas | 1 / 16 | replica range (0 allows scale to zero) |
     | initial_replicas | ``min_replicas`` | replicas at reset |
-    | interval_s | 15.0 | control interval, s |
+    | interval_s (alias ``sample_interval``, FaaSTrainGym's name) | 15.0 | control interval, s |
     | action_mode | ``"delta"`` | ``"delta"`` or ``"scale_up_down"`` |
     | deltas | ``(-1, 0, 1)`` | replica changes of the ``delta`` actions |
     | slo_ms | 6000.0 | response-time SLO, ms (also passed to the sim) |
@@ -127,7 +139,7 @@ class FaasAutoscalingEnv(gym.Env):
     | rate_cap_rps | 1000.0 | observation cap of indices 4-5 |
     | queue_cap | sim ``queue_capacity`` or 10000 | observation cap of index 7 |
     | start_time_of_day_s | 0.0 | time of day at episode time 0, s |
-    | function_name, namespace, backend_kwargs | | for ``backend="openfaas"`` (see :mod:`faas_gym.backends.openfaas`) |
+    | function_name, namespace, backend_kwargs | ``None`` (namespace ``"openfaas-fn"``) | only with ``backend="openfaas"`` (see :mod:`faas_gym.backends.openfaas`); given with ``backend="sim"`` they raise ``ValueError`` |
     | render_mode | ``None`` | ``"ansi"`` returns a one-line text summary |
 
     ## Version History
@@ -142,11 +154,11 @@ class FaasAutoscalingEnv(gym.Env):
     def __init__(
         self,
         backend: str | FaasBackend = "sim",
-        sim: Any = None,
+        sim_config: Any = unset(),
         min_replicas: int = 1,
         max_replicas: int = 16,
         initial_replicas: int | None = None,
-        interval_s: float = 15.0,
+        interval_s: float = unset(),
         action_mode: str = "delta",
         deltas: Sequence[int] = (-1, 0, 1),
         slo_ms: float = 6000.0,
@@ -159,10 +171,15 @@ class FaasAutoscalingEnv(gym.Env):
         queue_cap: int | None = None,
         start_time_of_day_s: float = 0.0,
         function_name: str | None = None,
-        namespace: str = "openfaas-fn",
+        namespace: str | None = None,
         backend_kwargs: Mapping[str, Any] | None = None,
         render_mode: str | None = None,
+        *,
+        sim: Any = unset(),
+        sample_interval: float = unset(),
     ):
+        sim_config = resolve_alias("sim_config", sim_config, "sim", sim, None)
+        interval_s = resolve_alias("interval_s", interval_s, "sample_interval", sample_interval, 15.0)
         self.min_replicas = check_int("min_replicas", min_replicas, low=0)
         self.max_replicas = check_int("max_replicas", max_replicas, low=max(1, self.min_replicas))
         if initial_replicas is None:
@@ -193,7 +210,7 @@ class FaasAutoscalingEnv(gym.Env):
         self.render_mode = render_mode
 
         self.backend, default_queue_cap = self._make_backend(
-            backend, sim, function_name, namespace, backend_kwargs
+            backend, sim_config, function_name, namespace, backend_kwargs
         )
         if queue_cap is None:
             queue_cap = default_queue_cap
@@ -220,35 +237,39 @@ class FaasAutoscalingEnv(gym.Env):
         self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
         self.action_space = spaces.Discrete(len(self.deltas))
         self._delta_map = dict(enumerate(self.deltas))
-        self._high_arr = high
         self._desired = self.initial_replicas
-        self._last: FaasMeasurement | None = None
+        self._requested = self.initial_replicas
         self._reset_episode_totals()
 
     # ------------------------------------------------------------------ construction
-    def _make_backend(self, backend, sim, function_name, namespace, backend_kwargs) -> tuple[FaasBackend, int]:
+    def _make_backend(self, backend, sim_config, function_name, namespace, backend_kwargs) -> tuple[FaasBackend, int]:
         if not isinstance(backend, str):
-            missing = [m for m in ("reset", "set_replicas", "advance", "observe", "close") if not hasattr(backend, m)]
+            missing = [m for m in ("reset", "apply", "advance", "observe", "close") if not hasattr(backend, m)]
             if missing:
                 raise TypeError(f"backend must be 'sim', 'openfaas' or a FaasBackend; {type(backend).__name__} lacks {missing}")
             cap = getattr(getattr(backend, "config", None), "queue_capacity", 10_000)
             return backend, max(int(cap), 1)
         check_choice("backend", backend, BACKENDS)
         if backend == "sim":
+            for name, value in (("backend_kwargs", backend_kwargs), ("function_name", function_name), ("namespace", namespace)):
+                if value is not None:
+                    raise ValueError(
+                        f"{name} is only valid with backend='openfaas'; configure the simulator with sim_config"
+                    )
             from faas_gym.backends.sim import SimBackend, SimConfig
 
-            cfg = coerce_dataclass(SimConfig, sim, "sim")
+            cfg = coerce_dataclass(SimConfig, sim_config, "sim_config")
             cfg = dataclasses.replace(cfg, slo_ms=self.slo_ms, initial_replicas=self.initial_replicas)
             return SimBackend(cfg), max(cfg.queue_capacity, 1)
-        if sim is not None:
-            raise ValueError("sim is only valid with backend='sim'")
+        if sim_config is not None:
+            raise ValueError("sim_config is only valid with backend='sim'")
         if not function_name:
             raise ValueError("backend='openfaas' needs function_name (the OpenFaaS function / Deployment name)")
         from faas_gym.backends.openfaas import OpenFaaSBackend  # lazy: kubernetes, prometheus_api_client
 
         be = OpenFaaSBackend.from_env_kwargs(
             function_name=function_name,
-            namespace=namespace,
+            namespace="openfaas-fn" if namespace is None else namespace,
             sample_interval_s=self.interval_s,
             slo_ms=self.slo_ms,
             min_replicas=self.min_replicas,
@@ -257,23 +278,22 @@ class FaasAutoscalingEnv(gym.Env):
         )
         return be, 10_000
 
-    # ------------------------------------------------------------------ gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        sub_seed = int(self.np_random.integers(0, 2**63 - 1))
-        self.backend.reset(seed=sub_seed)
-        self._desired = self.initial_replicas
-        self.backend.set_replicas(self._desired)
+    # ------------------------------------------------------------------ BackendEnv hooks
+    def start_episode(self, options: dict[str, Any] | None) -> FaasMeasurement:
+        """``initial_replicas`` warm replicas, then one interval of workload without an action."""
+        self._desired = self._requested = self.initial_replicas
+        self.backend.apply(self._desired)
         self.backend.advance(self.interval_s)
-        m = self.backend.observe()
-        self._last = m
         self._reset_episode_totals()
-        info = {"metrics": self._metrics(m), "clipped": False, "requested_replicas": self._desired}
-        return self._obs(m), info
+        return self.backend.observe()
 
-    def step(self, action):
-        if self._last is None:
-            raise RuntimeError("step() called before reset()")
+    def decode_action(self, action: Any) -> int:
+        """The desired replica count after ``action``: ``desired + deltas[action]`` clipped to
+        ``[min_replicas, max_replicas]`` (the unclipped value goes to ``info["requested_replicas"]``).
+
+        Raises:
+            ValueError / TypeError: if ``action`` is not an integer in ``[0, len(deltas) - 1]``.
+        """
         cls = action.__class__
         delta = self._delta_map.get(action) if cls is int or cls is np.int64 else None
         if delta is None:
@@ -284,81 +304,12 @@ class FaasAutoscalingEnv(gym.Env):
             target = self.min_replicas
         elif target > self.max_replicas:
             target = self.max_replicas
-        if target != self._desired:
-            self.backend.set_replicas(target)
-            self._desired = target
-        self.backend.advance(self.interval_s)
-        m = self.backend.observe()
-        self._last = m
-        metrics = self._metrics(m)
-        arrived = metrics["arrived"]
-        dropped = m.dropped
-        drop_frac = dropped / arrived if arrived > 0 else 0.0
-        if drop_frac > 1.0:
-            drop_frac = 1.0
-        v = m.slo_violation_rate
-        if v is None:
-            v = 1.0 if m.response_time_ms > self.slo_ms else 0.0
-        mx = self.max_replicas
-        cold = m.cold_starts
-        reward = -(
-            self.w_slo * v
-            + self.w_cost * m.replicas_desired / mx
-            + self.w_cold_start * (cold if cold < mx else mx) / mx
-            + self.w_drop * drop_frac
-        )
-        # running episode totals (info["episode_metrics"])
-        done = metrics["completed"]
-        self._tot_completed += done
-        self._tot_resp += m.response_time_ms * done
-        self._tot_viol += v * done
-        self._tot_replica_s += metrics["replica_seconds"]
-        self._tot_cold += cold
-        self._tot_dropped += dropped
-        self._tot_arrived += arrived
-        n = self._tot_completed
-        info = {
-            "metrics": metrics,
-            "episode_metrics": {
-                "response_time_ms": self._tot_resp / n if n else 0.0,
-                "slo_violation_rate": self._tot_viol / n if n else 0.0,
-                "replica_seconds": self._tot_replica_s,
-                "cold_starts": self._tot_cold,
-                "dropped": self._tot_dropped,
-                "drop_rate": self._tot_dropped / self._tot_arrived if self._tot_arrived else 0.0,
-            },
-            "clipped": target != requested,
-            "requested_replicas": requested,
-        }
-        return self._obs(m), float(reward), False, False, info
+        self._requested = requested
+        self._desired = target
+        return target
 
-    def _delta_of(self, action: Any) -> int:
-        """Validate a non-``int`` action (numpy integer, 0-d/1-element array) and return its delta."""
-        n = len(self.deltas)
-        try:
-            idx = int(np.asarray(action).reshape(()))
-        except (TypeError, ValueError):
-            raise TypeError(f"action must be an integer in [0, {n - 1}], got {action!r}") from None
-        if not 0 <= idx < n or np.asarray(action).reshape(()) != idx:
-            raise ValueError(f"action must be an integer in [0, {n - 1}], got {action!r}")
-        return self.deltas[idx]
-
-    def render(self):
-        if self.render_mode != "ansi" or self._last is None:
-            return None
-        m = self._last
-        return (
-            f"t={m.time_s:8.0f}s replicas={m.replicas}/{m.replicas_desired} rate={m.request_rate_rps:7.2f}rps "
-            f"resp={m.response_time_ms:8.1f}ms slo_viol={m.slo_violation_rate if m.slo_violation_rate is not None else float('nan'):.3f} "
-            f"queue={m.queue_length} cold={m.cold_starts} drop={m.dropped}"
-        )
-
-    def close(self):
-        self.backend.close()
-
-    # ------------------------------------------------------------------ helpers
-    def _obs(self, m: FaasMeasurement) -> np.ndarray:
-        # saturate at the declared caps (a real backend can exceed them); lows are 0 / -1 already.
+    def observation(self, m: FaasMeasurement) -> np.ndarray:
+        """The 11 values of the observation table, saturated at their caps (``float32``)."""
         # (conditional expressions: ~10x cheaper than min() on this hot path)
         phase = 2.0 * math.pi * ((self.start_time_of_day_s + m.time_s) % DAY_S) / DAY_S
         mx = self.max_replicas
@@ -383,6 +334,84 @@ class FaasAutoscalingEnv(gym.Env):
                 math.cos(phase),
             ),
             dtype=np.float32,
+        )
+
+    def reward(self, m: FaasMeasurement) -> float:
+        """``-(w_slo v + w_cost R / max_replicas + w_cold_start n_cold / max_replicas + w_drop d)`` of
+        measurement ``m`` (see Rewards); a pure function of ``m`` and the weights."""
+        arrived = m.arrived if m.arrived is not None else m.request_rate_rps * m.window_s
+        drop_frac = m.dropped / arrived if arrived > 0 else 0.0
+        if drop_frac > 1.0:
+            drop_frac = 1.0
+        mx = self.max_replicas
+        cold = m.cold_starts
+        return float(
+            -(
+                self.w_slo * self._violation(m)
+                + self.w_cost * m.replicas_desired / mx
+                + self.w_cold_start * (cold if cold < mx else mx) / mx
+                + self.w_drop * drop_frac
+            )
+        )
+
+    def info(self, m: FaasMeasurement) -> dict[str, Any]:
+        """``metrics`` of ``m``, the running ``episode_metrics`` (updated here, once per step),
+        ``clipped`` and ``requested_replicas``."""
+        metrics = self._metrics(m)
+        done = metrics["completed"]
+        self._tot_completed += done
+        self._tot_resp += m.response_time_ms * done
+        self._tot_viol += self._violation(m) * done
+        self._tot_replica_s += metrics["replica_seconds"]
+        self._tot_cold += m.cold_starts
+        self._tot_dropped += m.dropped
+        self._tot_arrived += metrics["arrived"]
+        n = self._tot_completed
+        return {
+            "metrics": metrics,
+            "episode_metrics": {
+                "response_time_ms": self._tot_resp / n if n else 0.0,
+                "slo_violation_rate": self._tot_viol / n if n else 0.0,
+                "replica_seconds": self._tot_replica_s,
+                "cold_starts": self._tot_cold,
+                "dropped": self._tot_dropped,
+                "drop_rate": self._tot_dropped / self._tot_arrived if self._tot_arrived else 0.0,
+            },
+            "clipped": self._desired != self._requested,
+            "requested_replicas": self._requested,
+        }
+
+    def reset_info(self, m: FaasMeasurement) -> dict[str, Any]:
+        """The warm-up window's ``metrics`` (not counted in ``episode_metrics``)."""
+        return {"metrics": self._metrics(m), "clipped": False, "requested_replicas": self._desired}
+
+    # ------------------------------------------------------------------ helpers
+    def _violation(self, m: FaasMeasurement) -> float:
+        """The SLO-violation rate of ``m``; if unknown, 1.0 when the mean response time exceeds the SLO."""
+        v = m.slo_violation_rate
+        if v is None:
+            return 1.0 if m.response_time_ms > self.slo_ms else 0.0
+        return v
+
+    def _delta_of(self, action: Any) -> int:
+        """Validate a non-``int`` action (numpy integer, 0-d/1-element array) and return its delta."""
+        n = len(self.deltas)
+        try:
+            idx = int(np.asarray(action).reshape(()))
+        except (TypeError, ValueError):
+            raise TypeError(f"action must be an integer in [0, {n - 1}], got {action!r}") from None
+        if not 0 <= idx < n or np.asarray(action).reshape(()) != idx:
+            raise ValueError(f"action must be an integer in [0, {n - 1}], got {action!r}")
+        return self.deltas[idx]
+
+    def render(self):
+        m = self.last_measurement
+        if self.render_mode != "ansi" or m is None:
+            return None
+        return (
+            f"t={m.time_s:8.0f}s replicas={m.replicas}/{m.replicas_desired} rate={m.request_rate_rps:7.2f}rps "
+            f"resp={m.response_time_ms:8.1f}ms slo_viol={m.slo_violation_rate if m.slo_violation_rate is not None else float('nan'):.3f} "
+            f"queue={m.queue_length} cold={m.cold_starts} drop={m.dropped}"
         )
 
     def _metrics(self, m: FaasMeasurement) -> dict[str, float]:

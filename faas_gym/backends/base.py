@@ -1,9 +1,9 @@
 """The contract between the faas_gym envs and their backends.
 
-Data flows one way: ``env.step(action)`` -> ``backend.set_replicas(n)`` ->
-``backend.advance(interval_s)`` -> ``backend.observe()`` -> the env builds
-observation, reward and info from the returned :class:`FaasMeasurement`.
-Backends never import envs.
+Data flows one way (the template of :class:`lwmecps_gym.core.env.BackendEnv`):
+``env.step(action)`` -> ``backend.apply(replicas)`` -> ``backend.advance(interval_s)`` ->
+``backend.observe()`` -> the env builds observation, reward and info from the returned
+:class:`FaasMeasurement`. Backends never import envs.
 
 Both the simulator (:mod:`faas_gym.backends.sim`) and the real OpenFaaS/Kubernetes
 backend (:mod:`faas_gym.backends.openfaas`) implement :class:`FaasBackend`.
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from lwmecps_gym.core.backend import Backend
 
 
 @dataclass(frozen=True)
@@ -66,20 +68,24 @@ class FaasMeasurement:
 
 
 @runtime_checkable
-class FaasBackend(Protocol):
-    """A FaaS platform the faas_gym envs can act on: the simulator or a real OpenFaaS cluster."""
+class FaasBackend(Backend[FaasMeasurement], Protocol):
+    """The core :class:`~lwmecps_gym.core.backend.Backend` contract with a replica count as the command.
+
+    A FaaS platform the faas_gym envs can act on: the simulator or a real OpenFaaS cluster.
+    """
 
     def reset(self, seed: int | None = None) -> None:
         """Start an episode: the sim rewinds to a seeded start; a real backend re-reads cluster state."""
 
-    def set_replicas(self, replicas: int) -> None:
-        """Ask for ``replicas`` replicas of the function (new ones pay a cold start before serving)."""
+    def apply(self, command: int) -> None:
+        """Ask for ``command`` (an int >= 0) replicas of the function; new ones pay a cold start before
+        serving. Applying the current count again is a no-op."""
 
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` of (simulated or real) time pass; requests arrive and are served."""
 
     def observe(self) -> FaasMeasurement:
-        """Measurements over the window of the last :meth:`advance`."""
+        """Measurements over the window of the last :meth:`advance` (cheap, no side effects)."""
 
     def close(self) -> None:
         """Release connections and resources."""

@@ -1,6 +1,6 @@
 """The real faas_gym backend: an OpenFaaS function on Kubernetes, measured through Prometheus.
 
-``set_replicas(n)`` patches the function Deployment's ``scale`` subresource in the function
+``apply(n)`` patches the function Deployment's ``scale`` subresource in the function
 namespace (``openfaas-fn``) with the official ``kubernetes`` client, or, with
 ``scale_via="gateway"``, calls the OpenFaaS gateway's ``POST /system/scale-function/{name}``.
 ``advance(s)`` sleeps ``s`` seconds of wall-clock time. ``observe()`` reads the replica counts
@@ -281,7 +281,7 @@ class OpenFaaSBackend:
             ``read() -> DeploymentState``, ``scale(n)``, ``close()``).
         prometheus: the query client.
         slo_ms: response-time SLO, ms (for ``slo_violation_rate``).
-        min_replicas, max_replicas: the range ``set_replicas`` accepts.
+        min_replicas, max_replicas: the range ``apply`` accepts.
         rate_window_s: PromQL range for ``rate``/``increase``; default: the length of the last
             ``advance``. Must cover at least two scrapes.
         evaluation_delay_s: evaluate the queries this long before the end of the window (the
@@ -332,6 +332,7 @@ class OpenFaaSBackend:
         self._clock, self._sleep = clock, sleep
         self._t0: float | None = None
         self._window: tuple[float, float] | None = None
+        self._applied: int | None = None
         self._closed = False
 
     # -- construction -------------------------------------------------------------------------
@@ -421,12 +422,19 @@ class OpenFaaSBackend:
         self.prometheus.scalar(queries(self.fn, 60.0)["service_count"], missing=self._unknown_function_hint)
         self._t0 = self._clock()
         self._window = None
+        self._applied = None
 
-    def set_replicas(self, replicas: int) -> None:
-        """Set the Deployment's ``spec.replicas`` to ``replicas`` (in ``[min_replicas, max_replicas]``)."""
+    def apply(self, command: int) -> None:
+        """Set the Deployment's ``spec.replicas`` to ``command`` replicas (in ``[min_replicas, max_replicas]``).
+
+        The count this backend applied last (since :meth:`reset`) is not sent again.
+        """
         self._check_open()
-        n = check_int("replicas", replicas, low=self.min_replicas, high=self.max_replicas)
+        n = check_int("replicas", command, low=self.min_replicas, high=self.max_replicas)
+        if n == self._applied:
+            return
         self.scaler.scale(n)
+        self._applied = n
 
     def advance(self, seconds: float) -> None:
         """Sleep ``seconds`` of wall-clock time; the next :meth:`observe` covers exactly this window."""

@@ -59,6 +59,7 @@ import numpy as np
 
 from faas_gym.backends.base import FaasMeasurement
 from faas_gym.workloads import ServiceTime, Workload, make_service_time, make_workload
+from lwmecps_gym.core.queueing import erlang_c
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, coerce_dataclass
 
 MODELS = ("fluid", "des")
@@ -122,41 +123,15 @@ class SimConfig:
         object.__setattr__(self, "service_time", make_service_time(self.service_time))
 
 
-def erlang_c(c: int, a: float) -> float:
-    """Erlang C: probability that an arrival waits in M/M/c with offered load ``a = lambda/mu`` (< c).
-
-    Uses the Erlang B recursion ``B_k = a B_{k-1} / (k + a B_{k-1})`` and
-    ``C = B_c / (1 - (a/c)(1 - B_c))``. Returns 1.0 when ``a >= c`` and 0.0 when ``c == 0``.
-    """
-    if c <= 0:
-        return 1.0
-    if a >= c:
-        return 1.0
-    b = 1.0
-    for k in range(1, c + 1):
-        b = a * b / (k + a * b)
-    return b / (1.0 - (a / c) * (1.0 - b))
-
-
 def _erlang_c_interp(c: float, a: float) -> float:
-    """Erlang C at a non-integer server count ``c``: linear between ``floor(c)`` and ``floor(c) + 1``."""
+    """Erlang C at a non-integer server count ``c`` (time-averaged ready slots): linear between
+    :func:`~lwmecps_gym.core.queueing.erlang_c` at ``floor(c)`` and ``floor(c) + 1``."""
     lo = int(c)
     frac = c - lo
-    b = 1.0
-    for k in range(1, lo + 1):
-        b = a * b / (k + a * b)
-    c_lo = b / (1.0 - (a / lo) * (1.0 - b)) if 0 < lo and a < lo else 1.0
+    c_lo = erlang_c(lo, a)
     if frac <= 1e-12:
         return c_lo
-    hi = lo + 1
-    b = a * b / (hi + a * b)
-    c_hi = b / (1.0 - (a / hi) * (1.0 - b)) if a < hi else 1.0
-    return c_lo + frac * (c_hi - c_lo)
-
-
-def mmc_mean_response_s(c: int, lam: float, mu: float) -> float:
-    """Mean sojourn time of M/M/c (infinite queue): ``C(c, a) / (c mu - lambda) + 1 / mu``."""
-    return erlang_c(c, lam / mu) / (c * mu - lam) + 1.0 / mu
+    return c_lo + frac * (erlang_c(lo + 1, a) - c_lo)
 
 
 _MASK64 = (1 << 64) - 1
@@ -297,17 +272,19 @@ class SimBackend:
     def replicas_desired(self) -> int:
         return len(self._ready_at)
 
-    def set_replicas(self, replicas: int) -> None:
-        """Scale to ``replicas`` (>= 0) at the current time.
+    def apply(self, command: int) -> None:
+        """Scale to ``command`` replicas (an int >= 0) at the current time; the current count is a no-op.
 
         Scale-up revives kept-alive replicas first (ready now), then creates new ones that are
         ready after ``cold_start_s`` (counted as cold starts). Scale-down removes cold-starting
         replicas first (newest first), then ready ones (idle slots first in the DES); removed ready
         replicas finish their in-flight requests and enter the keep-alive pool.
         """
-        n = replicas if replicas.__class__ is int and replicas >= 0 else check_int("replicas", replicas, low=0)
-        cfg = self.config
+        n = command if command.__class__ is int and command >= 0 else check_int("replicas", command, low=0)
         cur = len(self._ready_at)
+        if n == cur:
+            return
+        cfg = self.config
         now = self.t
         if self._pool:
             self._pool = [e for e in self._pool if e > now]

@@ -10,6 +10,7 @@ from unittest import mock
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -75,25 +76,25 @@ def rollout(env, seed, actions):
 @pytest.mark.parametrize("model", ["fluid", "des"])
 def test_same_seed_same_trajectory(model):
     actions = np.random.default_rng(0).integers(0, 3, 60)
-    a = rollout(gym.make("faas_gym/Autoscaling-v0", sim={"model": model}), 5, actions)
-    b = rollout(gym.make("faas_gym/Autoscaling-v0", sim={"model": model}), 5, actions)
+    a = rollout(gym.make("faas_gym/Autoscaling-v0", sim_config={"model": model}), 5, actions)
+    b = rollout(gym.make("faas_gym/Autoscaling-v0", sim_config={"model": model}), 5, actions)
     np.testing.assert_array_equal(a[0], b[0])
     assert a[1] == b[1] and a[2] == b[2]
-    c = rollout(gym.make("faas_gym/Autoscaling-v0", sim={"model": model}), 6, actions)
+    c = rollout(gym.make("faas_gym/Autoscaling-v0", sim_config={"model": model}), 6, actions)
     assert not np.array_equal(a[0], c[0])
 
 
 @pytest.mark.parametrize("model", ["fluid", "des"])
 def test_workload_independent_of_actions(model):
     # the workload has its own random stream: two policies see the same arrivals for a seed
-    up = rollout(gym.make("faas_gym/Autoscaling-v0", sim={"model": model}), 3, [2] * 40)[2]
-    down = rollout(gym.make("faas_gym/Autoscaling-v0", sim={"model": model}), 3, [0] * 40)[2]
+    up = rollout(gym.make("faas_gym/Autoscaling-v0", sim_config={"model": model}), 3, [2] * 40)[2]
+    down = rollout(gym.make("faas_gym/Autoscaling-v0", sim_config={"model": model}), 3, [0] * 40)[2]
     assert [m["arrived"] for m in up] == [m["arrived"] for m in down]
     assert [m["replicas_desired"] for m in up] != [m["replicas_desired"] for m in down]
 
 
 def test_observations_in_bounds_reward_bounded_fresh_arrays():
-    env = gym.make("faas_gym/Autoscaling-v0", sim={"queue_capacity": 30}, min_replicas=0, max_replicas=6)
+    env = gym.make("faas_gym/Autoscaling-v0", sim_config={"queue_capacity": 30}, min_replicas=0, max_replicas=6)
     space = env.observation_space
     bound = -(1.0 + 0.5 + 0.05 + 1.0)
     obs, _ = env.reset(seed=1)
@@ -182,8 +183,8 @@ def test_episode_metrics_are_request_weighted_totals():
         ({"backend": "knative"}, ValueError, "backend"),
         ({"backend": "openfaas"}, ValueError, "function_name"),
         ({"backend": object()}, TypeError, "lacks"),
-        ({"sim": {"concurrency": 0}}, ValueError, "concurrency"),
-        ({"sim": {"workload": {"kind": "poisson", "rate": 1}}}, ValueError, "unknown keys"),
+        ({"sim_config": {"concurrency": 0}}, ValueError, "concurrency"),
+        ({"sim_config": {"workload": {"kind": "poisson", "rate": 1}}}, ValueError, "unknown keys"),
         ({"render_mode": "human"}, ValueError, "render_mode"),
     ],
 )
@@ -194,7 +195,7 @@ def test_bad_arguments_raise_clear_errors(kwargs, exc, match):
 
 def test_bad_actions_raise():
     env = FaasAutoscalingEnv()
-    with pytest.raises(RuntimeError, match="reset"):
+    with pytest.raises(ResetNeeded, match="reset"):
         env.step(0)
     env.reset(seed=0)
     for bad in (3, -1, 1.5):
@@ -210,10 +211,10 @@ def test_accepts_a_backend_instance_and_drives_it_through_the_protocol():
     env = FaasAutoscalingEnv(backend=backend, initial_replicas=2)
     obs, _ = env.reset(seed=0)
     backend.reset.assert_called_once()
-    backend.set_replicas.assert_called_with(2)
+    backend.apply.assert_called_with(2)
     backend.advance.assert_called_with(15.0)
     obs, r, *_ = env.step(2)
-    backend.set_replicas.assert_called_with(3)
+    backend.apply.assert_called_with(3)
     assert obs[:9].tolist() == pytest.approx([2, 0.5, 0.4, 120.0, 3.0, 3.0, 0, 1, 2])
     assert r == pytest.approx(-(0.25 + 0.5 * 2 / 16))  # arrived unknown -> rate x window; no drops
 
@@ -296,10 +297,42 @@ def test_fluid_default_scenario_agrees_with_exact_des():
     for policy in (HPAPolicy.from_env(env), StaticPolicy.from_env(env, replicas=8)):
         out = {}
         for model in ("fluid", "des"):
-            r = evaluate("faas_gym/Autoscaling-v0", policy, seeds=[0, 1, 2], step_limit=120, sim={"model": model})
+            r = evaluate("faas_gym/Autoscaling-v0", policy, seeds=[0, 1, 2], step_limit=120, sim_config={"model": model})
             out[model] = {k: v[0] for k, v in r.summary().items()}
         f, d = out["fluid"], out["des"]
         assert f["response_time_ms"] == pytest.approx(d["response_time_ms"], rel=0.10)
         assert abs(f["slo_violation_rate"] - d["slo_violation_rate"]) < 0.02
         assert f["cpu_utilization"] == pytest.approx(d["cpu_utilization"], abs=0.03)
         assert f["return"] == pytest.approx(d["return"], rel=0.05)
+
+
+def test_upstream_aliases_give_the_same_env():
+    a = FaasAutoscalingEnv(sim={"cold_start_s": 9.0}, sample_interval=30.0)
+    b = FaasAutoscalingEnv(sim_config={"cold_start_s": 9.0}, interval_s=30.0)
+    assert a.interval_s == b.interval_s == 30.0
+    assert a.backend.config == b.backend.config and a.backend.config.cold_start_s == 9.0
+    with pytest.raises(TypeError, match="interval_s or its alias sample_interval"):
+        FaasAutoscalingEnv(interval_s=15.0, sample_interval=30.0)
+    with pytest.raises(TypeError, match="sim_config or its alias sim"):
+        FaasAutoscalingEnv(sim_config={}, sim={})
+
+
+@pytest.mark.parametrize("kwargs", [{"backend_kwargs": {"prometheus_url": "http://127.0.0.1:9"}},
+                                    {"function_name": "figlet"}, {"namespace": "openfaas-fn"}])
+def test_openfaas_arguments_with_the_simulator_raise(kwargs):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=f"{name} is only valid with backend='openfaas'"):
+        FaasAutoscalingEnv(**kwargs)
+
+
+def test_env_follows_the_backend_env_template():
+    from lwmecps_gym.core.backend import Backend
+    from lwmecps_gym.core.env import BackendEnv
+
+    env = FaasAutoscalingEnv()
+    assert isinstance(env, BackendEnv) and isinstance(env.backend, Backend)
+    env.reset(seed=3)
+    _, r, *_ = env.step(2)
+    m = env.unwrapped.last_measurement
+    assert r == env.reward(m)  # the reward is a pure function of the measurement
+    assert env.reward(m) == env.reward(m)

@@ -50,9 +50,9 @@ def test_backend_satisfies_the_faas_backend_protocol(k8s_api_client):
     assert isinstance(make_backend(k8s_api_client), FaasBackend)
 
 
-def test_set_replicas_patches_the_scale_subresource_exactly(k8s_stub, k8s_api_client):
+def test_apply_patches_the_scale_subresource_exactly(k8s_stub, k8s_api_client):
     backend = make_backend(k8s_api_client)
-    backend.set_replicas(5)
+    backend.apply(5)
     (call,) = k8s_stub.calls("PATCH")
     assert call.path == SCALE_PATH
     assert call.headers["content-type"] == "application/strategic-merge-patch+json"
@@ -60,28 +60,28 @@ def test_set_replicas_patches_the_scale_subresource_exactly(k8s_stub, k8s_api_cl
     assert k8s_stub.state["deployment"]["spec"]["replicas"] == 5
 
 
-def test_set_replicas_rejects_out_of_range_without_calling_the_api(k8s_stub, k8s_api_client):
+def test_apply_rejects_out_of_range_without_calling_the_api(k8s_stub, k8s_api_client):
     backend = make_backend(k8s_api_client, min_replicas=1, max_replicas=4)
     with pytest.raises(ValueError, match=r"replicas must be <= 4"):
-        backend.set_replicas(5)
+        backend.apply(5)
     with pytest.raises(ValueError, match=r"replicas must be >= 1"):
-        backend.set_replicas(0)
+        backend.apply(0)
     with pytest.raises(TypeError, match="replicas must be an integer"):
-        backend.set_replicas(2.5)
+        backend.apply(2.5)
     assert k8s_stub.calls("PATCH") == []
 
 
 def test_scale_retries_503_then_succeeds(k8s_stub, k8s_api_client):
     answers = iter([(503, k8s_status(503, "ServiceUnavailable")), (503, k8s_status(503, "ServiceUnavailable"))])
     k8s_stub.route("PATCH", SCALE_PATH, lambda req: next(answers, (200, {"kind": "Scale", "spec": {"replicas": 2}})))
-    make_backend(k8s_api_client).set_replicas(2)
+    make_backend(k8s_api_client).apply(2)
     assert len(k8s_stub.calls("PATCH", SCALE_PATH)) == 3
 
 
 def test_persistent_conflict_gives_transient_error_after_bounded_attempts(k8s_stub, k8s_api_client):
     k8s_stub.route("PATCH", SCALE_PATH, lambda req: (409, k8s_status(409, "Conflict")))
     with pytest.raises(TransientBackendError, match="HTTP 409"):
-        make_backend(k8s_api_client).set_replicas(2)
+        make_backend(k8s_api_client).apply(2)
     assert len(k8s_stub.calls("PATCH", SCALE_PATH)) == FAST_RETRY["retry_attempts"]
 
 
@@ -90,7 +90,7 @@ def test_persistent_conflict_gives_transient_error_after_bounded_attempts(k8s_st
 def test_permanent_api_errors_are_not_retried_and_say_why(k8s_stub, k8s_api_client, code, reason, hint):
     k8s_stub.route("PATCH", SCALE_PATH, lambda req: (code, k8s_status(code, reason)))
     with pytest.raises(PermanentBackendError, match=hint):
-        make_backend(k8s_api_client).set_replicas(2)
+        make_backend(k8s_api_client).apply(2)
     assert len(k8s_stub.calls("PATCH", SCALE_PATH)) == 1
 
 
@@ -112,7 +112,7 @@ def test_unreachable_api_server_is_a_transient_error():
     cfg = client.Configuration(host=f"http://127.0.0.1:{free_port()}")
     cfg.retries = 0
     with pytest.raises(TransientBackendError, match="unreachable"):
-        make_backend(client.ApiClient(cfg)).set_replicas(2)
+        make_backend(client.ApiClient(cfg)).apply(2)
 
 
 # ---- OpenFaaS gateway ------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def gateway_stub():
 def test_gateway_scale_posts_scale_function_with_auth_and_namespace(gateway_stub):
     backend = make_backend(scale_via="gateway", gateway_url=gateway_stub.url + "/",
                            gateway_auth=("admin", "s3cret"))
-    backend.set_replicas(4)
+    backend.apply(4)
     (call,) = gateway_stub.calls("POST")
     assert call.path == f"/system/scale-function/{FUNCTION}"
     assert call.query == {"namespace": [NAMESPACE]}
@@ -146,12 +146,20 @@ def test_gateway_503_is_retried_and_401_is_permanent(gateway_stub):
     answers = iter([(503, {"error": "busy"})])
     gateway_stub.route("POST", rf"/system/scale-function/{FUNCTION}", lambda req: next(answers, (200, {})))
     backend = make_backend(scale_via="gateway", gateway_url=gateway_stub.url)
-    backend.set_replicas(2)
+    backend.apply(2)
     assert len(gateway_stub.calls("POST")) == 2
     gateway_stub.route("POST", rf"/system/scale-function/{FUNCTION}", lambda req: (401, {"error": "unauthorized"}))
     with pytest.raises(PermanentBackendError, match="gateway_auth"):
-        backend.set_replicas(2)
+        backend.apply(3)
     assert len(gateway_stub.calls("POST")) == 3
+
+
+def test_apply_does_not_resend_the_count_it_applied_last(k8s_stub, k8s_api_client):
+    backend = make_backend(k8s_api_client)
+    backend.apply(3)
+    backend.apply(3)  # unchanged: no API call (the env applies its target every step)
+    backend.apply(4)
+    assert [c.body for c in k8s_stub.calls("PATCH")] == [{"spec": {"replicas": 3}}, {"spec": {"replicas": 4}}]
 
 
 # ---- Prometheus ------------------------------------------------------------------------------
@@ -216,7 +224,7 @@ def test_lifecycle_errors(k8s_stub, k8s_api_client, prom_stub):
     backend.close()
     backend.close()  # idempotent
     with pytest.raises(BackendError, match="closed"):
-        backend.set_replicas(2)
+        backend.apply(2)
 
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
@@ -278,7 +286,7 @@ def test_kubeconfig_path_is_used_with_its_token(k8s_stub, tmp_path):
         "users:\n- name: agent\n  user:\n    token: test-token\n"
         "contexts:\n- name: stub\n  context:\n    cluster: stub\n    user: agent\n")
     backend = make_backend(kubeconfig=str(kubeconfig))
-    backend.set_replicas(3)
+    backend.apply(3)
     (call,) = k8s_stub.calls("PATCH", SCALE_PATH)
     assert call.headers["authorization"] == "Bearer test-token"
     assert call.body == {"spec": {"replicas": 3}}

@@ -65,7 +65,7 @@ def test_observation_matches_the_exporter(faas_prometheus, k8s_stub, k8s_api_cli
     hello = exporter.functions["hello.openfaas-fn"]
     backend = backend_for(prom, k8s_api_client, max_inflight=2)
     backend.reset(seed=0)
-    backend.set_replicas(4)
+    backend.apply(4)
     timer = cold_start_during(exporter, HELLO_PODS[2], 0.5)
     backend.advance(WINDOW_S)
     timer.join()
@@ -144,7 +144,7 @@ def test_gateway_mode_reads_and_scales_through_the_gateway(faas_prometheus):
         gw.route("POST", f"/system/scale-function/{FUNCTION}", lambda req: (202, {}))
         backend = backend_for(prom, scale_via="gateway", gateway_url=gw.url, gateway_auth=("admin", "pw"))
         backend.reset()
-        backend.set_replicas(2)
+        backend.apply(2)
         backend.advance(WINDOW_S)
         m = backend.observe()
         assert gw.calls("POST")[0].body == {"serviceName": FUNCTION, "replicas": 2, "namespace": "openfaas-fn"}

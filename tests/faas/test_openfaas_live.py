@@ -35,7 +35,7 @@ def test_live_cluster_measurement_invariants():
     try:
         backend.reset()
         desired = backend.scaler.read().replicas_desired
-        backend.set_replicas(desired)
+        backend.apply(desired)
         backend.advance(interval)
         m = backend.observe()
     finally:

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from faas_gym.backends.base import FaasBackend, FaasMeasurement
-from faas_gym.backends.sim import SimBackend, SimConfig, erlang_c, mmc_mean_response_s
+from faas_gym.backends.sim import SimBackend, SimConfig
+from lwmecps_gym.core.queueing import mmc_mean_response_s
 
 
 def run_windows(backend: SimBackend, n: int, dt: float) -> list[FaasMeasurement]:
@@ -49,13 +50,6 @@ def mmc_config(c: int, lam: float, mu: float, model: str, **kw) -> SimConfig:
         model=model,
         **kw,
     )
-
-
-def test_erlang_c_closed_form_values():
-    # M/M/1: C = rho; M/M/2 with a = 1: C = 1/3 (textbook values)
-    assert erlang_c(1, 0.5) == pytest.approx(0.5)
-    assert erlang_c(2, 1.0) == pytest.approx(1.0 / 3.0)
-    assert mmc_mean_response_s(1, 0.5, 1.0) == pytest.approx(2.0)  # 1 / (mu - lambda)
 
 
 @pytest.mark.parametrize("c,lam", [(1, 0.7), (4, 3.2)])
@@ -166,7 +160,7 @@ def test_requests_are_conserved(model):
     prev = 0
     totals = np.zeros(3, dtype=np.int64)
     for _ in range(400):
-        b.set_replicas(int(rng.integers(0, 9)))
+        b.apply(int(rng.integers(0, 9)))
         b.advance(float(rng.choice([5.0, 15.0, 30.0])))
         m = b.observe()
         assert m.arrived + prev == m.completed + m.dropped + m.in_system
@@ -189,7 +183,7 @@ def test_cold_start_delays_service(model):
     )
     b = SimBackend(cfg)
     b.reset(seed=0)
-    b.set_replicas(2)
+    b.apply(2)
     b.advance(8.0)
     m = b.observe()
     assert (m.replicas, m.replicas_desired, m.cold_starts) == (0, 2, 2)
@@ -207,15 +201,15 @@ def test_keep_alive_revives_warm_then_reclaims(model):
     b = SimBackend(cfg)
     b.reset(seed=0)
     b.advance(15.0)
-    b.set_replicas(1)  # two replicas go to the keep-alive pool
+    b.apply(1)  # two replicas go to the keep-alive pool
     b.advance(30.0)
-    b.set_replicas(3)  # within keep-alive: revived warm
+    b.apply(3)  # within keep-alive: revived warm
     b.advance(15.0)
     m = b.observe()
     assert m.cold_starts == 0 and m.replicas == 3
-    b.set_replicas(1)
+    b.apply(1)
     b.advance(61.0)  # keep-alive expired: reclaimed
-    b.set_replicas(2)
+    b.apply(2)
     b.advance(2.0)
     m = b.observe()
     assert m.cold_starts == 1 and m.replicas == 1 and m.replicas_desired == 2
@@ -227,16 +221,16 @@ def test_same_seed_same_measurements_and_protocol():
     assert isinstance(a, FaasBackend)
     for be in (a, b):
         be.reset(seed=42)
-        be.set_replicas(4)
+        be.apply(4)
     for _ in range(20):
         a.advance(15.0)
         b.advance(15.0)
         assert a.observe() == b.observe()
     a.reset(seed=43)
-    a.set_replicas(4)
+    a.apply(4)
     a.advance(15.0)
     b.reset(seed=42)
-    b.set_replicas(4)
+    b.apply(4)
     b.advance(15.0)
     assert a.observe() != b.observe()
 
@@ -259,7 +253,7 @@ def test_bad_config_and_calls_raise():
     with pytest.raises(RuntimeError, match="before advance"):
         b.observe()
     with pytest.raises(ValueError, match="replicas"):
-        b.set_replicas(-1)
+        b.apply(-1)
     with pytest.raises(ValueError, match="seconds"):
         b.advance(0.0)
 
