@@ -224,6 +224,16 @@ def _field(obj: Any, snake: str, camel: str) -> Any:
     return getattr(obj, snake, None)
 
 
+#: What a permanent HTTP status from the API server usually means (appended to the error message).
+_PERMANENT_HINTS = {
+    400: " (the API server rejected the request as malformed)",
+    401: " (the credentials in the kubeconfig were rejected: expired token or certificate?)",
+    403: " (RBAC denies it: see docs/rbac/lwmecps-rbac.yaml for the minimal role)",
+    404: " (no such object: check the names and the namespace)",
+    422: " (the API server rejected the change as invalid)",
+}
+
+
 def _status_message(exc: Any) -> str:
     """The API server's ``Status.message`` (or the raw body, cut), with credentials redacted."""
     body = getattr(exc, "body", None)
@@ -417,7 +427,8 @@ class KubernetesBackend:
                 msg = f"{what} for {target} failed: HTTP {status} {getattr(exc, 'reason', '')}: {_status_message(exc)}"
                 if status in TRANSIENT_HTTP_STATUS:
                     raise TransientBackendError(msg) from exc
-                raise PermanentBackendError(msg) from exc
+                # permanent: retrying cannot help, so fail at once with a hint at the cause
+                raise PermanentBackendError(msg + _PERMANENT_HINTS.get(status, "")) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise TransientBackendError(
                     f"{what} for {target} failed: {type(exc).__name__}: {redact(str(exc))}") from exc

@@ -88,13 +88,16 @@ class HttpStub:
                 status, payload = result[0], result[1]
                 headers = result[2] if len(result) > 2 else {}
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a timeout test): nothing to answer
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
