@@ -140,7 +140,7 @@ class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
     | queue_cap | sim ``queue_capacity`` or 10000 | observation cap of index 7 |
     | start_time_of_day_s | 0.0 | time of day at episode time 0, s |
     | function_name, namespace, backend_kwargs | ``None`` (namespace ``"openfaas-fn"``) | only with ``backend="openfaas"`` (see :mod:`faas_gym.backends.openfaas`); given with ``backend="sim"`` they raise ``ValueError`` |
-    | render_mode | ``None`` | ``"ansi"`` returns a one-line text summary |
+    | render_mode | ``None`` | ``"ansi"``: a one-line text summary; ``"rgb_array"``: a ``uint8 (720, 960, 3)`` frame of the episode so far (demand, replicas, latency vs SLO, cold starts; :mod:`faas_gym.rendering`, needs matplotlib) |
 
     ## Version History
 
@@ -149,7 +149,7 @@ class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
       without the squared-throughput term; deltas relative to the desired count; simulator backend.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -208,6 +208,11 @@ class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
         if render_mode is not None:
             check_choice("render_mode", render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode
+        self._renderer = None
+        if render_mode == "rgb_array":
+            from faas_gym.rendering import FaasRenderer
+
+            self._renderer = FaasRenderer(self.slo_ms, self.max_replicas)
 
         self.backend, default_queue_cap = self._make_backend(
             backend, sim_config, function_name, namespace, backend_kwargs
@@ -357,6 +362,8 @@ class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
     def info(self, m: FaasMeasurement) -> dict[str, Any]:
         """``metrics`` of ``m``, the running ``episode_metrics`` (updated here, once per step),
         ``clipped`` and ``requested_replicas``."""
+        if self._renderer is not None:
+            self._renderer.record(m)
         metrics = self._metrics(m)
         done = metrics["completed"]
         self._tot_completed += done
@@ -383,6 +390,8 @@ class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
 
     def reset_info(self, m: FaasMeasurement) -> dict[str, Any]:
         """The warm-up window's ``metrics`` (not counted in ``episode_metrics``)."""
+        if self._renderer is not None:
+            self._renderer.record(m)
         return {"metrics": self._metrics(m), "clipped": False, "requested_replicas": self._desired}
 
     # ------------------------------------------------------------------ helpers
@@ -405,8 +414,15 @@ class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
         return self.deltas[idx]
 
     def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; pass render_mode='ansi' or 'rgb_array'")
+            return None
         m = self.last_measurement
-        if self.render_mode != "ansi" or m is None:
+        if self.render_mode == "rgb_array":
+            if self.spec is not None:
+                self._renderer.title = self.spec.id
+            return self._renderer.frame()
+        if m is None:
             return None
         return (
             f"t={m.time_s:8.0f}s replicas={m.replicas}/{m.replicas_desired} rate={m.request_rate_rps:7.2f}rps "

@@ -206,13 +206,14 @@ class LoadBalanceEnv(gym.Env):
     | reward_smoothing | None | gamma of the paper's F((1 - g) x_t + g x_{t+1}) (paper: 0.9) |
     | backend | "sim" | "sim", "shm", or an LBBackend instance |
     | backend_kwargs | None | for "shm": ``ShmBackend.from_env_kwargs`` arguments |
+    | render_mode | None | ``"ansi"``: a text table per server; ``"rgb_array"``: a ``uint8 (720, 960, 3)`` frame (weights, flows, CPU use, FCT so far; :mod:`marllb_env.rendering`, needs matplotlib) |
 
     ## Version History
 
     * v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -258,6 +259,11 @@ class LoadBalanceEnv(gym.Env):
         )
         self._prev_x: list[float] | None = None
         self.render_mode = check_choice("render_mode", render_mode, [None, *self.metadata["render_modes"]])
+        self._renderer = None
+        if self.render_mode == "rgb_array":
+            from marllb_env.rendering import LBRenderer
+
+            self._renderer = LBRenderer()
         if isinstance(weight_levels, str):
             check_choice("weight_levels", weight_levels, ("code", "paper"))
             weight_levels = PAPER_WEIGHT_LEVELS if weight_levels == "paper" else CODE_WEIGHT_LEVELS
@@ -394,6 +400,8 @@ class LoadBalanceEnv(gym.Env):
         }
         if self._cap is not None:
             info["configured_capacity"] = self._cap.copy()
+        if self._renderer is not None:
+            self._renderer.record(m, info["weights"], self._cap)
         g = self.reward_smoothing
         if g is None and self._reward_fn is jain:
             return jx, info
@@ -454,8 +462,15 @@ class LoadBalanceEnv(gym.Env):
             raise NotImplementedError(f"{type(self._backend).__name__} keeps no per-flow records")
         return fct_summary(rec(), lb=getattr(self._backend, "lb", None))
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi" or self._last is None:
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; pass render_mode='ansi' or 'rgb_array'")
+            return None
+        if self.render_mode == "rgb_array":
+            if self.spec is not None:
+                self._renderer.title = self.spec.id
+            return self._renderer.frame()
+        if self._last is None:
             return None
         m = self._last
         lines = [f"t={m.time_s:.2f}s dispatch={self.dispatch}"]

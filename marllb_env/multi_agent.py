@@ -119,7 +119,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     * v0: initial version.
     """
 
-    metadata = {"name": "marllb_multi_lb_v0", "render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"name": "marllb_multi_lb_v0", "render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -173,7 +173,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
             raise ValueError("backend='shm' dispatches by SED in the (emulated) data plane; dispatch must be 'sed'")
         if backend_kwargs and self.backend != "shm":
             raise ValueError("backend_kwargs apply to backend='shm'")
-        self.render_mode = check_choice("render_mode", render_mode, (None, "ansi"))
+        self.render_mode = check_choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
         self._workload = workload
 
         self.possible_agents = [f"lb_{i}" for i in range(self.n_lbs)]
@@ -211,6 +211,11 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self._t = 0
         self._util = np.zeros(n)
         self._feat = np.zeros((m, n, N_FEATURES))
+        self._renderer = None
+        if self.render_mode == "rgb_array":
+            from marllb_env.rendering import MultiLBRenderer
+
+            self._renderer = MultiLBRenderer(m, [s.cpus for s in self.server_specs])
 
     # PettingZoo asks for the same space object on every call: these return pre-built spaces
     def observation_space(self, agent: str) -> spaces.Box:
@@ -261,6 +266,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         if self.group is not None:
             self.group.reset(entropy % (2**31))
             self._feat = self._shm_features(self.group.observe())
+            self._record_frame(None, 0.0, None)
             return self._obs(), {a: {"step": 0} for a in self.agents}
         ss = np.random.SeedSequence(entropy).spawn(2)
         self.sim.reset(
@@ -272,6 +278,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self._counters = self.sim.counters()
         self._rej0 = 0
         self._feat = self.sim.features_all()
+        self._record_frame(None, self.sim.now, None)
         infos = {a: {"step": 0} for a in self.agents}
         return self._obs(), infos
 
@@ -291,6 +298,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         if terminated or truncated:
             info["episode_metrics"] = self.episode_metrics()
         obs = self._obs()
+        self._record_frame(np.stack(weights), now, metrics)
         agents = list(self.agents)
         rewards = {a: float(reward) for a in agents}
         terms = {a: terminated for a in agents}
@@ -369,9 +377,21 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         }
         return out
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi":
+    def _record_frame(self, weights: np.ndarray | None, time_s: float, metrics: dict[str, float] | None) -> None:
+        """Hand this interval to the ``rgb_array`` renderer (no-op in other render modes)."""
+        if self._renderer is None:
+            return
+        sim = self.sim is not None
+        in_system = float(self.sim.ground_truth()["flows_in_system"].sum()) if sim else float("nan")
+        util = self._util if sim else np.full(self.n_servers, np.nan)
+        self._renderer.record(time_s, weights, self._feat[:, :, 0], util, metrics, in_system)
+
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; pass render_mode='ansi' or 'rgb_array'")
             return None
+        if self.render_mode == "rgb_array":
+            return self._renderer.frame()
         if self.sim is None:
             return f"step={self._t} (shm) local n_flow_on per LB: {self._feat[:, :, 0].astype(int).tolist()}"
         gt = self.sim.ground_truth()

@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from lwmecps_gym.core.evaluation import EvaluationResult, check_metrics, mean_ci
 from lwmecps_gym.core.optional import require
 
@@ -185,3 +187,16 @@ def plot_comparison(
     if path is not None:
         fig.savefig(path, dpi=dpi)
     return fig
+
+
+def figure_to_rgb(fig: Figure) -> np.ndarray:
+    """Rasterise ``fig`` with an Agg canvas attached to this figure only (the pyplot backend, if
+    any, is untouched): ``uint8 (H, W, 3)`` with ``H, W`` = figure size in inches times its dpi.
+
+    This is how every ``render_mode="rgb_array"`` frame of the library is made.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[:, :, :3], dtype=np.uint8)
