@@ -38,14 +38,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
 
 from lwmecps_gym.backends.base import ClusterMeasurement
-from lwmecps_gym.core.queueing import ViolationTable, erlang_table
 from lwmecps_gym.backends.sim.workload import DayTrace, EpisodeWorkload
+from lwmecps_gym.core.queueing import ViolationTable, erlang_table
 from lwmecps_gym.core.validation import check_choice, check_float, check_int
 from lwmecps_gym.scenarios import Scenario
 
@@ -73,13 +72,6 @@ class SimConfig:
         initial_replicas: ready replicas of every deployment at ``reset`` (scaling mode).
         trace_seed: seed of the day of user mobility and activity levels (see
             :class:`~lwmecps_gym.backends.sim.workload.DayTrace`); part of the scenario.
-        kernel: implementation of the scaling window (``scale_list`` and the window of
-            the per-site layout): ``"python"`` (the reference), ``"c"`` (the optional
-            compiled ``_ckernel`` extension; ``ImportError`` if it was not built) or
-            ``"auto"`` (C when built, else Python; the environment variable
-            ``LWMECPS_SIM_KERNEL=python|c`` overrides ``"auto"``). Both give bit-identical
-            trajectories; only the speed differs. The placement layout (v0-v2) always runs
-            in Python.
         demand_events: optional demand-event model multiplying the deployments' arrival
             rates window by window (e.g. :class:`lwmecps_gym.scenarios.events.FlashCrowds`):
             any object with ``modulation(rng, n_windows, n_deployments, window_s, carry) ->
@@ -96,48 +88,7 @@ class SimConfig:
     start_time_s: float | None = None
     initial_replicas: int = 1
     trace_seed: int = 0
-    kernel: str = "auto"
     demand_events: Any = None
-
-
-KERNELS = ("auto", "c", "python")
-
-
-def c_kernel_available() -> bool:
-    """Whether the optional compiled kernel ``lwmecps_gym.backends.sim._ckernel`` imports."""
-    return _load_c_kernel() is not None
-
-
-def _load_c_kernel():
-    try:
-        from lwmecps_gym.backends.sim import _ckernel
-    except ImportError:
-        return None
-    return _ckernel
-
-
-def resolve_kernel(kernel: str) -> str:
-    """``"c"`` or ``"python"`` for a :attr:`SimConfig.kernel` value (see there).
-
-    Raises:
-        ValueError: unknown value (here or in ``LWMECPS_SIM_KERNEL``).
-        ImportError: ``"c"`` requested but the extension is not built.
-    """
-    import os
-
-    kernel = check_choice("kernel", kernel, KERNELS)
-    if kernel == "auto":
-        env = os.environ.get("LWMECPS_SIM_KERNEL", "").strip().lower()
-        if env:
-            kernel = check_choice("LWMECPS_SIM_KERNEL", env, KERNELS)
-    if kernel == "auto":
-        return "c" if c_kernel_available() else "python"
-    if kernel == "c" and not c_kernel_available():
-        raise ImportError(
-            "sim_config kernel='c' needs the compiled extension lwmecps_gym.backends.sim._ckernel, which is not "
-            "built (reinstall with a C compiler: pip install -e .); use kernel='auto' or 'python'"
-        )
-    return kernel
 
 
 class SimBackend:
@@ -206,7 +157,7 @@ class SimBackend:
         self.table = erlang_table(max(max(self.dep_fit), scenario.max_replicas, 1) + 1)
         self.vtable = ViolationTable(self.table.c_max, self.mu)
         # constants of the scaling window's hot loop, unpacked once per window
-        self._hot = (self.table.rows, self.table.grid, self.vtable, self.vtable._rows, self.vtable.grid,
+        self._hot = (self.table.rows, self.table.grid, self.vtable, self.vtable.grid,
                      self.sla_s * 1000.0, self.timeout_s, 1.0 / self.mu, self.pinned)
         from lwmecps_gym.backends.sim.workload import idle_rtt_of
 
@@ -226,14 +177,6 @@ class SimBackend:
             self.failover_order = [[] for _ in range(self.n_dep)]
         self._failed_rate = 0.0
         self._trace = None
-        #: the kernel in use for the scaling window: "c" or "python" (see SimConfig.kernel)
-        self.kernel = resolve_kernel(cfg.kernel)
-        if self.kernel == "c" and self.mode == "scaling":
-            # instance attributes shadow the Python methods (which stay the reference:
-            # SimBackend.scale_list(self, ...) / SimBackend._window_scaling(self, ...))
-            ck = _load_c_kernel()
-            self.scale_list = partial(ck.scale_list, self)
-            self._window_scaling = partial(ck.window_scaling, self)
         self.reset(seed=0)
 
     # ------------------------------------------------------------------ episode
@@ -440,7 +383,7 @@ class SimBackend:
                 else:
                     failed += moved
                     fo.append((d, -1, 0.0))
-        crows, grid, vt, vcache, vgrid, sla_ms, timeout, inv_mu, pinned = self._hot
+        crows, grid, vt, vgrid, sla_ms, timeout, inv_mu, pinned = self._hot
         lat_out = self.last_latency_ms
         load_out = self.last_load
         L = V = N = drop_total = 0.0
@@ -482,10 +425,7 @@ class SimBackend:
             cap1 = c1 * mu
             if B <= 0.0 and lam_t < cap1 and (c == 0 or lam_t < c * mu):
                 # stationary pieces: Erlang C and the response-time tail from tables
-                si = int(sla_ms - rtt + 0.5)
-                vr = vcache.get(si)
-                if vr is None:
-                    vr = vt.rows(si)
+                vr = vt.rows(int(sla_ms - rtt + 0.5))
                 cap = cap1
                 x = lam_t / cap
                 w = inv_mu + crows[c1][int(x * grid)] / (cap - lam_t)
@@ -553,10 +493,7 @@ class SimBackend:
                     B = B1
                 if t_f < dur:
                     if vr is None:
-                        si = int(sla_ms - rtt + 0.5)
-                        vr = vcache.get(si)
-                        if vr is None:
-                            vr = vt.rows(si)
+                        vr = vt.rows(int(sla_ms - rtt + 0.5))
                     x = lam_t / cap
                     n = lam_t * (dur - t_f)
                     wsum_d += n * (inv_mu + crows[cc][int(x * grid)] / (cap - lam_t))
