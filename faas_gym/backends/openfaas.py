@@ -56,6 +56,7 @@ from typing import Any
 from faas_gym.backends.base import FaasMeasurement
 from faas_gym.backends.promql import FunctionRef, PrometheusQueries, Sample, fraction_at_most, queries
 from lwmecps_gym.core.backend import BackendError, PermanentBackendError, TransientBackendError
+from lwmecps_gym.core.redact import redact, redact_url, warn_cleartext_credentials
 from lwmecps_gym.core.retry import TRANSIENT_HTTP_STATUS, with_retry
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_positive
 
@@ -65,8 +66,24 @@ DEFAULT_NAMESPACE = "openfaas-fn"
 BACKEND_OPTIONS = frozenset({
     "timeout_s", "retry_attempts", "retry_initial_s", "retry_max_s", "utilization_basis",
     "cpu_capacity_cores", "memory_capacity_bytes", "rate_window_s", "max_inflight",
-    "gateway_auth", "prometheus_headers", "evaluation_delay_s",
+    "gateway_auth", "prometheus_headers", "evaluation_delay_s", "scrape_interval_s",
 })
+
+#: ``rate()``/``increase()`` need at least two samples in their range. Unless ``rate_window_s`` is
+#: given, the range is ``max(window, RATE_WINDOW_SCRAPES x scrape interval)`` (Grafana's
+#: ``$__rate_interval`` rule), so a control interval no longer than the scrape interval (the
+#: default ``interval_s=15`` equals the OpenFaaS chart's 15 s scrape interval) still measures.
+RATE_WINDOW_SCRAPES = 4
+#: Scrape interval assumed when it cannot be measured at ``reset`` (the OpenFaaS chart's), s.
+DEFAULT_SCRAPE_INTERVAL_S = 15.0
+
+
+class MissingSamplesError(PermanentBackendError):
+    """The function's counters exist but ``rate()`` over the window had fewer than two samples.
+
+    Reading that as "no traffic" would report 0 req/s and no SLO violation while the function
+    serves requests; the backend raises instead.
+    """
 
 
 @dataclass(frozen=True)
@@ -130,16 +147,34 @@ class KubernetesScaler:
 
     @staticmethod
     def _default_client(kubeconfig: str | None) -> Any:
+        """A client with urllib3 retries off; the kubeconfig is never written back (``persist_config=False``).
+
+        Raises:
+            PermanentBackendError: the kubeconfig is missing, not YAML (naming file and line) or incomplete.
+        """
+        import yaml
         from kubernetes import client, config
 
         cfg = client.Configuration()
-        if kubeconfig is not None:
-            config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-        else:
-            try:
-                config.load_incluster_config(client_configuration=cfg)
-            except config.ConfigException:
-                config.load_kube_config(client_configuration=cfg)
+        where = kubeconfig or "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+        try:
+            if kubeconfig is not None:
+                config.load_kube_config(config_file=kubeconfig, client_configuration=cfg, persist_config=False)
+            else:
+                try:
+                    config.load_incluster_config(client_configuration=cfg)
+                except config.ConfigException:
+                    config.load_kube_config(client_configuration=cfg, persist_config=False)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" line {mark.line + 1}, column {mark.column + 1}:" if mark is not None else ""
+            raise PermanentBackendError(
+                f"kubeconfig {where!r} is not valid YAML:{line} {getattr(exc, 'problem', None) or type(exc).__name__}"
+            ) from None
+        except (config.ConfigException, OSError, TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise PermanentBackendError(
+                f"cannot configure the Kubernetes client from {where!r}: {type(exc).__name__}: {redact(str(exc))}"
+            ) from None
         cfg.retries = 0
         return client.ApiClient(cfg)
 
@@ -156,14 +191,16 @@ class KubernetesScaler:
                 raise TransientBackendError(msg) from exc
             if exc.status == 404:
                 msg += " (no such deployment: check function_name and namespace)"
+            elif exc.status in (400, 422):
+                msg += " (the API server rejected the request as invalid)"
             elif exc.status in (401, 403):
                 msg += (" (RBAC: needs get on deployments and get/patch on deployments/scale in "
                         f"namespace {self.namespace})")
             raise PermanentBackendError(msg) from exc
         except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
             raise TransientBackendError(
-                f"Kubernetes API {what} for deployment {self.namespace}/{self.name} unreachable: {exc}"
-            ) from exc
+                f"Kubernetes API {what} for deployment {self.namespace}/{self.name} unreachable: {redact(str(exc))}"
+            ) from None
 
     def _read_once(self) -> DeploymentState:
         dep = self._call("read", lambda: self.apps.read_namespaced_deployment(
@@ -216,9 +253,14 @@ class GatewayScaler:
 
         self.name, self.namespace, self.basis, self.timeout_s = name, namespace, basis, timeout_s
         self.base = gateway_url.rstrip("/")
+        self.where = redact_url(self.base)
         self.session = requests.Session()
         if auth is not None:
+            if (not isinstance(auth, (tuple, list)) or len(auth) != 2
+                    or not all(isinstance(x, str) for x in auth)):
+                raise TypeError("gateway_auth must be a (user, password) pair of strings")
             self.session.auth = tuple(auth)
+        warn_cleartext_credentials(gateway_url, "gateway_auth (basic auth)", has_credentials=auth is not None)
         self._read = with_retry(*retry)(self._read_once)
         self._scale = with_retry(*retry)(self._scale_once)
 
@@ -226,17 +268,20 @@ class GatewayScaler:
         import requests
 
         url = self.base + path
+        shown = self.where + path  # credentials in the URL never reach a message
         try:
             resp = self.session.request(method, url, params={"namespace": self.namespace},
                                         timeout=self.timeout_s, **kw)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientBackendError(f"OpenFaaS gateway {method} {url} unreachable: {exc}") from exc
+            raise TransientBackendError(f"OpenFaaS gateway {method} {shown} unreachable: {redact(str(exc))}") from None
+        body = redact(resp.text[:200])
         if resp.status_code in TRANSIENT_HTTP_STATUS:
-            raise TransientBackendError(f"OpenFaaS gateway {method} {url}: HTTP {resp.status_code} {resp.text[:200]}")
+            raise TransientBackendError(f"OpenFaaS gateway {method} {shown}: HTTP {resp.status_code} {body}")
         if resp.status_code >= 400:
-            hint = {401: " (gateway_auth missing or wrong)", 404: " (no such function in this namespace)"}
-            raise PermanentBackendError(f"OpenFaaS gateway {method} {url}: HTTP {resp.status_code}"
-                                        f"{hint.get(resp.status_code, '')} {resp.text[:200]}")
+            hint = {401: " (gateway_auth missing or wrong)", 403: " (gateway_auth lacks the permission)",
+                    404: " (no such function in this namespace)"}
+            raise PermanentBackendError(f"OpenFaaS gateway {method} {shown}: HTTP {resp.status_code}"
+                                        f"{hint.get(resp.status_code, '')} {body}")
         return resp
 
     def _read_once(self) -> DeploymentState:
@@ -245,7 +290,8 @@ class GatewayScaler:
             body = resp.json()
             desired, ready = int(body["replicas"]), int(body.get("availableReplicas") or 0)
         except (ValueError, KeyError, TypeError) as exc:
-            raise PermanentBackendError(f"OpenFaaS gateway sent a malformed function status: {resp.text[:200]}") from exc
+            raise PermanentBackendError(
+                f"OpenFaaS gateway sent a malformed function status: {redact(resp.text[:200])}") from exc
         values = body.get("limits" if self.basis == "limit" else "requests") or {}
         return DeploymentState(ready, desired, _quantity(values.get("cpu")), _quantity(values.get("memory")))
 
@@ -282,8 +328,12 @@ class OpenFaaSBackend:
         prometheus: the query client.
         slo_ms: response-time SLO, ms (for ``slo_violation_rate``).
         min_replicas, max_replicas: the range ``apply`` accepts.
-        rate_window_s: PromQL range for ``rate``/``increase``; default: the length of the last
-            ``advance``. Must cover at least two scrapes.
+        rate_window_s: PromQL range for ``rate``/``increase``; default: the longer of the last
+            ``advance`` and ``RATE_WINDOW_SCRAPES`` (4) scrape intervals (counts are then scaled to
+            the window). Must cover at least two scrape intervals (checked at :meth:`reset`).
+        scrape_interval_s: Prometheus' scrape interval of the gateway, s; default: measured at
+            :meth:`reset` from the raw samples of ``gateway_service_count`` (median gap over the
+            last 120 s), else ``DEFAULT_SCRAPE_INTERVAL_S`` (15 s, the OpenFaaS chart's).
         evaluation_delay_s: evaluate the queries this long before the end of the window (the
             window shifts back with it), so that the scrape closing the window is already ingested;
             without it, a last sample older than 1.1 scrape intervals makes ``rate()`` extrapolate
@@ -311,6 +361,7 @@ class OpenFaaSBackend:
         rate_window_s: float | None = None,
         evaluation_delay_s: float = 0.0,
         max_inflight: int | None = None,
+        scrape_interval_s: float | None = None,
         cpu_capacity_cores: float | None = None,
         memory_capacity_bytes: float | None = None,
         clock: Callable[[], float] = time.time,
@@ -323,6 +374,10 @@ class OpenFaaSBackend:
         self.min_replicas = check_int("min_replicas", min_replicas, low=0)
         self.max_replicas = check_int("max_replicas", max_replicas, low=max(1, self.min_replicas))
         self.rate_window_s = None if rate_window_s is None else check_positive("rate_window_s", rate_window_s)
+        self.scrape_interval_s = (None if scrape_interval_s is None
+                                  else check_positive("scrape_interval_s", scrape_interval_s))
+        #: the scrape interval in use (given, or measured), s; ``None`` until measured
+        self.scrape_interval: float | None = self.scrape_interval_s
         self.evaluation_delay_s = check_float("evaluation_delay_s", evaluation_delay_s, low=0.0)
         self.max_inflight = None if max_inflight is None else check_int("max_inflight", max_inflight, low=1)
         self.cpu_capacity_cores = (None if cpu_capacity_cores is None
@@ -405,6 +460,7 @@ class OpenFaaSBackend:
         return cls(function_name=function_name, namespace=namespace, scaler=scaler, prometheus=prom,
                    slo_ms=slo_ms, min_replicas=min_replicas, max_replicas=max_replicas,
                    rate_window_s=opts.get("rate_window_s"), max_inflight=opts.get("max_inflight"),
+                   scrape_interval_s=opts.get("scrape_interval_s"),
                    evaluation_delay_s=opts.get("evaluation_delay_s", 0.0),
                    cpu_capacity_cores=opts.get("cpu_capacity_cores"),
                    memory_capacity_bytes=opts.get("memory_capacity_bytes"))
@@ -420,6 +476,13 @@ class OpenFaaSBackend:
         self._check_open()
         self.scaler.read()
         self.prometheus.scalar(queries(self.fn, 60.0)["service_count"], missing=self._unknown_function_hint)
+        if self.scrape_interval_s is None:
+            self.scrape_interval = self._measure_scrape_interval(final=False)
+        if (self.rate_window_s is not None and self.scrape_interval is not None
+                and self.rate_window_s < 2.0 * self.scrape_interval):
+            raise ValueError(
+                f"rate_window_s must be >= 2 scrape intervals (2 x {self.scrape_interval:g} s) so that rate() "
+                f"has two samples, got {self.rate_window_s!r}; leave it unset to choose it automatically")
         self._t0 = self._clock()
         self._window = None
         self._applied = None
@@ -453,7 +516,10 @@ class OpenFaaSBackend:
             raise BackendError("observe() needs a window: call reset() and advance() first")
         start, end = self._window
         window_s = end - start
-        q = queries(self.fn, self.rate_window_s or window_s)
+        rate_w = self.rate_window_for(window_s)
+        # counts are per control window: increase() over a longer range is scaled down to it
+        count_scale = window_s / rate_w
+        q = queries(self.fn, rate_w)
         at = end - self.evaluation_delay_s
         state = self.scaler.read()
 
@@ -463,18 +529,27 @@ class OpenFaaSBackend:
         started_rate = self.prometheus.vector(q["started_rate"], at)
         known = bool(rate_by_code or started_rate)
         if not known:
-            # No invocation series in the window: a real zero only if the gateway knows the function.
+            if self.prometheus.vector(q["invocation_series"], at):
+                # the counters exist, but rate() found < 2 samples: unknown, not idle
+                raise MissingSamplesError(
+                    f"the invocation counters of {self.fn.gateway_label!r} exist but rate() over "
+                    f"{rate_w:g} s returned no series (fewer than two samples: scrape interval "
+                    f"{'unknown' if self.scrape_interval is None else format(self.scrape_interval, 'g')} s); "
+                    "the request rate is unknown, not 0. Use a longer "
+                    "rate_window_s or interval_s, or check that the gateway is being scraped "
+                    f"({q['completed_rate_by_code']!r})")
+            # No invocation series at all: a real zero only if the gateway knows the function.
             self.prometheus.scalar(q["service_count"], at, missing=lambda: (
                 f"neither {q['completed_rate_by_code']!r} nor {q['started_rate']!r} returned series, "
                 + self._unknown_function_hint()))
         ok_rps = sum(s.value for s in rate_by_code if _is_2xx(s))
-        ok_n = sum(s.value for s in inc_by_code if _is_2xx(s))
-        bad_n = sum(s.value for s in inc_by_code if not _is_2xx(s))
+        ok_n = count_scale * sum(s.value for s in inc_by_code if _is_2xx(s))
+        bad_n = count_scale * sum(s.value for s in inc_by_code if not _is_2xx(s))
         all_rps = sum(s.value for s in rate_by_code)
         started_inc = self.prometheus.vector(q["started_increase"], at) if started_rate else []
         if started_rate:
             request_rate = started_rate[0].value
-            arrived: int | None = _count(started_inc[0].value) if started_inc else None
+            arrived: int | None = _count(count_scale * started_inc[0].value) if started_inc else None
         else:
             # no started series: either the function had no invocation at all (arrivals are a measured
             # 0) or the gateway predates the started counter (arrivals unobservable: use completions)
@@ -569,6 +644,22 @@ class OpenFaaSBackend:
         lo = at - window_s
         cold = sum(1 for s in starts if lo < s.value <= at)
         return float(cpu_util), float(mem_util), cold
+
+    def rate_window_for(self, window_s: float) -> float:
+        """The ``rate()``/``increase()`` range used for a control window of ``window_s`` seconds, s."""
+        if self.rate_window_s is not None:
+            return self.rate_window_s
+        if self.scrape_interval is None:
+            self.scrape_interval = self._measure_scrape_interval(final=True)
+        return max(window_s, RATE_WINDOW_SCRAPES * self.scrape_interval)
+
+    def _measure_scrape_interval(self, *, final: bool) -> float | None:
+        """Median gap of ``gateway_service_count``'s raw samples; if under two samples: ``None``, or the
+        default (15 s) when ``final`` (a function that has just appeared is measured at the first observe)."""
+        measured = self.prometheus.scrape_interval_s(self.fn.gateway("gateway_service_count"))
+        if measured is None and final:
+            return DEFAULT_SCRAPE_INTERVAL_S
+        return measured
 
     def _unknown_function_hint(self) -> str:
         return (f"the gateway does not report function_name={self.fn.gateway_label!r}: is the function "

@@ -36,6 +36,7 @@ from typing import Any
 
 from lwmecps_gym.core.backend import PermanentBackendError, TransientBackendError
 from lwmecps_gym.core.promql import promql_regex_literal, promql_string  # noqa: F401 (re-exported)
+from lwmecps_gym.core.redact import redact, redact_url, warn_cleartext_credentials
 from lwmecps_gym.core.retry import TRANSIENT_HTTP_STATUS, with_retry
 
 # --------------------------------------------------------------------------------------------
@@ -120,6 +121,8 @@ def queries(fn: FunctionRef, window_s: float) -> dict[str, str]:
         "latency_buckets": f"sum by (le) (rate({fn.gateway('gateway_functions_seconds_bucket', code=ok)}[{w}]))",
         # is the function known to the gateway at all (emitted for every deployed function)
         "service_count": f"max({fn.gateway('gateway_service_count')})",
+        # do invocation counters exist at all right now (then an empty rate() means too few samples)
+        "invocation_series": (f"count({inv}) or count({fn.gateway('gateway_function_invocation_started')})"),
         # cAdvisor, per pod
         "cpu_cores_by_pod": f"sum by (pod) (rate({fn.cadvisor('container_cpu_usage_seconds_total')}[{w}]))",
         "memory_bytes_by_pod": (f"sum by (pod) (avg_over_time("
@@ -198,7 +201,13 @@ class PrometheusQueries:
         headers: dict[str, str] | None = None,
     ) -> None:
         self.url = url
+        #: the URL as shown in messages (``user:password@`` redacted)
+        self.where = redact_url(url)
         self.timeout_s = float(timeout_s)
+        if headers is not None and any(k.lower() == "authorization" for k in headers):
+            warn_cleartext_credentials(url, "prometheus_headers (Authorization)")
+        else:
+            warn_cleartext_credentials(url, "prometheus_url", has_credentials=False)
         if client is None:
             from prometheus_api_client import PrometheusConnect
             from urllib3.util.retry import Retry
@@ -209,6 +218,7 @@ class PrometheusQueries:
             self._owns_client = False
         self.client = client
         self._query = with_retry(retry_attempts, retry_initial_s, retry_max_s)(self._query_once)
+        self._retry_raw = lambda fn: with_retry(retry_attempts, retry_initial_s, retry_max_s)(fn)()
 
     def _query_once(self, promql: str, at: float | None) -> list[Sample]:
         import requests
@@ -218,18 +228,20 @@ class PrometheusQueries:
         try:
             result = self.client.custom_query(promql, params=params, timeout=self.timeout_s)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientBackendError(f"Prometheus at {self.url} unreachable for query {promql!r}: {exc}") from exc
+            raise TransientBackendError(
+                f"Prometheus at {self.where} unreachable for query {promql!r}: {redact(str(exc))}") from None
         except PrometheusApiClientException as exc:
             m = _STATUS_RE.search(str(exc))
             status = int(m.group(1)) if m else None
-            msg = f"Prometheus at {self.url} rejected query {promql!r}: {exc}"
+            msg = f"Prometheus at {self.where} rejected query {promql!r}: {redact(str(exc))}"
             if status in TRANSIENT_HTTP_STATUS:
                 raise TransientBackendError(msg) from exc
             raise PermanentBackendError(msg) from exc
         except requests.RequestException as exc:
-            raise PermanentBackendError(f"Prometheus request failed for query {promql!r}: {exc}") from exc
-        except ValueError as exc:  # body is not JSON
-            raise PermanentBackendError(f"Prometheus at {self.url} sent a malformed answer to {promql!r}") from exc
+            raise PermanentBackendError(
+                f"Prometheus request to {self.where} failed for query {promql!r}: {redact(str(exc))}") from None
+        except ValueError:  # body is not JSON
+            raise PermanentBackendError(f"Prometheus at {self.where} sent a malformed answer to {promql!r}") from None
         try:
             return [Sample(dict(r.get("metric", {})), float(r["value"][1])) for r in result]
         except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -249,10 +261,45 @@ class PrometheusQueries:
         res = self._query(promql, at)
         if not res:
             hint = f" ({missing()})" if missing is not None else ""
-            raise PermanentBackendError(f"no series for query {promql!r} at {self.url}{hint}")
+            raise PermanentBackendError(f"no series for query {promql!r} at {self.where}{hint}")
         if len(res) > 1:
             raise PermanentBackendError(f"query {promql!r} returned {len(res)} series, expected one")
         return res[0].value
+
+    def scrape_interval_s(self, series: str, lookback_s: float = 120.0, at: float | None = None) -> float | None:
+        """The scrape interval of ``series`` (a plain series selector), measured from its raw samples.
+
+        Runs the range query ``series[lookback_s]`` and returns the median gap between consecutive
+        sample timestamps of its first series, s; ``None`` if it has fewer than two samples.
+        """
+        promql = f"{series}[{duration(lookback_s)}]"
+        params = {} if at is None else {"time": f"{at:.3f}"}
+
+        def once() -> Any:
+            import requests
+
+            try:
+                return self.client.custom_query(promql, params=params, timeout=self.timeout_s)
+            except Exception as exc:  # PrometheusApiClientException carries the status in its text
+                m = _STATUS_RE.search(str(exc))
+                status = int(m.group(1)) if m else None
+                msg = f"Prometheus at {self.where} failed range query {promql!r}: {redact(str(exc))}"
+                if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+                    raise TransientBackendError(f"Prometheus at {self.where} unreachable for range query "
+                                                f"{promql!r}: {redact(str(exc))}") from None
+                if status in TRANSIENT_HTTP_STATUS:
+                    raise TransientBackendError(msg) from None
+                raise PermanentBackendError(msg) from None
+
+        result = self._retry_raw(once)
+        try:
+            stamps = sorted(float(t) for t, _ in result[0]["values"]) if result else []
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise PermanentBackendError(f"unexpected result shape for range query {promql!r}: {result!r:.300}") from None
+        if len(stamps) < 2:
+            return None
+        gaps = sorted(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+        return float(gaps[len(gaps) // 2])
 
     def close(self) -> None:
         if self._owns_client:

@@ -19,6 +19,8 @@ from tests.support.http_stub import HttpStub, k8s_status
 from tests.support.prometheus import free_port
 
 FAST_RETRY = {"retry_attempts": 3, "retry_initial_s": 0.01, "retry_max_s": 0.02, "timeout_s": 2.0}
+#: the stub answers instant queries only: give the scrape interval instead of measuring it at reset
+SCRAPE = {"scrape_interval_s": 0.25}
 SCALE_PATH = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{FUNCTION}/scale"
 SERVICE_COUNT_QUERY = 'max(gateway_service_count{function_name="hello.openfaas-fn"})'
 
@@ -38,7 +40,7 @@ def prom_stub():
 
 def make_backend(api_client=None, prom_url="http://127.0.0.1:9", **kw) -> OpenFaaSBackend:
     args = {"function_name": FUNCTION, "sample_interval_s": 1.0, "slo_ms": 250.0, "min_replicas": 1,
-            "max_replicas": 10, "prometheus_url": prom_url, "api_client": api_client, **FAST_RETRY}
+            "max_replicas": 10, "prometheus_url": prom_url, "api_client": api_client, **FAST_RETRY, **SCRAPE}
     args.update(kw)
     return OpenFaaSBackend.from_env_kwargs(**args)
 
