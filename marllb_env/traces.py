@@ -28,14 +28,21 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_positive
+from lwmecps_gym.core.validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_keys,
+    check_positive,
+    decode_text,
+)
 
 SIZE_DISTRIBUTIONS = ("exponential", "deterministic", "pareto", "lognormal")
 
@@ -165,15 +172,31 @@ class TraceFormatError(ValueError):
 _N_RE = re.compile(r"[?&]n=(\d+)")
 
 
-def _trace_path(trace: str | os.PathLike) -> str:
+def _trace_path(trace: str | os.PathLike, name: str = "trace") -> str:
     if isinstance(trace, str) and trace in BUNDLED_TRACES:
         return str(resources.files("marllb_env") / "data" / BUNDLED_TRACES[trace])
+    if not isinstance(trace, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a bundled trace name {sorted(BUNDLED_TRACES)} or a file path "
+                        f"(str or os.PathLike), got {trace!r}")
     path = os.fspath(trace)
+    if not isinstance(path, str):
+        raise TypeError(f"{name} must be a str path, got bytes {trace!r}")
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"trace {trace!r} is neither a bundled trace {sorted(BUNDLED_TRACES)} nor an existing file"
+            f"{name} {trace!r} is neither a bundled trace {sorted(BUNDLED_TRACES)} nor an existing file"
         )
     return path
+
+
+def _lines(path: str) -> list[str]:
+    """The file's lines, decoded strictly: bad bytes raise naming the file, line and column."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        # split on "\n" only, so that line numbers agree with the decoder's
+        return decode_text(data, f"trace file {path!r}").split("\n")
+    except ValueError as exc:
+        raise TraceFormatError(str(exc)) from None
 
 
 def _stamp(path: str) -> tuple[int, int]:
@@ -186,32 +209,32 @@ def _stamp(path: str) -> tuple[int, int]:
 def _parse_marllb(path: str, stamp: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     times: list[float] = []
     iters: list[float] = []
-    with open(path, encoding="utf-8") as fh:
-        header = fh.readline()
-        if header.rstrip("\r\n").split("\t") != ["time", "query"]:
-            raise TraceFormatError(f"{path}:1: expected header 'time\\tquery', got {header.rstrip()!r}")
-        last = -math.inf
-        for lineno, line in enumerate(fh, start=2):
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
-            parts = line.split("\t")
-            if len(parts) != 2:
-                raise TraceFormatError(f"{path}:{lineno}: expected 'time<TAB>query', got {line!r}")
-            try:
-                t = float(parts[0])
-            except ValueError:
-                raise TraceFormatError(f"{path}:{lineno}: time {parts[0]!r} is not a number") from None
-            if not math.isfinite(t) or t < 0:
-                raise TraceFormatError(f"{path}:{lineno}: time must be finite and >= 0, got {parts[0]!r}")
-            if t < last:
-                raise TraceFormatError(f"{path}:{lineno}: time {t} is earlier than the previous line's {last}")
-            m = _N_RE.search(parts[1])
-            if m is None:
-                raise TraceFormatError(f"{path}:{lineno}: query {parts[1]!r} has no 'n=<iterations>' parameter")
-            last = t
-            times.append(t)
-            iters.append(float(m.group(1)))
+    lines = _lines(path)
+    header = lines[0] if lines else ""
+    if header.rstrip("\r\n").split("\t") != ["time", "query"]:
+        raise TraceFormatError(f"{path}:1: expected header 'time\\tquery', got {header.rstrip()!r}")
+    last = -math.inf
+    for lineno, line in enumerate(lines[1:], start=2):
+        line = line.rstrip("\r\n")
+        if not line:
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise TraceFormatError(f"{path}:{lineno}: expected 'time<TAB>query', got {line!r}")
+        try:
+            t = float(parts[0])
+        except ValueError:
+            raise TraceFormatError(f"{path}:{lineno}: time {parts[0]!r} is not a number") from None
+        if not math.isfinite(t) or t < 0:
+            raise TraceFormatError(f"{path}:{lineno}: time must be finite and >= 0, got {parts[0]!r}")
+        if t < last:
+            raise TraceFormatError(f"{path}:{lineno}: time {t} is earlier than the previous line's {last}")
+        m = _N_RE.search(parts[1])
+        if m is None:
+            raise TraceFormatError(f"{path}:{lineno}: query {parts[1]!r} has no 'n=<iterations>' parameter")
+        last = t
+        times.append(t)
+        iters.append(float(m.group(1)))
     if not times:
         raise TraceFormatError(f"{path}: no requests after the header")
     return np.asarray(times), np.asarray(iters)
@@ -267,6 +290,7 @@ class MarllbTraceWorkload:
         if self.max_flows is not None:
             check_int("max_flows", self.max_flows, low=1)
         _trace_path(self.trace)
+        load_marllb_trace(self.trace)  # a malformed file fails here, naming the file and line
 
     def batches(self, rng: np.random.Generator, capacity: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         times, iters = load_marllb_trace(self.trace)
@@ -282,26 +306,25 @@ class MarllbTraceWorkload:
 def _parse_wikibench(path: str, stamp: tuple[int, int], skip_header: int) -> tuple[np.ndarray, np.ndarray]:
     times: list[float] = []
     is_wiki: list[bool] = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if lineno <= skip_header:
-                continue
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split()
-            if len(parts) < 2:
-                raise TraceFormatError(f"{path}:{lineno}: expected '<unix_ts> <url>', got {line!r}")
-            try:
-                t = float(parts[0])
-            except ValueError:
-                raise TraceFormatError(f"{path}:{lineno}: timestamp {parts[0]!r} is not a number") from None
-            if not math.isfinite(t):
-                raise TraceFormatError(f"{path}:{lineno}: timestamp must be finite, got {parts[0]!r}")
-            if times and t < times[-1]:
-                raise TraceFormatError(f"{path}:{lineno}: timestamp {t} is earlier than the previous {times[-1]}")
-            times.append(t)
-            is_wiki.append("/wiki/" in parts[1])
+    for lineno, line in enumerate(_lines(path), start=1):
+        if lineno <= skip_header:
+            continue
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) < 2:
+            raise TraceFormatError(f"{path}:{lineno}: expected '<unix_ts> <url>', got {line!r}")
+        try:
+            t = float(parts[0])
+        except ValueError:
+            raise TraceFormatError(f"{path}:{lineno}: timestamp {parts[0]!r} is not a number") from None
+        if not math.isfinite(t):
+            raise TraceFormatError(f"{path}:{lineno}: timestamp must be finite, got {parts[0]!r}")
+        if times and t < times[-1]:
+            raise TraceFormatError(f"{path}:{lineno}: timestamp {t} is earlier than the previous {times[-1]}")
+        times.append(t)
+        is_wiki.append("/wiki/" in parts[1])
     if not times:
         raise TraceFormatError(f"{path}: no requests")
     arr = np.asarray(times)
@@ -338,8 +361,8 @@ class WikibenchWorkload:
         check_positive("time_scale", self.time_scale)
         if self.max_flows is not None:
             check_int("max_flows", self.max_flows, low=1)
-        if not os.path.isfile(self.path):
-            raise FileNotFoundError(f"Wikibench trace {self.path!r} does not exist")
+        _trace_path(self.path, "path")
+        _parse_wikibench(self.path, _stamp(self.path), self.skip_header)  # fails here, naming file and line
 
     def batches(self, rng: np.random.Generator, capacity: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         t, wiki = _parse_wikibench(self.path, _stamp(self.path), self.skip_header)
@@ -365,10 +388,11 @@ def make_workload(spec: Workload | dict | str | None) -> Workload:
         kw = dict(spec)
         kind = check_choice("workload['kind']", kw.pop("kind", "poisson"), ("poisson", "marllb_trace", "wikibench"))
         cls = {"poisson": PoissonWorkload, "marllb_trace": MarllbTraceWorkload, "wikibench": WikibenchWorkload}[kind]
-        try:
-            return cls(**kw)
-        except TypeError as e:
-            raise ValueError(f"bad workload arguments for kind {kind!r}: {e}") from None
+        fields = set(cls.__dataclass_fields__)
+        check_keys(f"workload (kind {kind!r})", kw, allowed=fields,
+                   required=[f for f, d in cls.__dataclass_fields__.items() if d.default is MISSING
+                             and d.default_factory is MISSING])
+        return cls(**kw)
     if hasattr(spec, "batches"):
         return spec
     raise TypeError(f"workload must be a Workload, dict, bundled trace name or None, got {type(spec).__name__}")
