@@ -182,6 +182,18 @@ def run_emulator(
             r.close(unlink=False)
 
 
+def _child_main(names: Any, config: Mapping[str, Any], errors: Any, **kwargs: Any) -> int:
+    """The child's entry point: run the loop; an exception is sent to the parent before exiting."""
+    try:
+        return run_emulator(names, config, **kwargs)
+    except BaseException as exc:
+        try:
+            errors.send(exc)
+        except Exception:  # an unpicklable exception: send its text
+            errors.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        raise
+
+
 class EmulatorProcess:
     """Start and stop :func:`run_emulator` in a child process (``spawn`` start method).
 
@@ -192,8 +204,10 @@ class EmulatorProcess:
         **loop_kwargs: ``publish_interval``, ``tick_s``, ``speed``, ``directory``.
 
     Raises:
-        RuntimeError: the child did not publish its first frame within ``start_timeout``
-            (its exit code is in the message).
+        ValueError / TypeError / FileNotFoundError: the child rejected ``config`` (e.g. a bad workload
+            kind): the child's own exception, re-raised here with its message.
+        RuntimeError: the child did not publish its first frame within ``start_timeout``, or failed
+            otherwise (its exit code and error are in the message).
     """
 
     def __init__(
@@ -202,20 +216,33 @@ class EmulatorProcess:
         ctx = mp.get_context("spawn")
         self._stop = ctx.Event()
         ready = ctx.Event()
+        receive, send = ctx.Pipe(duplex=False)
         self.process = ctx.Process(
-            target=run_emulator,
-            args=(names, dict(config)),
+            target=_child_main,
+            args=(names, dict(config), send),
             kwargs={"stop": self._stop, "ready": ready, **loop_kwargs},
             daemon=True,
             name="marllb-emulator",
         )
         self.process.start()
+        send.close()
         deadline = time.monotonic() + start_timeout
-        while not ready.wait(0.05):
-            if not self.process.is_alive() or time.monotonic() > deadline:
-                code = self.process.exitcode
-                self.stop()
-                raise RuntimeError(f"data-plane emulator for {names!r} did not start (exit code {code})")
+        try:
+            while not ready.wait(0.05):
+                if not self.process.is_alive() or time.monotonic() > deadline:
+                    self.process.join(1.0)
+                    code = self.process.exitcode
+                    try:
+                        child_error = receive.recv() if receive.poll(1.0) else None
+                    except (EOFError, OSError):  # the child died without a word
+                        child_error = None
+                    self.stop()
+                    if isinstance(child_error, (ValueError, TypeError, FileNotFoundError)):
+                        raise child_error  # the real error (e.g. a bad workload), not "exit code 1"
+                    why = f": {type(child_error).__name__}: {child_error}" if child_error is not None else ""
+                    raise RuntimeError(f"data-plane emulator for {names!r} did not start (exit code {code}){why}")
+        finally:
+            receive.close()
 
     @property
     def pid(self) -> int | None:
