@@ -24,3 +24,4 @@ register_once("lwmecps-v0", "lwmecps_gym.envs.placement:LWMECPSEnv", max_episode
 register_once("lwmecps-v1", "lwmecps_gym.envs.placement:LWMECPSEnv2", max_episode_steps=MAX_EPISODE_STEPS["lwmecps-v1"])
 register_once("lwmecps-v2", "lwmecps_gym.envs.placement:LWMECPSEnv2", max_episode_steps=MAX_EPISODE_STEPS["lwmecps-v2"])
 register_once("lwmecps-v3", "lwmecps_gym.envs.scaling:LWMECPSEnv3", max_episode_steps=MAX_EPISODE_STEPS["lwmecps-v3"])
+register_once("lwmecps_gym/ScalingHard-v0", "lwmecps_gym.scenarios.hard:make_scaling_hard", max_episode_steps=240)
