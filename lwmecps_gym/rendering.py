@@ -24,39 +24,46 @@ def _hms(tod_s: float) -> str:
 
 
 def scaling_ansi(env: Any) -> str:
-    """Text table of the last window of ``lwmecps-v3`` (one row per deployment)."""
+    """Text table of the last window of the scaling env (one row per deployment).
+
+    Reads only public API: ``env.last_measurement`` and the env's ``info``/``reward`` of it.
+    """
+    m = env.last_measurement
+    if m is None:
+        return "(reset the env before rendering)\n"
+    info = env.info(m)
     lines = [
-        f"lwmecps-v3 | scenario {env.scenario.name} | t={_hms(env._tod)} | step {env._steps} | "
-        f"reward {env._last_reward:+.3f}",
+        f"{env.spec.id if env.spec else 'lwmecps_gym/Scaling'} | scenario {env.scenario.name} | "
+        f"t={_hms(info['time_of_day_s'])} | +{m.time_s:.0f} s | reward {env.reward(m):+.3f}",
         f"{'deployment':<34} {'node':<18} {'demand rps':>10} {'ready':>5} {'desired':>7} {'latency ms':>10} {'load':>5}",
     ]
-    b = env.backend
-    ready = b.ready if env._is_sim else env._last_ready
-    desired = b.desired if env._is_sim else env._last_desired
-    dem = b.last_demand if env._is_sim else env._last_dem
-    lat = b.last_latency_ms if env._is_sim else env._last_lat
-    load = b.last_load if env._is_sim else env._last_load
     nodes = env.node_names
+    dem, ready, desired = info["demand_rps"], info["replicas_ready"], info["replicas_desired"]
+    lat, load = info["latency_ms"], info["load"]
     for i, dep in enumerate(env.deployments):
         node = nodes[i] if len(nodes) == len(env.deployments) else "(spread)"
         lines.append(
             f"{dep[:34]:<34} {node[:18]:<18} {dem[i]:>10.1f} {ready[i]:>5d} {desired[i]:>7d} {lat[i]:>10.1f} {load[i]:>5.2f}"
         )
-    m = env._last_metrics_view() if hasattr(env, "_last_metrics_view") else {}
-    if m:
-        lines.append(" | ".join(f"{k} {v:.3g}" for k, v in m.items()))
+    lines.append(" | ".join(f"{k} {v:.3g}" for k, v in info["metrics"].items()))
     return "\n".join(lines) + "\n"
 
 
 def placement_ansi(env: Any) -> str:
-    """Text table of the last window of ``lwmecps-v0``/``v2`` (one row per node)."""
+    """Text table of the last window of a placement env (one row per node)."""
+    m = env.last_measurement
+    if m is None:
+        return "(reset the env before rendering)\n"
+    info = env.info(m)
+    node = info["node"]
     lines = [
-        f"lwmecps-v{env.version} | scenario {env.scenario.name} | t={_hms(env._tod)} | step {env._steps} | "
-        f"deployment {env.deployment_name} on {env.node_names[env._node]} | reward {env._last_reward:+.3f}",
+        f"{env.spec.id if env.spec else 'lwmecps_gym/Placement'} | scenario {env.scenario.name} | "
+        f"t={_hms(info['time_of_day_s'])} | +{m.time_s:.0f} s | "
+        f"deployment {env.deployment_name} on {env.node_names[node]} | reward {env.reward(m):+.3f}",
         f"{'node':<20} {'pods':>4} {'est. latency ms':>15}",
     ]
     for j, nm in enumerate(env.node_names):
-        lines.append(f"{nm[:20]:<20} {env._pods[j]:>4d} {env._node_latency[j]:>15.1f}")
+        lines.append(f"{nm[:20]:<20} {info['node_pods'][j]:>4d} {info['node_latency_ms'][j]:>15.1f}")
     return "\n".join(lines) + "\n"
 
 
@@ -71,9 +78,6 @@ def _coords(sc: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndar
 
 def map_rgb(env: Any, ready: list[int], desired: list[int], title: str, highlight: int | None = None) -> np.ndarray:
     """A map frame ``uint8 (FRAME_H, FRAME_W, 3)`` of the scenario with replicas per node."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -105,19 +109,25 @@ def map_rgb(env: Any, ready: list[int], desired: list[int], title: str, highligh
 
 
 def scaling_rgb(env: Any) -> np.ndarray:
-    """Map frame of ``lwmecps-v3``: node squares sized by ready replicas, labels ``ready/desired``."""
-    b = env.backend
-    ready = list(b.ready) if env._is_sim else list(env._last_ready)
-    desired = list(b.desired) if env._is_sim else list(env._last_desired)
-    if len(ready) != env.scenario.n_nodes:  # single spread deployment: per-node pods
-        per_node = b.pods_per_node() if env._is_sim else np.zeros((1, env.scenario.n_nodes), dtype=int)
-        ready = [int(x) for x in per_node.sum(axis=0)]
+    """Map frame of the scaling env: node squares sized by ready replicas, labels ``ready/desired``."""
+    m = env.last_measurement
+    if m is None:
+        raise RuntimeError("render() before reset(): nothing to draw yet")
+    info = env.info(m)
+    ready, desired = list(info["replicas_ready"]), list(info["replicas_desired"])
+    if len(ready) != env.scenario.n_nodes:  # single spread deployment: measured pods per node
+        ready = [int(x) for x in m.pods_per_node.sum(axis=0)]
         desired = ready
-    title = f"{env.scenario.name}  {_hms(env._tod)}  reward {env._last_reward:+.3f}"
+    title = f"{env.scenario.name}  {_hms(info['time_of_day_s'])}  reward {env.reward(m):+.3f}"
     return map_rgb(env, ready, desired, title)
 
 
 def placement_rgb(env: Any) -> np.ndarray:
-    """Map frame of ``lwmecps-v0``/``v2``: the node hosting the deployment in red."""
-    title = f"{env.scenario.name}  {_hms(env._tod)}  {env.deployment_name} on {env.node_names[env._node]}"
-    return map_rgb(env, list(env._pods), list(env._pods), title, highlight=env._node)
+    """Map frame of a placement env: the node hosting the deployment in red."""
+    m = env.last_measurement
+    if m is None:
+        raise RuntimeError("render() before reset(): nothing to draw yet")
+    info = env.info(m)
+    node = info["node"]
+    title = f"{env.scenario.name}  {_hms(info['time_of_day_s'])}  {env.deployment_name} on {env.node_names[node]}"
+    return map_rgb(env, list(info["node_pods"]), list(info["node_pods"]), title, highlight=node)

@@ -1,17 +1,26 @@
-"""The contract between the MEC envs and their backends.
+"""The contract between the MEC envs and their backends (the core :class:`~lwmecps_gym.core.backend.Backend`).
 
-Data flows one way: env.step(action) -> backend.scale()/place() ->
-backend.advance(stabilization_time_s) -> backend.observe() -> env builds obs/reward/info.
-Backends never import envs.
+Data flows one way (the template of :class:`lwmecps_gym.core.env.BackendEnv`)::
+
+    env.step(action) -> command = env.decode_action(action)      # ScaleCommand / PlaceCommand
+                     -> backend.apply(command)
+                     -> backend.advance(interval_s)
+                     -> m = backend.observe()                     # a ClusterMeasurement
+                     -> obs(m), reward(m), info(m)
+
+Backends never import envs; envs never branch on the kind of backend. A backend is the
+simulator (:class:`~lwmecps_gym.backends.sim.SimBackend`), a real cluster
+(:class:`~lwmecps_gym.backends.kubernetes.KubernetesBackend`) or any object implementing
+:class:`ClusterBackend`.
 
 Indexing convention: ``deployments[i]`` is the deployment serving edge site ``i``
 (v3 has one deployment per site); ``node_names[j]`` is Kubernetes node ``j``.
-Arrays in :class:`ClusterMeasurement` follow these orders.
+Arrays in :class:`ClusterMeasurement` and :class:`ScaleCommand` follow these orders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -36,6 +45,13 @@ class ClusterMeasurement:
         sla_violation_rate: fraction in [0, 1] of requests in the window whose latency exceeded the
             SLA, or ``None`` if the backend's latency source cannot tell.
         failed_rps: request rate that could not be served (no ready replica reachable, or dropped), req/s.
+        time_of_day_s: local time of day at the end of the window, s in [0, 86400) (simulated time
+            for ``sim``), or ``None`` if the backend does not know it (the envs then use the wall clock).
+        rtt_to_nodes_ms: ``float64 (n_nodes,)`` request-weighted mean RTT from the window's users
+            of the placed deployment to every node, ms (placement layout of the simulator), or
+            ``None`` if not measured (the placement envs then use the scenario's static mean RTT).
+        migrations: placement moves (rollouts to another node) started in this window; the
+            initial placement of an episode is not a move.
     """
 
     time_s: float
@@ -48,11 +64,53 @@ class ClusterMeasurement:
     mean_latency_ms: float
     sla_violation_rate: float | None
     failed_rps: float
+    time_of_day_s: float | None = None
+    rtt_to_nodes_ms: np.ndarray | None = None
+    migrations: int = 0
+
+
+@dataclass(frozen=True)
+class ScaleCommand:
+    """Set ``spec.replicas`` of every deployment (``lwmecps-v3``).
+
+    Attributes:
+        replicas: desired replica count of deployment ``i`` at index ``i`` (ints >= 0, one per
+            deployment; the env validated them against its action space).
+    """
+
+    replicas: Sequence[int]
+
+
+@dataclass(frozen=True)
+class PlaceCommand:
+    """Run ``deployment``'s pods on node ``node`` (``lwmecps-v0``..``v2``).
+
+    Attributes:
+        deployment: name of the placed deployment.
+        node: node index into ``backend.node_names``.
+        initial: ``True`` for the episode's starting placement (right after ``reset``): the
+            simulator starts the deployment there at once and counts no migration; a real
+            cluster patches the pod template as for any move (``advance(0)`` then waits for the
+            rollout). ``False``: a move, a RollingUpdate whose new pods serve once ready; a
+            command for the node already targeted is a no-op.
+    """
+
+    deployment: str
+    node: int
+    initial: bool = False
+
+
+#: The commands of the MEC envs.
+ClusterCommand = ScaleCommand | PlaceCommand
 
 
 @runtime_checkable
 class ClusterBackend(Protocol):
-    """A cluster the MEC envs can act on: the simulator or a real Kubernetes cluster."""
+    """A cluster the MEC envs can act on: the simulator or a real Kubernetes cluster.
+
+    The core :class:`~lwmecps_gym.core.backend.Backend` contract with :class:`ClusterCommand`
+    commands and :class:`ClusterMeasurement` records, plus the names of nodes and deployments.
+    """
 
     #: Kubernetes node names, in index order.
     node_names: Sequence[str]
@@ -62,17 +120,17 @@ class ClusterBackend(Protocol):
     def reset(self, seed: int | None = None) -> None:
         """Start an episode: sim rewinds its workload to a seeded start; real re-reads cluster state."""
 
-    def scale(self, replicas: Mapping[str, int]) -> None:
-        """Set ``spec.replicas`` of the named deployments (v3). Takes effect after pod start-up."""
-
-    def place(self, deployment: str, node: str) -> None:
-        """Move ``deployment``'s pods to ``node`` (v0-v2: nodeSelector/nodeAffinity rollout)."""
+    def apply(self, command: ClusterCommand) -> None:
+        """Enact a :class:`ScaleCommand` (v3) or :class:`PlaceCommand` (v0-v2); takes effect after pod start-up."""
 
     def advance(self, seconds: float) -> None:
-        """Let ``seconds`` of (simulated or real) time pass: rollouts progress, requests are served."""
+        """Let ``seconds`` of (simulated or real) time pass: rollouts progress, requests are served.
+
+        ``advance(0)`` starts no new window (the placement envs call it after the initial placement).
+        """
 
     def observe(self) -> ClusterMeasurement:
-        """Measurements over the window since the previous ``advance`` began."""
+        """Measurements over the last window; cheap and side-effect free."""
 
     def close(self) -> None:
         """Release connections and resources."""

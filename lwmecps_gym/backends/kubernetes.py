@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from lwmecps_gym.backends.base import ClusterMeasurement
+from lwmecps_gym.backends.base import ClusterMeasurement, PlaceCommand, ScaleCommand
 from lwmecps_gym.backends.latency import (
     DEFAULT_PROM_SELECTOR,
     LatencySource,
@@ -329,6 +329,10 @@ class KubernetesBackend:
         self._hostname: dict[str, str] = {}
         self._selectors: dict[str, str] = {}
         self._dirty: set[str] = set()
+        #: node each deployment was last placed on by :meth:`apply` (moves to another node count as migrations)
+        self._placed: dict[str, str] = {}
+        self._moves = 0
+        self.last_migrations = 0
         self._t0 = self._clock()
         self._window_t0 = self._t0
         self._last_latency = np.full(len(self.deployments), np.nan)
@@ -494,10 +498,40 @@ class KubernetesBackend:
         self.latency_stale = np.zeros(len(self.deployments), dtype=bool)
         self._t0 = self._clock()
         self._window_t0 = self._t0
+        self._placed = {}
+        self._moves = 0
+        self.last_migrations = 0
         self.latency.mark()
         if self.config.stabilization_time > 0:
             # the env observes right after reset: let one window of the starting configuration pass
             self._sleep(self.config.stabilization_time)
+
+    def apply(self, command: ScaleCommand | PlaceCommand) -> None:
+        """Enact an env's command: a :class:`~lwmecps_gym.backends.base.ScaleCommand` is :meth:`scale` of
+        every deployment; a :class:`~lwmecps_gym.backends.base.PlaceCommand` is :meth:`place`, skipped when
+        the deployment is already placed on that node (a move to another node counts as a migration in
+        the next window's measurement; the initial placement of an episode does not).
+
+        Raises:
+            TypeError: not one of the two commands.
+            ValueError: wrong number of replica counts, an unknown deployment or node index.
+        """
+        if isinstance(command, ScaleCommand):
+            replicas = list(command.replicas)
+            if len(replicas) != len(self.deployments):
+                raise ValueError(f"expected {len(self.deployments)} replica counts (one per deployment), got {replicas}")
+            self.scale(dict(zip(self.deployments, replicas, strict=True)))
+        elif isinstance(command, PlaceCommand):
+            j = check_int("node index", command.node, low=0, high=len(self.node_names) - 1)
+            node = self.node_names[j]
+            previous = self._placed.get(command.deployment)
+            if command.initial or previous != node:
+                self.place(command.deployment, node)
+                if not command.initial:
+                    self._moves += 1
+                self._placed[command.deployment] = node
+        else:
+            raise TypeError(f"command must be a ScaleCommand or PlaceCommand, got {type(command).__name__}")
 
     def scale(self, replicas: Mapping[str, int]) -> None:
         """``PATCH .../deployments/{name}/scale`` with ``{"spec": {"replicas": n}}`` per deployment.
@@ -559,6 +593,8 @@ class KubernetesBackend:
         # advance(0) only completes pending rollouts: no time is meant to pass, so the current window
         # (e.g. the one opened by reset) continues instead of shrinking to the rollout's duration.
         new_window = seconds > 0
+        if new_window:
+            self.last_migrations, self._moves = self._moves, 0
         if new_window and self.config.measure_from == "advance_start":
             self._window_t0 = self._clock()
             self.latency.mark()
@@ -621,6 +657,8 @@ class KubernetesBackend:
             mean_latency_ms=float(window.mean_latency_ms),
             sla_violation_rate=window.sla_violation_rate,
             failed_rps=float(window.failed_rps),
+            time_of_day_s=_local_time_of_day_s(),
+            migrations=self.last_migrations,
         )
 
     def close(self) -> None:
@@ -685,6 +723,12 @@ class KubernetesBackend:
                 )
             self._sleep(min(self.config.poll_interval_s, remaining))
         self._dirty.clear()
+
+
+def _local_time_of_day_s() -> float:
+    """Local wall-clock time of day, s in [0, 86400)."""
+    lt = time.localtime()
+    return lt.tm_hour * 3600.0 + lt.tm_min * 60.0 + lt.tm_sec
 
 
 def _replicas(value: Any, default: int = 0) -> int:

@@ -1,8 +1,8 @@
-"""``lwmecps-v0`` / ``lwmecps-v2`` (and ``v1``): placement of one deployment on one of the edge nodes."""
+"""``lwmecps_gym/Placement-v0`` and ``lwmecps_gym/PlacementNormalized-v0`` (upstream's ``lwmecps-v0`` and
+``lwmecps-v2``/``v1``): placement of one deployment on one of the edge nodes."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -11,10 +11,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from lwmecps_gym.core.seeding import make_streams
+from lwmecps_gym.backends.base import ClusterMeasurement, PlaceCommand
+from lwmecps_gym.core.env import BackendEnv
 from lwmecps_gym.core.validation import check_choice, check_float, check_int
-from lwmecps_gym.envs.common import build_setup, time_features, wallclock_time_of_day_s
-from lwmecps_gym.scenarios import RESOURCE_KEYS, make_scenario
+from lwmecps_gym.envs.common import build_backend, build_scenario, time_features, wallclock_time_of_day_s
+from lwmecps_gym.scenarios import RESOURCE_KEYS
 
 #: Latency features saturate at this multiple of ``sla_ms``.
 LATENCY_MAX = 10.0
@@ -22,10 +23,13 @@ LATENCY_MAX = 10.0
 DEMAND_MAX = 2.0
 
 
-class _PlacementEnv(gym.Env):
-    """Shared implementation of v0 (raw units) and v2 (normalised); see :class:`LWMECPSEnv2`."""
+class _PlacementEnv(BackendEnv[ClusterMeasurement]):
+    """Shared implementation of the raw-unit and the normalised placement env (see the subclasses)."""
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    #: ``True``: observations normalised to [0, 1] (PlacementNormalized / v2); ``False``: raw units (v0)
+    normalized = True
+    #: upstream's version number of the id (0 or 2), shown by the renderer
     version = 2
 
     def __init__(
@@ -56,6 +60,9 @@ class _PlacementEnv(gym.Env):
         initial_node: int = 0,
         obs_mode: str = "flat",
         render_mode: str | None = None,
+        interval_s: float | None = None,
+        window_s: float | None = None,
+        backend_kwargs: Mapping[str, Any] | None = None,
     ):
         self.obs_mode = check_choice("obs_mode", obs_mode, ("flat", "dict"))
         self.render_mode = check_choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
@@ -65,40 +72,29 @@ class _PlacementEnv(gym.Env):
         peak_utilisation = check_float("peak_utilisation", peak_utilisation, low=0.0, low_open=True)
         if replicas is not None:
             check_int("replicas", replicas, low=1)
-        # Placement serves every user with one deployment: scale the per-user rate so that the
-        # diurnal peak loads the deployment's replicas to `peak_utilisation` (documented).
-        if isinstance(backend, str) and backend == "sim" and node_name is None and node_info is None:
-            sc0 = make_scenario(scenario, **dict(scenario_options or {}))
-        else:
-            sc0 = None
-        setup = build_setup(
+        sc = build_scenario(
             mode="placement", node_name=node_name, max_hardware=max_hardware, pod_usage=pod_usage,
-            node_info=node_info, num_nodes=num_nodes, namespace=namespace, deployment_name=deployment_name,
-            deployments=deployments, max_pods=max_pods, group_id=group_id, base_url=base_url,
-            env_config=env_config, stabilization_time=stabilization_time,
-            scenario=_scaled(sc0, replicas, peak_utilisation) if sc0 is not None else scenario,
-            scenario_options=None if sc0 is not None else scenario_options, backend=backend,
-            sim_config=sim_config, sla_ms=sla_ms, max_replicas=None, placement_replicas=replicas,
+            node_info=node_info, num_nodes=num_nodes, deployments=deployments, max_pods=max_pods,
+            scenario=scenario, scenario_options=scenario_options, max_replicas=None,
         )
-        if sc0 is None and setup.is_sim:
-            sc = _scaled(setup.scenario, replicas, peak_utilisation)
-            setup = build_setup(
-                mode="placement", node_name=None, max_hardware=None, pod_usage=None, node_info=None,
-                num_nodes=None, namespace=namespace, deployment_name=deployment_name, deployments=deployments,
-                max_pods=None, group_id=group_id, base_url=base_url, env_config=env_config,
-                stabilization_time=stabilization_time, scenario=sc, scenario_options=None, backend="sim",
-                sim_config=sim_config, sla_ms=sla_ms, max_replicas=None, placement_replicas=replicas,
-            )
-        self.scenario = sc = setup.scenario
+        # One deployment serves every user: the per-user rate is scaled so that the diurnal peak
+        # loads its replicas to `peak_utilisation` (documented; only the simulator uses the rate).
+        self.replicas = replicas if replicas is not None else max(1, min(int(sc.pods_fit().min()), sc.max_replicas))
+        self.scenario = sc = _scaled(sc, self.replicas, peak_utilisation)
+        setup = build_backend(
+            sc, mode="placement", backend=backend, namespace=namespace, deployment_name=deployment_name,
+            deployments=deployments, group_id=group_id, base_url=base_url, env_config=env_config,
+            interval_s=interval_s, stabilization_time=stabilization_time, window_s=window_s,
+            sim_config=sim_config, backend_kwargs=backend_kwargs, sla_ms=sla_ms, placement_replicas=replicas,
+        )
         self.backend = setup.backend
-        self._is_sim = setup.is_sim
-        self.window_s = setup.window_s
+        #: control period, seconds (simulated seconds on ``backend="sim"``)
+        self.interval_s = setup.interval_s
         self.sla_ms = setup.sla_ms
         self.node_names = list(sc.node_names)
         self.n = n = sc.n_nodes
         self.deployment_name = deployment_name or (self.backend.deployments[0] if self.backend.deployments else "app")
         self.initial_node = check_int("initial_node", initial_node, low=0, high=n - 1)
-        self.replicas = self.backend.placement_replicas if self._is_sim else (replicas or 1)
         self.mu = float(sc.service_rate_rps)
         self.action_space = spaces.Discrete(n)
         # resource bounds: the larger of max_hardware and the node capacities
@@ -107,95 +103,65 @@ class _PlacementEnv(gym.Env):
         self._res_max = np.array(
             [max(float(mh.get(r, 0.0)), float(sc.node_capacity[r].max()), 1e-9) for r in self._res]
         )
-        self._lat_max = float(mh.get("avg_latency", LATENCY_MAX * self.sla_ms)) if self.version == 0 else 1.0
+        norm = self.normalized
+        self._lat_max = 1.0 if norm else float(mh.get("avg_latency", LATENCY_MAX * self.sla_ms))
         k = len(self._res) + 2
         self._k = k
-        if self.version == 0:
+        if norm:
+            hi = np.ones(k * n + 3)
+            lo = np.zeros(k * n + 3)
+        else:
             per_node_hi = [*self._res_max, float(sc.max_pods), self._lat_max]
             hi = np.concatenate([np.tile(per_node_hi, n), [DEMAND_MAX * self.replicas * self.mu, 1.0, 1.0]])
             lo = np.concatenate([np.zeros(k * n + 1), [-1.0, -1.0]])
-        else:
-            hi = np.ones(k * n + 3)
-            lo = np.zeros(k * n + 3)
-        self._flat_space = spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32)
-        if self.obs_mode == "flat":
-            self.observation_space = self._flat_space
-        else:
-            self.observation_space = self._dict_space()
+        self.flat_observation_space = spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32)
+        self.observation_space = self.flat_observation_space if self.obs_mode == "flat" else self._dict_space()
         self._res_cache: dict[tuple, np.ndarray] = {}  # pod layout -> flat observation template
-        # per-step constants of _obs: deployment capacity (req/s), latency bound, scale and cap
+        # per-step constants of the observation: deployment capacity (req/s), latency bound, scale and cap
         self._obs_consts = (
             self.replicas * self.mu,
-            self._lat_max if self.version == 0 else 1.0,
-            1.0 if self.version == 0 else 1.0 / (LATENCY_MAX * self.sla_ms),
-            min(LATENCY_MAX * self.sla_ms, self._lat_max) if self.version == 0 else LATENCY_MAX * self.sla_ms,
+            1.0 if norm else self._lat_max,
+            1.0 / (LATENCY_MAX * self.sla_ms) if norm else 1.0,
+            LATENCY_MAX * self.sla_ms if norm else min(LATENCY_MAX * self.sla_ms, self._lat_max),
         )
-        self._node = self.initial_node
-        self._target = self.initial_node
-        self._pods = [0] * n
-        self._node_latency = [0.0] * n
-        self._steps = 0
-        self._last_reward = 0.0
-        self._tod = 0.0
-        self._demand = 0.0
-        # static mean RTT from all users to each node (generic backends' per-node latency estimate)
+        # static mean RTT from all users to each node: the per-node estimate when a backend measures none
         rtt = sc.bs_rtt_ms[sc.user_bs] if sc.n_users else sc.bs_rtt_ms
         self._static_rtt = rtt.mean(axis=0).tolist()
+        self._view_of: ClusterMeasurement | None = None
+        self._view: dict[str, Any] = {}
 
     def _dict_space(self) -> spaces.Dict:
+        norm = self.normalized
+
         def box(hi: float) -> spaces.Box:
             return spaces.Box(0.0, np.float32(hi), shape=(), dtype=np.float32)
 
         per = {}
         for nm in self.node_names:
-            d = {r: box(self._res_max[i] if self.version == 0 else 1.0) for i, r in enumerate(self._res)}
+            d = {r: box(1.0 if norm else self._res_max[i]) for i, r in enumerate(self._res)}
             d["avg_latency"] = box(self._lat_max)
             d["deployments"] = spaces.Dict(
-                {self.deployment_name: spaces.Dict({"replicas": box(self.scenario.max_pods if self.version == 0 else 1.0)})}
+                {self.deployment_name: spaces.Dict({"replicas": box(1.0 if norm else self.scenario.max_pods)})}
             )
             per[nm] = spaces.Dict(d)
         return spaces.Dict(per)
 
-    # ------------------------------------------------------------------ API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        streams = make_streams(self.np_random)
+    # ------------------------------------------------------------------ template hooks
+    def start_episode(self, options: dict[str, Any] | None) -> ClusterMeasurement:
+        """Place the deployment on ``initial_node`` (or ``options["initial_node"]``), wait for it, observe."""
         node = self.initial_node
         if options and "initial_node" in options:
             node = check_int("options['initial_node']", options["initial_node"], low=0, high=self.n - 1)
-        if self._is_sim:
-            b = self.backend
-            b.reset(rng_workload=streams.workload, rng_system=streams.system)
-            b.node = b.target = node
-        else:
-            self.backend.reset(seed=seed)
-            self.backend.place(self.deployment_name, self.node_names[node])
-            self.backend.advance(0.0)
-        self._node = self._target = node
-        self._steps = 0
-        obs, metrics = self._measure(moved=False)
-        info = {
-            "scenario": self.scenario.describe(),
-            "node_names": list(self.node_names),
-            "deployment": self.deployment_name,
-            "replicas": self.replicas,
-            "service_rate_rps": self.mu,
-            "sla_ms": self.sla_ms,
-            "window_s": self.window_s,
-            "metrics": metrics,
-            **self._raw_info(),
-        }
-        return obs, info
+        self.backend.apply(PlaceCommand(self.deployment_name, node, initial=True))
+        self.backend.advance(0.0)
+        return self.backend.observe()
 
-    def _raw_info(self) -> dict[str, Any]:
-        return {
-            "node": self._node,
-            "node_latency_ms": list(self._node_latency),
-            "demand_rps": self._demand,
-            "time_of_day_s": self._tod,
-        }
+    def decode_action(self, action: Any) -> PlaceCommand:
+        """The :class:`~lwmecps_gym.backends.base.PlaceCommand` of node index ``action``.
 
-    def step(self, action: Any):
+        Raises:
+            ValueError: not an integer node index in ``[0, num_nodes - 1]``.
+        """
         if isinstance(action, np.ndarray):
             if action.shape not in ((), (1,)) or action.dtype.kind not in "iu":
                 raise ValueError(f"action must be a node index in [0, {self.n - 1}] (Discrete({self.n})), got {action!r}")
@@ -205,88 +171,130 @@ class _PlacementEnv(gym.Env):
         j = int(action)
         if not 0 <= j < self.n:
             raise ValueError(f"action must be a node index in [0, {self.n - 1}] (nodes {self.node_names}), got {j}")
-        moved = j != self._target
-        if self._is_sim:
-            b = self.backend
-            b.place_index(j)
-            b.step_window()
-        else:
-            if moved:
-                self.backend.place(self.deployment_name, self.node_names[j])
-            self.backend.advance(self.window_s)
-        self._target = j
-        self._steps += 1
-        obs, metrics = self._measure(moved)
-        info = {"metrics": metrics, **self._raw_info()}
-        return obs, self._last_reward, False, False, info
+        return PlaceCommand(self.deployment_name, j)
 
-    # ------------------------------------------------------------------ observation
-    def _measure(self, moved: bool):
-        n = self.n
-        if self._is_sim:
-            b = self.backend
-            self._node = b.node
-            lam = b.last_demand[0]
-            lat = b.last_latency_ms[0]
-            mean_lat = b.last_mean_latency_ms
-            sla = b.last_sla
-            failed = b.last_failed_rps
-            rtt = b.last_rtt_to_nodes_ms if b.t > 0 else b.next_window_rtt_ms()
-            pods = [0] * n
-            pods[b.node] = b.ready[0]
-            if b.switch_at >= 0.0 and math.isfinite(b.switch_at):
-                pods[b.target] += 0  # new pods not ready yet: not counted
-            tod = b.time_of_day_s
-        else:
-            meas = self.backend.observe()
-            lam = float(meas.demand_rps.sum())
-            lat = float(meas.latency_ms.mean()) if meas.latency_ms.size else float(meas.mean_latency_ms)
-            mean_lat = float(meas.mean_latency_ms)
-            sla = meas.sla_violation_rate
-            failed = float(meas.failed_rps)
-            pods = [int(x) for x in meas.pods_per_node.sum(axis=0)]
-            if sum(pods):
-                self._node = int(np.argmax(pods))
-            rtt = self._static_rtt
-            t = getattr(self.backend, "time_of_day_s", None)
-            tod = wallclock_time_of_day_s() if t is None else float(t)
-        queue = max(lat - rtt[self._node], 0.0)
-        self._node_latency = [r + queue for r in rtt]
-        self._node_latency[self._node] = lat
-        self._pods = pods
-        self._demand = lam
-        self._tod = tod
-        sla_v = 0.0 if sla is None else float(sla)
-        self._last_reward = -(self.w_latency * mean_lat / self.sla_ms + self.w_sla * sla_v
-                              + self.w_migration * (1.0 if moved else 0.0))
-        metrics = {
-            "latency_ms": mean_lat,
-            "replicas": float(sum(pods)),
-            "demand_rps": lam,
-            "failed_rps": failed,
-            "migrations": 1.0 if moved else 0.0,
+    def features(self, m: ClusterMeasurement) -> dict[str, Any]:
+        """The per-window values behind observation, reward and info, from measurement ``m``.
+
+        Returns ``node`` (index of the node with the most ready pods of the deployment: during a
+        rollout the old node serves), ``pods`` (ready pods per node), ``node_latency_ms`` (the
+        measured windowed latency for that node; for the others the RTT difference plus the
+        current queueing: ``rtt_j + max(L - rtt_node, 0)``, RTTs from ``m.rtt_to_nodes_ms`` or the
+        scenario's static mean), ``demand_rps``, ``latency_ms``, ``time_of_day_s``. Computed once
+        per measurement.
+        """
+        if m is self._view_of:
+            return self._view
+        pods = m.pods_per_node.sum(axis=0).tolist()
+        node = pods.index(max(pods))  # the first node with the most pods
+        lats = m.latency_ms.tolist()
+        lat = sum(lats) / len(lats) if lats else float(m.mean_latency_ms)
+        rtt = self._static_rtt if m.rtt_to_nodes_ms is None else m.rtt_to_nodes_ms.tolist()
+        queue = max(lat - rtt[node], 0.0)
+        node_latency = [r + queue for r in rtt]
+        node_latency[node] = lat
+        tod = m.time_of_day_s
+        self._view = {
+            "node": node,
+            "pods": pods,
+            "node_latency_ms": node_latency,
+            "demand_rps": float(sum(m.demand_rps.tolist())),
+            "time_of_day_s": wallclock_time_of_day_s() if tod is None else float(tod),
         }
-        if sla is not None:
-            metrics["sla_violation_rate"] = sla_v
-        return self._obs(), metrics
+        self._view_of = m
+        return self._view
 
-    def _resource_block(self) -> np.ndarray:
-        """Flat ``float32`` observation template for the current pod layout (cached per layout).
+    def observation(self, m: ClusterMeasurement) -> Any:
+        """The observation of ``m`` (see Observation Space): a fresh array (or dict) each call."""
+        v = self.features(m)
+        s, c = time_features(v["time_of_day_s"])
+        cap, lat_hi, lat_scale, lat_cap = self._obs_consts
+        lat = []
+        for x in v["node_latency_ms"]:
+            x = (x if x < lat_cap else lat_cap) * lat_scale
+            lat.append(x if x < lat_hi else lat_hi)
+        demand = v["demand_rps"]
+        if self.normalized:
+            glob = [min(demand / (DEMAND_MAX * cap), 1.0), (s + 1.0) / 2.0, (c + 1.0) / 2.0]
+        else:
+            glob = [min(demand, DEMAND_MAX * cap), s, c]
+        n, k = self.n, self._k
+        flat = self._resource_block(v["pods"]).copy()  # fresh array every step
+        flat[k - 1:n * k:k] = lat  # latency column of the (n, k) node block
+        flat[n * k:] = glob
+        if self.obs_mode == "flat":
+            return flat
+        out = {}
+        for j, nm in enumerate(self.node_names):
+            row = flat[j * k:(j + 1) * k]
+            d = {r: np.array(row[i], dtype=np.float32) for i, r in enumerate(self._res)}
+            d["avg_latency"] = np.array(row[-1], dtype=np.float32)
+            d["deployments"] = {self.deployment_name: {"replicas": np.array(row[-2], dtype=np.float32)}}
+            out[nm] = d
+        return out
+
+    def reward(self, m: ClusterMeasurement) -> float:
+        """The reward of the Rewards section, a pure function of ``m`` (and the weights)."""
+        sla = m.sla_violation_rate
+        return -(self.w_latency * m.mean_latency_ms / self.sla_ms + self.w_sla * (0.0 if sla is None else float(sla))
+                 + self.w_migration * float(m.migrations))
+
+    def metrics(self, m: ClusterMeasurement) -> dict[str, float]:
+        """``info["metrics"]``: the window's raw, unit-labelled measurements (floats)."""
+        v = self.features(m)
+        out = {
+            "latency_ms": float(m.mean_latency_ms),
+            "replicas": float(sum(v["pods"])),
+            "demand_rps": v["demand_rps"],
+            "failed_rps": float(m.failed_rps),
+            "migrations": float(m.migrations),
+        }
+        if m.sla_violation_rate is not None:
+            out["sla_violation_rate"] = float(m.sla_violation_rate)
+        return out
+
+    def info(self, m: ClusterMeasurement) -> dict[str, Any]:
+        """Step info: ``metrics``, ``node``, ``node_pods``, ``node_latency_ms``, ``demand_rps``, ``time_of_day_s``."""
+        v = self.features(m)
+        return {
+            "metrics": self.metrics(m),
+            "node": v["node"],
+            "node_pods": list(v["pods"]),
+            "node_latency_ms": list(v["node_latency_ms"]),
+            "demand_rps": v["demand_rps"],
+            "time_of_day_s": v["time_of_day_s"],
+        }
+
+    def reset_info(self, m: ClusterMeasurement) -> dict[str, Any]:
+        """Reset info: scenario, names, replicas, service rate, SLA, control period + :meth:`info`."""
+        return {
+            "scenario": self.scenario.describe(),
+            "node_names": list(self.node_names),
+            "deployment": self.deployment_name,
+            "replicas": self.replicas,
+            "service_rate_rps": self.mu,
+            "sla_ms": self.sla_ms,
+            "interval_s": self.interval_s,
+            **self.info(m),
+        }
+
+    def _resource_block(self, pods: list[int]) -> np.ndarray:
+        """Flat ``float32`` observation template for a pod layout (cached per layout).
 
         The free resources and pods per node (the ``(n, k - 1)`` block in observation units)
-        are filled in; the latency column and the global features are left for :meth:`_obs`.
+        are filled in; the latency column and the global features are left for :meth:`observation`.
         """
-        key = tuple(self._pods)
+        key = tuple(pods)
         cached = self._res_cache.get(key)
         if cached is not None:
             return cached
         sc, n = self.scenario, self.n
         feats = np.zeros((n, self._k - 1))
-        pods = np.array(self._pods, dtype=float)
+        p = np.array(pods, dtype=float)
         for i, r in enumerate(self._res):
-            feats[:, i] = np.clip(sc.node_capacity[r] - pods * float(sc.pod_usage.get(r, 0.0)), 0.0, self._res_max[i])
-        feats[:, -1] = np.minimum(pods, sc.max_pods)
-        if self.version != 0:
+            feats[:, i] = np.clip(sc.node_capacity[r] - p * float(sc.pod_usage.get(r, 0.0)), 0.0, self._res_max[i])
+        feats[:, -1] = np.minimum(p, sc.max_pods)
+        if self.normalized:
             feats[:, :-1] /= self._res_max
             feats[:, -1] /= sc.max_pods
         block = np.zeros((n, self._k), dtype=np.float32)
@@ -297,33 +305,6 @@ class _PlacementEnv(gym.Env):
         self._res_cache[key] = template
         return template
 
-    def _obs(self):
-        s, c = time_features(self._tod)
-        cap, lat_hi, lat_scale, lat_cap = self._obs_consts
-        lat = []
-        for x in self._node_latency:
-            x = (x if x < lat_cap else lat_cap) * lat_scale
-            lat.append(x if x < lat_hi else lat_hi)
-        if self.version == 0:
-            glob = [min(self._demand, DEMAND_MAX * cap), s, c]
-        else:
-            glob = [min(self._demand / (DEMAND_MAX * cap), 1.0), (s + 1.0) / 2.0, (c + 1.0) / 2.0]
-        n, k = self.n, self._k
-        flat = self._resource_block().copy()  # fresh array every step
-        flat[k - 1:n * k:k] = lat  # latency column of the (n, k) node block
-        flat[n * k:] = glob
-        if self.obs_mode == "flat":
-            return flat
-        out = {}
-        k = self._k
-        for j, nm in enumerate(self.node_names):
-            row = flat[j * k:(j + 1) * k]
-            d = {r: np.array(row[i], dtype=np.float32) for i, r in enumerate(self._res)}
-            d["avg_latency"] = np.array(row[-1], dtype=np.float32)
-            d["deployments"] = {self.deployment_name: {"replicas": np.array(row[-2], dtype=np.float32)}}
-            out[nm] = d
-        return out
-
     def render(self):
         if self.render_mode is None:
             gym.logger.warn("render() called without render_mode; pass render_mode='ansi' or 'rgb_array'")
@@ -332,20 +313,21 @@ class _PlacementEnv(gym.Env):
 
         return rendering.placement_ansi(self) if self.render_mode == "ansi" else rendering.placement_rgb(self)
 
-    def close(self):
-        self.backend.close()
 
-
-def _scaled(sc, replicas: int | None, peak_utilisation: float):
-    """The scenario with ``user_rate_rps`` set so the diurnal peak loads the deployment to ``peak_utilisation``."""
-    fit = int(sc.pods_fit().min())
-    r = replicas if replicas is not None else max(1, min(fit, sc.max_replicas))
+def _scaled(sc, replicas: int, peak_utilisation: float):
+    """The scenario with ``user_rate_rps`` set so the diurnal peak loads ``replicas`` replicas to ``peak_utilisation``."""
     peak = max(sc.profile) * max(sc.n_users, 1)
-    rate = peak_utilisation * r * sc.service_rate_rps / peak
+    rate = peak_utilisation * replicas * sc.service_rate_rps / peak
     return replace(sc, user_rate_rps=rate)
 
 
 _DOC = """Placement of one deployment on one of the edge nodes ({variant}).
+
+    Registered as ``{new_id}`` and, for upstream's users, {old_ids} (the same env and
+    episode length). The two placement ids differ only in the observation: raw units with
+    upstream's bounds (``Placement-v0`` = ``lwmecps-v0``) or every value normalised to [0, 1]
+    (``PlacementNormalized-v0`` = ``lwmecps-v2``, and ``lwmecps-v1``, upstream's 2024 name of
+    the same env); dynamics, actions and rewards are identical.
 
     ## Description
 
@@ -356,7 +338,9 @@ _DOC = """Placement of one deployment on one of the edge nodes ({variant}).
     base stations to the node + M/M/c queueing (windowed, see
     :class:`~lwmecps_gym.backends.sim.SimBackend`). As users move and demand follows the
     day, the best node changes. The per-user rate is scaled so that the diurnal peak loads
-    the deployment to ``peak_utilisation`` (0.7).
+    the deployment to ``peak_utilisation`` (0.7). A step is ``backend.apply(PlaceCommand(node))``,
+    ``backend.advance(interval_s)``, ``m = backend.observe()``; observation, reward and info are
+    functions of ``m`` (:class:`~lwmecps_gym.backends.base.ClusterMeasurement`).
 
     ## Action Space
 
@@ -367,7 +351,7 @@ _DOC = """Placement of one deployment on one of the edge nodes ({variant}).
     ``obs_mode="flat"``: ``Box(float32, (k * num_nodes + 3,))`` with, per node ``j``
     (``k = 8`` for upstream's resources), then three global values:
 
-    | Index | Observation | Unit (v0) | v0 max | v2 |
+    | Index | Observation | Unit (Placement) | Placement max | PlacementNormalized |
     |---|---|---|---|---|
     | ``k j + 0..5`` | free cpu, ram, tx, rx, disk read, disk write (capacity - pods x pod_usage) | cores, MB, Mbit/s, MB/s | max(max_hardware, capacity) | / max, in [0, 1] |
     | ``k j + 6`` | pods of the deployment on the node | pods | max_pods | / max_pods |
@@ -380,10 +364,11 @@ _DOC = """Placement of one deployment on one of the edge nodes ({variant}).
 
     ## Rewards
 
-    ``r = -(w_latency * L / sla_ms + w_sla * V + w_migration * moved)``: ``L`` the windowed mean
-    latency (ms; failed requests at the timeout), ``V`` the SLA-violation fraction, ``moved``
-    1 if the action changed the node. Defaults 1.0, 1.0, 0.1. (Upstream returned the
-    cumulative sum of latencies; this is per window.)
+    ``r = -(w_latency * L / sla_ms + w_sla * V + w_migration * M)``: ``L`` the windowed mean
+    latency (ms; failed requests at the timeout), ``V`` the SLA-violation fraction, ``M`` the
+    moves started in the window (1 if the action changed the target node, else 0). Defaults
+    1.0, 1.0, 0.1. A pure function of the measurement (:meth:`reward`). (Upstream returned
+    the cumulative sum of latencies; this is per window.)
 
     ## Starting State
 
@@ -397,29 +382,45 @@ _DOC = """Placement of one deployment on one of the edge nodes ({variant}).
 
     ## Arguments
 
-    As :class:`~lwmecps_gym.envs.scaling.LWMECPSEnv3` (upstream's arguments, ``scenario``,
-    ``backend``, ``sim_config``, ``sla_ms``, ``obs_mode``, ``render_mode``), plus
-    ``replicas`` (pods of the placed deployment; default: what fits on the smallest node),
-    ``peak_utilisation`` (0.7), ``w_latency``, ``w_sla``, ``w_migration``, ``initial_node``.
+    As :class:`~lwmecps_gym.envs.scaling.LWMECPSEnv3` (upstream's arguments, ``interval_s``
+    and its aliases ``stabilization_time``/``window_s``, ``scenario``, ``backend``,
+    ``sim_config``, ``backend_kwargs``, ``sla_ms``, ``obs_mode``, ``render_mode``), plus
+    ``replicas`` (pods of the placed deployment; default: what fits on the smallest node, at
+    most ``max_replicas``), ``peak_utilisation`` (0.7), ``w_latency``, ``w_sla``,
+    ``w_migration``, ``initial_node``.
 
     ## Version History
 
-    * v{version}: this version. {history}
+    * {new_id}: this version. {history}
+
+    ## Example
+
+    >>> import gymnasium as gym, lwmecps_gym
+    >>> env = gym.make("{new_id}", scenario="minikube-4")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape, env.action_space, info["node"]
+    ((35,), Discrete(4), 0)
+    >>> obs, reward, terminated, truncated, info = env.step(3)
+    >>> info["metrics"]["migrations"], type(reward).__name__
+    (1.0, 'float')
     """
 
 
 class LWMECPSEnv(_PlacementEnv):
     __doc__ = _DOC.format(
-        variant="raw units, upstream's v0", version=0,
+        variant="raw units, upstream's v0", new_id="lwmecps_gym/Placement-v0", old_ids="``lwmecps-v0``",
         history="Upstream v0 could not be constructed (missing deployment_name) and used Discrete(3).",
     )
+    normalized = False
     version = 0
 
 
 class LWMECPSEnv2(_PlacementEnv):
     __doc__ = _DOC.format(
-        variant="normalised observations, upstream's v2/v1", version=2,
+        variant="normalised observations, upstream's v2/v1", new_id="lwmecps_gym/PlacementNormalized-v0",
+        old_ids="``lwmecps-v2`` and ``lwmecps-v1``",
         history="Upstream v2 could not be constructed and had no latency in its observation; "
         "v1 is registered as an alias of v2, as upstream did in 2024.",
     )
+    normalized = True
     version = 2

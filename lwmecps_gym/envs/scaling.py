@@ -1,4 +1,4 @@
-"""``lwmecps-v3``: per-site replica scaling of MEC deployments."""
+"""``lwmecps_gym/Scaling-v0`` (upstream's ``lwmecps-v3``): per-site replica scaling of MEC deployments."""
 
 from __future__ import annotations
 
@@ -10,31 +10,37 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from lwmecps_gym.core.seeding import make_streams
+from lwmecps_gym.backends.base import ClusterMeasurement, ScaleCommand
+from lwmecps_gym.core.env import BackendEnv
 from lwmecps_gym.core.validation import check_choice, check_float
-from lwmecps_gym.envs.common import build_setup, time_features, wallclock_time_of_day_s
+from lwmecps_gym.envs.common import build_backend, build_scenario, time_features, wallclock_time_of_day_s
 
 #: Saturation bounds of the flat observation (documented in the class docstring).
 DEMAND_MAX = 4.0
 LATENCY_MAX = 10.0
 LOAD_MAX = 4.0
-_TWO_PI_DAY = 2.0 * math.pi / 86400.0
 
 
-class LWMECPSEnv3(gym.Env):
+class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
     """Per-site replica scaling of MEC deployments on an edge Kubernetes cluster.
+
+    Registered as ``lwmecps_gym/Scaling-v0`` and, for upstream's users, ``lwmecps-v3`` (the
+    same env and episode length).
 
     ## Description
 
     One deployment per edge site (deployment ``i`` is pinned to node ``i`` by node affinity,
     as upstream's ``lwmecps-testapp-server-bsN``). Users attached to base stations send
     requests to the deployment of their nearest edge node; the agent sets every
-    deployment's replica count each control window (``stabilization_time`` seconds) and is
+    deployment's replica count each control period (``interval_s`` seconds) and is
     rewarded for low windowed latency, few SLA violations, few replicas and balanced load.
     New pods serve only after a start-up delay, so anticipating demand pays and thrashing
     costs. With ``backend="sim"`` (default) the cluster is the seeded simulator
     :class:`~lwmecps_gym.backends.sim.SimBackend` on scenario ``melbourne-cbd`` (real EUA
-    sites and users); ``backend="kubernetes"`` drives a real cluster.
+    sites and users); ``backend="kubernetes"`` drives a real cluster. A step is
+    ``backend.apply(ScaleCommand(replicas))``, ``backend.advance(interval_s)``,
+    ``m = backend.observe()``; observation, reward and info are functions of ``m``
+    (:class:`~lwmecps_gym.backends.base.ClusterMeasurement`), whatever the backend.
 
     ## Action Space
 
@@ -62,8 +68,8 @@ class LWMECPSEnv3(gym.Env):
     ``obs_mode="dict"``: upstream's nested layout ``{"nodes": {node: {"CPU", "RAM", "TX",
     "RX", "deployments": {dep: {"CPU_usage", "RAM_usage", "TX_usage", "RX_usage",
     "Replicas"}}, "avg_latency"}}, "demand", "time_of_day"}`` with the bug fixes of the docs
-    (replicas are the pods *on that node*, latency is windowed). SB3 warns about nested
-    dicts; use it for inspection, not training.
+    (replicas are the measured pods *on that node*, latency is windowed). SB3 warns about
+    nested dicts; use it for inspection, not training.
 
     ## Rewards
 
@@ -72,10 +78,11 @@ class LWMECPSEnv3(gym.Env):
     requests count at the client timeout), ``R`` the total desired replicas, ``I`` the
     population standard deviation over deployments of ``min(load_i, 1)`` (in [0, 0.5]), and
     ``V`` the SLA-violation fraction. Defaults 1.0, 0.1, 0.1 (upstream's alpha, beta, gamma)
-    and ``w_sla = 1.0``. Rewards are Python floats. A real backend whose latency source cannot
-    measure ``V`` (the test app's API has no per-request latencies) reports it as ``None``: the
-    SLA term is then left out of the reward (not replaced by an estimate) and
-    ``sla_violation_rate`` is absent from ``info["metrics"]``.
+    and ``w_sla = 1.0``. Rewards are Python floats, a pure function of the measurement
+    (:meth:`reward`). A real backend whose latency source cannot measure ``V`` (the test app's
+    API has no per-request latencies) reports it as ``None``: the SLA term is then left out of
+    the reward (not replaced by an estimate) and ``sla_violation_rate`` is absent from
+    ``info["metrics"]``.
 
     ## Starting State
 
@@ -85,8 +92,8 @@ class LWMECPSEnv3(gym.Env):
 
     ## Episode End
 
-    No terminal state (a continuing control task); ``lwmecps-v3`` is registered with
-    ``max_episode_steps=240`` (2 simulated hours at the default 30 s window), so episodes
+    No terminal state (a continuing control task); both ids are registered with
+    ``max_episode_steps=240`` (2 simulated hours at the default 30 s period), so episodes
     are truncated by ``TimeLimit``.
 
     ## Arguments
@@ -101,11 +108,14 @@ class LWMECPSEnv3(gym.Env):
     | ``deployments`` | list[str] | per node | one per node, or one spread over all nodes |
     | ``max_pods`` | int | n x max_replicas | bound of replica counts |
     | ``group_id`` | str | None | test-app experiment group (real backend) |
-    | ``env_config`` | dict | {} | ``base_url``, ``stabilization_time`` (simulated seconds on ``sim``) |
+    | ``base_url`` | str | None | test-app URL (real backend; also an ``env_config`` key) |
+    | ``env_config`` | dict | {} | upstream's: ``base_url``, ``stabilization_time``; on Kubernetes any :class:`~lwmecps_gym.backends.kubernetes.KubernetesConfig` key |
+    | ``interval_s`` | float | 30 (sim), 10 (kubernetes) | control period, s (simulated on ``sim``); aliases ``stabilization_time`` (upstream), ``window_s`` |
     | ``scenario`` | str or Scenario | "melbourne-cbd" | ``"melbourne-cbd"``, ``"minikube-4"`` or a Scenario |
     | ``scenario_options`` | dict | None | builder options, e.g. ``{"n_nodes": 10}`` |
     | ``backend`` | str or ClusterBackend | "sim" | ``"sim"``, ``"kubernetes"`` or an instance |
-    | ``sim_config`` | dict | None | :class:`~lwmecps_gym.backends.sim.SimConfig` fields |
+    | ``sim_config`` | dict | None | :class:`~lwmecps_gym.backends.sim.SimConfig` fields (``sim`` only) |
+    | ``backend_kwargs`` | dict | None | ``kubernetes`` only: KubernetesConfig keys and ``api_client`` |
     | ``sla_ms`` | float | scenario's (100) | end-to-end latency SLA, ms |
     | ``w_latency``, ``w_replicas``, ``w_imbalance``, ``w_sla`` | float | 1.0, 0.1, 0.1, 1.0 | reward weights |
     | ``max_replicas`` | int | from capacities | action bound per deployment |
@@ -115,8 +125,20 @@ class LWMECPSEnv3(gym.Env):
 
     ## Version History
 
-    * v3: this version (upstream's v3 semantics, rebuilt: windowed latency, per-site demand
-      and time of day observed, independent seeded episodes, flat SB3-ready spaces).
+    * Scaling-v0 / lwmecps-v3: this version (upstream's v3 semantics, rebuilt: windowed
+      latency, per-site demand and time of day observed, independent seeded episodes, flat
+      SB3-ready spaces).
+
+    ## Example
+
+    >>> import gymnasium as gym, lwmecps_gym
+    >>> env = gym.make("lwmecps_gym/Scaling-v0", scenario="minikube-4")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape, env.action_space
+    ((22,), MultiDiscrete([5 5 5 5]))
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> sorted(info["metrics"])[:3], type(reward).__name__
+    (['demand_rps', 'failed_rps', 'imbalance'], 'float')
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -149,6 +171,9 @@ class LWMECPSEnv3(gym.Env):
         obs_mode: str = "flat",
         action_mode: str = "discrete",
         render_mode: str | None = None,
+        interval_s: float | None = None,
+        window_s: float | None = None,
+        backend_kwargs: Mapping[str, Any] | None = None,
     ):
         self.obs_mode = check_choice("obs_mode", obs_mode, ("flat", "dict"))
         self.action_mode = check_choice("action_mode", action_mode, ("discrete", "continuous"))
@@ -157,28 +182,29 @@ class LWMECPSEnv3(gym.Env):
         self.w_replicas = check_float("w_replicas", w_replicas, low=0.0)
         self.w_imbalance = check_float("w_imbalance", w_imbalance, low=0.0)
         self.w_sla = check_float("w_sla", w_sla, low=0.0)
-        setup = build_setup(
+        self.scenario = sc = build_scenario(
             mode="scaling", node_name=node_name, max_hardware=max_hardware, pod_usage=pod_usage,
-            node_info=node_info, num_nodes=num_nodes, namespace=namespace, deployment_name=deployment_name,
-            deployments=deployments, max_pods=max_pods, group_id=group_id, base_url=base_url,
-            env_config=env_config, stabilization_time=stabilization_time, scenario=scenario,
-            scenario_options=scenario_options, backend=backend, sim_config=sim_config, sla_ms=sla_ms,
-            max_replicas=max_replicas,
+            node_info=node_info, num_nodes=num_nodes, deployments=deployments, max_pods=max_pods,
+            scenario=scenario, scenario_options=scenario_options, max_replicas=max_replicas,
         )
-        self.scenario = setup.scenario
+        setup = build_backend(
+            sc, mode="scaling", backend=backend, namespace=namespace, deployment_name=deployment_name,
+            deployments=deployments, group_id=group_id, base_url=base_url, env_config=env_config,
+            interval_s=interval_s, stabilization_time=stabilization_time, window_s=window_s,
+            sim_config=sim_config, backend_kwargs=backend_kwargs, sla_ms=sla_ms,
+        )
         self.backend = setup.backend
-        self._is_sim = setup.is_sim
-        self.window_s = setup.window_s
+        #: control period, seconds (simulated seconds on ``backend="sim"``)
+        self.interval_s = setup.interval_s
         self.sla_ms = setup.sla_ms
-        self.max_replicas = m = setup.max_replicas
+        self.max_replicas = m = sc.max_replicas
         self.deployments = list(self.backend.deployments)
-        self.node_names = list(self.scenario.node_names)
+        self.node_names = list(sc.node_names)
         self.n = n = len(self.deployments)
-        self.mu = float(self.scenario.service_rate_rps)
-        self._demand_scale = 1.0 / (m * self.mu)
-        self._lat_scale = 1.0 / self.sla_ms
-        self._rep_scale = 1.0 / (n * m)
-        self._inv_m = 1.0 / m
+        self.mu = float(sc.service_rate_rps)
+        # the reward's normalisations folded into the weights
+        self._wl = self.w_latency * (1.0 / self.sla_ms)
+        self._wr = self.w_replicas * (1.0 / (n * m))
 
         if self.action_mode == "discrete":
             self.action_space = spaces.MultiDiscrete(np.full(n, m + 1, dtype=np.int64))
@@ -189,29 +215,16 @@ class LWMECPSEnv3(gym.Env):
             [np.full(n, DEMAND_MAX), np.ones(n), np.ones(n), np.full(n, LATENCY_MAX), np.full(n, LOAD_MAX), [1.0, 1.0]]
         ).astype(np.float32)
         low[5 * n:] = -1.0
-        self._flat_space = spaces.Box(low, high, dtype=np.float32)
-        if self.obs_mode == "flat":
-            self.observation_space = self._flat_space
-        else:
-            self.observation_space = self._dict_space()
-        self._shape = (n,)
-        self._discrete = self.action_mode == "discrete"
-        self._wl = self.w_latency * self._lat_scale
-        self._wr = self.w_replicas * self._rep_scale
+        self.flat_observation_space = spaces.Box(low, high, dtype=np.float32)
+        self.observation_space = self.flat_observation_space if self.obs_mode == "flat" else self._dict_space()
+        self._obs_low, self._obs_high = low, high
+        inv_m = 1.0 / m
+        # observation = features (float64 -> float32) x scale, capped at the space's bounds
         self._obs_scale = np.concatenate(
-            [np.full(n, self._demand_scale), np.full(3 * n, 0.0) + [*([self._inv_m] * 2 * n), *([self._lat_scale] * n)],
-             np.ones(n + 2)]
+            [np.full(n, 1.0 / (m * self.mu)), np.full(2 * n, inv_m), np.full(n, 1.0 / self.sla_ms), np.ones(n + 2)]
         ).astype(np.float32)
-        self._obs_high = high
-        self._last_desired = [0] * n
-        self._steps = 0
-        self._last_reward = 0.0
-        self._last_metrics: dict[str, float] = {}
-        self._last_ready = [0] * n
-        self._last_lat = [0.0] * n
-        self._last_dem = [0.0] * n
-        self._last_load = [0.0] * n
-        self._tod = 0.0
+        self._view_of: ClusterMeasurement | None = None
+        self._view: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ spaces
     def _dict_space(self) -> spaces.Dict:
@@ -226,7 +239,7 @@ class LWMECPSEnv3(gym.Env):
         nodes = {}
         for j, nm in enumerate(sc.node_names):
             nodes[nm] = spaces.Dict({
-                "CPU": box(float(cap.get("cpu", np.zeros(sc.n_nodes))[j]) if "cpu" in cap else 0.0),
+                "CPU": box(float(cap["cpu"][j]) if "cpu" in cap else 0.0),
                 "RAM": box(float(cap["ram"][j]) if "ram" in cap else 0.0),
                 "TX": box(float(cap["tx_bandwidth"][j]) if "tx_bandwidth" in cap else 0.0),
                 "RX": box(float(cap["rx_bandwidth"][j]) if "rx_bandwidth" in cap else 0.0),
@@ -248,223 +261,138 @@ class LWMECPSEnv3(gym.Env):
             "time_of_day": spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32),
         })
 
-    # ------------------------------------------------------------------ API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        streams = make_streams(self.np_random)
-        if self._is_sim:
-            self.backend.reset(rng_workload=streams.workload, rng_system=streams.system)
-        else:
-            self.backend.reset(seed=seed)
-        self._steps = 0
-        if self._is_sim:
-            b = self.backend
-            self._last_desired = list(b.desired)
-            obs = self._observe_sim(b)
-            metrics = self._metrics_sim(b, list(b.desired))
-        else:
-            meas = self.backend.observe()
-            self._last_desired = [int(x) for x in meas.replicas_desired]
-            obs, metrics = self._observe_generic(meas)
-        info = {
-            "scenario": self.scenario.describe(),
-            "deployments": list(self.deployments),
-            "node_names": list(self.node_names),
-            "max_replicas": self.max_replicas,
-            "service_rate_rps": self.mu,
-            "sla_ms": self.sla_ms,
-            "window_s": self.window_s,
-            "reward_weights": {"w_latency": self.w_latency, "w_replicas": self.w_replicas,
-                               "w_imbalance": self.w_imbalance, "w_sla": self.w_sla},
-            "site_rtt_ms": self._site_rtt_ms(),
-            "metrics": metrics,
-            **self._raw_info(),
-        }
-        return obs, info
+    # ------------------------------------------------------------------ template hooks
+    def decode_action(self, action: Any) -> ScaleCommand:
+        """The :class:`~lwmecps_gym.backends.base.ScaleCommand` of ``action`` (see Action Space).
 
-    def _site_rtt_ms(self) -> list[float]:
-        """Mean RTT (ms) from each deployment's home users to its own node (static; for baselines)."""
-        if self._is_sim:
-            return [float(self.backend.site_rtt[d][d]) if self.backend.pinned else float(min(self.backend.site_rtt[0]))
-                    for d in range(self.n)]
-        sc = self.scenario
-        home = sc.bs_home_node()
-        rtt = sc.bs_rtt_ms
-        return [float(rtt[home == d, d].mean()) if np.any(home == d) else float(rtt[:, d].min()) for d in range(self.n)]
-
-    def _raw_info(self) -> dict[str, Any]:
-        if self._is_sim:
-            b = self.backend
-            self._last_dem, self._last_ready, self._last_lat = b.last_demand, b.ready, b.last_latency_ms
-        return {
-            "demand_rps": list(self._last_dem),
-            "replicas_ready": list(self._last_ready),
-            "replicas_desired": list(self._last_desired),
-            "latency_ms": list(self._last_lat),
-            "time_of_day_s": self._tod,
-        }
-
-    def _action_to_list(self, action: Any) -> list[int]:
+        Raises:
+            ValueError: wrong shape, non-integer counts, or values outside the action space.
+        """
         n, m = self.n, self.max_replicas
         if self.action_mode == "discrete":
-            if action.__class__ is np.ndarray and action.dtype.kind in "iu" and action.shape == self._shape:
-                lst = action.tolist()
-                if min(lst) >= 0 and max(lst) <= m:
-                    return lst
-                raise ValueError(f"action replica counts must be in [0, {m}] (max_replicas), got {action!r}")
-            arr = np.asarray(action)
-            if arr.shape != self._shape:
+            arr = action if action.__class__ is np.ndarray else np.asarray(action)
+            if arr.shape != (n,):
                 raise ValueError(f"action must be {n} replica counts (MultiDiscrete shape ({n},)), got {action!r}")
             if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
                 arr = arr.astype(np.int64)
             if arr.dtype.kind not in "iu":
                 raise ValueError(f"action must contain integer replica counts, got {action!r}")
-            lst = [int(x) for x in arr.tolist()]
+            lst = arr.tolist()
             if min(lst) < 0 or max(lst) > m:
                 raise ValueError(f"action replica counts must be in [0, {m}] (max_replicas), got {action!r}")
-            return lst
+            return ScaleCommand(lst)
         a = np.asarray(action, dtype=np.float64)
-        if a.shape != self._shape:
+        if a.shape != (n,):
             raise ValueError(f"action must have shape ({n},) (target replica fraction per deployment), got {a.shape}")
         if not np.all(np.isfinite(a)) or np.any(a < -1.0) or np.any(a > 1.0):
             raise ValueError(f"continuous action values must be finite and in [-1, 1], got {action!r}")
-        return [int(math.floor((x + 1.0) * 0.5 * m + 0.5)) for x in a.tolist()]
+        return ScaleCommand([int(math.floor((x + 1.0) * 0.5 * m + 0.5)) for x in a.tolist()])
 
-    def step(self, action: Any):
-        if self._is_sim:
-            return self._step_sim(action)
-        lst = self._action_to_list(action)
-        self.backend.scale({d: int(r) for d, r in zip(self.deployments, lst, strict=True)})
-        self.backend.advance(self.window_s)
-        meas = self.backend.observe()
-        obs, metrics = self._observe_generic(meas, lst)
-        self._last_desired = lst
-        self._steps += 1
-        info = {"metrics": metrics, **self._raw_info()}
-        return obs, self._last_reward, False, False, info
+    def features(self, m: ClusterMeasurement) -> dict[str, Any]:
+        """The per-window values behind observation, reward and info, from measurement ``m``.
 
-    def _step_sim(self, action: Any):
-        """The simulator's hot path: validate the action cheaply, one window, observation and reward."""
-        if (action.__class__ is np.ndarray and self._discrete and action.dtype.kind in "iu"
-                and action.shape == self._shape):
-            lst = action.tolist()
-            if min(lst) < 0 or max(lst) > self.max_replicas:
-                lst = self._action_to_list(action)  # raises with the full message
-        else:
-            lst = self._action_to_list(action)
-        b = self.backend
-        b.scale_list(lst)
-        b.step_window()
-        obs = self._observe_sim(b)
-        metrics = self._metrics_sim(b, lst)
-        self._last_desired = lst
-        self._steps += 1
-        info = {
-            "metrics": metrics,
-            "demand_rps": b.last_demand,
-            "replicas_ready": list(b.ready),
-            "replicas_desired": lst,
-            "latency_ms": list(b.last_latency_ms),
-            "time_of_day_s": self._tod,
-        }
-        return obs, self._last_reward, False, False, info
-
-    # ------------------------------------------------------------------ sim fast path
-    def _observe_sim(self, b) -> Any:
-        load = b.last_load
-        tod = (b.workload.start_s + b.now) % 86400.0
-        a = tod * _TWO_PI_DAY
-        obs = np.array(b.last_demand + b.ready + b.desired + b.last_latency_ms + load + [math.sin(a), math.cos(a)],
-                       dtype=np.float32)
-        obs *= self._obs_scale
-        np.minimum(obs, self._obs_high, out=obs)
+        Returns a dict of Python lists/floats: ``demand_rps``, ``replicas_ready``,
+        ``replicas_desired``, ``latency_ms`` (per deployment), ``load`` (offered load per ready
+        replica, ``demand / (ready x service rate)``; ``LOAD_MAX`` with demand and no ready pod),
+        ``imbalance`` (population std of ``min(load, 1)``), ``time_of_day_s`` (the backend's, else
+        the wall clock). Computed once per measurement.
+        """
+        if m is self._view_of:
+            return self._view
+        dem = m.demand_rps.tolist()
+        ready = m.replicas_ready.tolist()
+        load = []
         s1 = s2 = 0.0
-        for u in load:
+        for lam, c in zip(dem, ready, strict=True):
+            u = lam / (c * self.mu) if c > 0 else (LOAD_MAX if lam > 0.0 else 0.0)
+            load.append(u)
             if u > 1.0:
                 u = 1.0
             s1 += u
             s2 += u * u
         mean = s1 / self.n
         var = s2 / self.n - mean * mean
-        self._imbalance = math.sqrt(var) if var > 0.0 else 0.0
-        self._tod = tod
+        tod = m.time_of_day_s
+        self._view = {
+            "demand_rps": dem,
+            "replicas_ready": ready,
+            "replicas_desired": m.replicas_desired.tolist(),
+            "latency_ms": m.latency_ms.tolist(),
+            "load": load,
+            "imbalance": math.sqrt(var) if var > 0.0 else 0.0,
+            "time_of_day_s": wallclock_time_of_day_s() if tod is None else float(tod),
+        }
+        self._view_of = m
+        return self._view
+
+    def observation(self, m: ClusterMeasurement) -> Any:
+        """The observation of ``m`` (see Observation Space): a fresh array (or dict) each call."""
+        v = self.features(m)
+        s, c = time_features(v["time_of_day_s"])
+        obs = np.array(v["demand_rps"] + v["replicas_ready"] + v["replicas_desired"] + v["latency_ms"] + v["load"]
+                       + [s, c], dtype=np.float32)
+        obs *= self._obs_scale
+        np.minimum(obs, self._obs_high, out=obs)
+        np.maximum(obs, self._obs_low, out=obs)
         if self.obs_mode == "flat":
             return obs
-        return self._to_dict(obs)
+        return self._to_dict(obs, m.pods_per_node)
 
-    def _reward(self, latency_ms: float, total_replicas: int, sla_rate: float) -> float:
-        """The reward of the Rewards section (uses ``self._imbalance`` of the same window);
-        ``_wl`` and ``_wr`` fold the latency and replica normalisations into the weights."""
-        return -(self._wl * latency_ms + self._wr * total_replicas + self.w_imbalance * self._imbalance
-                 + self.w_sla * sla_rate)
+    def reward(self, m: ClusterMeasurement) -> float:
+        """The reward of the Rewards section, a pure function of ``m`` (and the weights)."""
+        sla = m.sla_violation_rate
+        return -(self._wl * m.mean_latency_ms + self._wr * int(m.replicas_desired.sum())
+                 + self.w_imbalance * self.features(m)["imbalance"] + self.w_sla * (0.0 if sla is None else sla))
 
-    def _metrics_sim(self, b, desired: list[int]) -> dict[str, float]:
-        total = sum(desired)
-        lat = b.last_mean_latency_ms
-        sla = b.last_sla
-        self._last_reward = self._reward(lat, total, sla)
+    def metrics(self, m: ClusterMeasurement) -> dict[str, float]:
+        """``info["metrics"]``: the window's raw, unit-labelled measurements (floats)."""
+        v = self.features(m)
+        out = {
+            "latency_ms": float(m.mean_latency_ms),
+            "replicas": float(sum(v["replicas_desired"])),
+            "replicas_ready": float(sum(v["replicas_ready"])),
+            "demand_rps": float(sum(v["demand_rps"])),
+            "failed_rps": float(m.failed_rps),
+            "imbalance": v["imbalance"],
+        }
+        if m.sla_violation_rate is not None:
+            out["sla_violation_rate"] = float(m.sla_violation_rate)
+        return out
+
+    def info(self, m: ClusterMeasurement) -> dict[str, Any]:
+        """Step info: ``metrics`` and the per-deployment lists of :meth:`features` (fresh copies)."""
+        v = self.features(m)
         return {
-            "latency_ms": lat,
-            "sla_violation_rate": sla,
-            "replicas": float(total),
-            "replicas_ready": float(sum(b.ready)),
-            "demand_rps": float(sum(b.last_demand)),
-            "failed_rps": b.last_failed_rps,
-            "imbalance": self._imbalance,
+            "metrics": self.metrics(m),
+            "demand_rps": list(v["demand_rps"]),
+            "replicas_ready": list(v["replicas_ready"]),
+            "replicas_desired": list(v["replicas_desired"]),
+            "latency_ms": list(v["latency_ms"]),
+            "load": list(v["load"]),
+            "time_of_day_s": v["time_of_day_s"],
         }
 
-    # ------------------------------------------------------------------ generic backends
-    def _observe_generic(self, meas, desired: list[int] | None = None):
-        n = self.n
-        dem = [float(x) for x in meas.demand_rps]
-        ready = [int(x) for x in meas.replicas_ready]
-        des = [int(x) for x in meas.replicas_desired] if desired is None else list(desired)
-        lat = [float(x) for x in meas.latency_ms]
-        load = []
-        for i in range(n):
-            c = ready[i]
-            load.append(dem[i] / (c * self.mu) if c > 0 else (LOAD_MAX if dem[i] > 0 else 0.0))
-        tod = getattr(self.backend, "time_of_day_s", None)
-        tod = wallclock_time_of_day_s() if tod is None else float(tod)
-        s, c_ = time_features(tod)
-        m = self.max_replicas
-        vals = (
-            [min(max(x * self._demand_scale, 0.0), DEMAND_MAX) for x in dem]
-            + [min(r / m, 1.0) for r in ready]
-            + [min(r / m, 1.0) for r in des]
-            + [min(max(x * self._lat_scale, 0.0), LATENCY_MAX) for x in lat]
-            + [min(x, LOAD_MAX) for x in load]
-            + [s, c_]
-        )
-        us = [min(x, 1.0) for x in load]
-        mean = sum(us) / n
-        var = sum(u * u for u in us) / n - mean * mean
-        self._imbalance = math.sqrt(var) if var > 0 else 0.0
-        self._tod = tod
-        self._last_dem, self._last_ready, self._last_lat, self._last_load = dem, ready, lat, load
-        self._last_pods_per_node = np.asarray(meas.pods_per_node, dtype=np.int64)
-        total = sum(des)
-        mean_lat = float(meas.mean_latency_ms)
-        sla = meas.sla_violation_rate
-        sla_v = 0.0 if sla is None else float(sla)
-        self._last_reward = self._reward(mean_lat, total, sla_v)
-        metrics = {
-            "latency_ms": mean_lat,
-            "replicas": float(total),
-            "replicas_ready": float(sum(ready)),
-            "demand_rps": float(sum(dem)),
-            "failed_rps": float(meas.failed_rps),
-            "imbalance": self._imbalance,
+    def reset_info(self, m: ClusterMeasurement) -> dict[str, Any]:
+        """Reset info: the static values baselines need (scenario, names, bounds, weights, site RTTs) + :meth:`info`."""
+        sc = self.scenario
+        site = sc.site_rtt_ms()
+        return {
+            "scenario": sc.describe(),
+            "deployments": list(self.deployments),
+            "node_names": list(self.node_names),
+            "max_replicas": self.max_replicas,
+            "service_rate_rps": self.mu,
+            "sla_ms": self.sla_ms,
+            "interval_s": self.interval_s,
+            "reward_weights": {"w_latency": self.w_latency, "w_replicas": self.w_replicas,
+                               "w_imbalance": self.w_imbalance, "w_sla": self.w_sla},
+            # mean RTT (ms) from each deployment's home users to its own node (spread layout: the best node)
+            "site_rtt_ms": [float(site[d][d]) if sc.pinned else float(min(site[0])) for d in range(self.n)],
+            **self.info(m),
         }
-        if sla is not None:
-            metrics["sla_violation_rate"] = sla_v
-        flat = np.array(vals, dtype=np.float32)
-        return (flat if self.obs_mode == "flat" else self._to_dict(flat)), metrics
 
-    def _to_dict(self, flat: np.ndarray) -> dict[str, Any]:
+    def _to_dict(self, flat: np.ndarray, per_node: np.ndarray) -> dict[str, Any]:
         n, sc = self.n, self.scenario
-        # measured ready pods of each deployment on each node (ClusterMeasurement.pods_per_node)
-        per_node = self.backend.pods_per_node() if self._is_sim else self._last_pods_per_node
         cap = sc.node_capacity
         pu = sc.pod_usage
         f32 = np.float32
@@ -502,6 +430,3 @@ class LWMECPSEnv3(gym.Env):
         if self.render_mode == "ansi":
             return rendering.scaling_ansi(self)
         return rendering.scaling_rgb(self)
-
-    def close(self):
-        self.backend.close()

@@ -177,6 +177,36 @@ class Scenario:
             return np.asarray(self.bs_home, dtype=np.int64)
         return np.argmin(self.bs_rtt_ms, axis=1)
 
+    def site_rtt_ms(self) -> np.ndarray:
+        """``float64 (n_nodes, n_nodes)``: row ``d`` is the mean RTT (ms) from the users at home in
+        site ``d`` (base stations served by node ``d``) to every node, unweighted by activity;
+        without any user there, the best RTT to each node over all base stations.
+
+        The simulator's failover order and the envs' ``info["site_rtt_ms"]`` (the diagonal: each
+        site's users to their own node) use it.
+        """
+        rtt = self.bs_rtt_ms
+        home = self.bs_home_node()
+        users_home = home[self.user_bs] if self.n_users else home
+        bs_of_users = self.user_bs if self.n_users else np.arange(self.n_bs)
+        return np.array(
+            [rtt[bs_of_users[users_home == d]].mean(axis=0) if np.any(users_home == d) else rtt.min(axis=0)
+             for d in range(self.n_nodes)]
+        )
+
+    def mobility_digest(self) -> str:
+        """A digest of what a day of user mobility depends on (users' base stations, base-station RTTs,
+        dwell time): equal for scenarios equal in these values, e.g. two ``gym.make`` calls of the same
+        id. The simulator's day-trace cache is keyed on it (not on ``id()``)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        h.update(np.ascontiguousarray(self.user_bs, dtype=np.int64).tobytes())
+        h.update(np.asarray(self.bs_rtt_ms.shape, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(self.bs_rtt_ms, dtype=np.float64).tobytes())
+        h.update(np.float64(self.dwell_s).tobytes())
+        return h.hexdigest()
+
     def describe(self) -> dict[str, Any]:
         """JSON-friendly summary (sizes, names, capacities) for ``info`` and docs."""
         return {

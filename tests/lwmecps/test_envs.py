@@ -133,7 +133,7 @@ def test_seed_readme_constructor_call(env_id):
     env = gym.make(env_id, **_seed_readme_kwargs())
     obs, info = env.reset(seed=0)
     u = env.unwrapped
-    assert u.node_names == SEED_NODES and u.window_s == 10.0
+    assert u.node_names == SEED_NODES and u.interval_s == 10.0
     if env_id == "lwmecps-v3":
         # one deployment spread over the 4 nodes; 8 CPU / 2 CPU -> 4 replicas, as upstream v3
         assert env.action_space.nvec.tolist() == [5]

@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 
 import lwmecps_gym  # noqa: F401
-from lwmecps_gym.backends.base import ClusterBackend, ClusterMeasurement
+from lwmecps_gym.backends.base import ClusterBackend, ClusterMeasurement, ScaleCommand
 
 NODES = ["minikube", "minikube-m02"]
 DEPS = ["app-bs1", "app-bs2"]
@@ -25,12 +25,10 @@ class RecordingBackend:
     def reset(self, seed=None):
         self.t = 0.0
 
-    def scale(self, replicas):
-        self.scaled.append(dict(replicas))
-        self.replicas = [int(replicas.get(d, r)) for d, r in zip(DEPS, self.replicas, strict=True)]
-
-    def place(self, deployment, node):
-        raise AssertionError("v3 never places")
+    def apply(self, command):
+        assert isinstance(command, ScaleCommand), "v3 never places"
+        self.scaled.append(dict(zip(DEPS, command.replicas, strict=True)))
+        self.replicas = [int(r) for r in command.replicas]
 
     def advance(self, seconds):
         self.t += seconds

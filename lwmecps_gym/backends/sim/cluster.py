@@ -1,6 +1,6 @@
 """A seeded, fast model of an edge Kubernetes cluster serving location-bound users.
 
-Model, per control window of ``window_s`` simulated seconds (``stabilization_time``):
+Model, per control period of ``interval_s`` simulated seconds (upstream's ``stabilization_time``):
 
 * **Deployments and pods.** Deployment ``d`` is pinned to node ``d`` (v3's per-site layout)
   or, when the scenario has a single deployment, spread round-robin over all nodes. A node
@@ -25,9 +25,7 @@ Model, per control window of ``window_s`` simulated seconds (``stabilization_tim
   is a deterministic fluid: the backlog grows (or drains) at ``lam - c mu``, a request
   arriving at backlog ``B`` waits ``B / (c mu)``, and the backlog is carried to the next
   window, so under-provisioning hurts persistently. Requests that would wait longer than
-  ``timeout_s`` are dropped (the client times out): they count as failed. A stationary
-  piece's mean wait ``C / (c mu - lam)`` is capped at ``timeout_s`` (it diverges as
-  ``lam -> c mu``, where no window reaches stationarity and clients give up).
+  ``timeout_s`` are dropped (the client times out): they count as failed.
 * **Latency.** End-to-end latency of a request = RTT (request-weighted mean RTT from the
   users' base stations to the serving node) + wait + service. Reported per window (not
   cumulative). Failed requests count at ``timeout_s`` in the mean latency and always
@@ -39,15 +37,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
-from lwmecps_gym.backends.base import ClusterMeasurement
+from lwmecps_gym.backends.base import ClusterMeasurement, PlaceCommand, ScaleCommand
 from lwmecps_gym.backends.sim.workload import DayTrace, EpisodeWorkload
 from lwmecps_gym.core.queueing import ViolationTable, erlang_table
-from lwmecps_gym.core.validation import check_choice, check_float, check_int
+from lwmecps_gym.core.seeding import streams_from_seed
+from lwmecps_gym.core.validation import (
+    check_choice,
+    check_float,
+    check_int,
+    coerce_dataclass,
+    resolve_alias,
+    unset,
+)
 from lwmecps_gym.scenarios import Scenario
 
 _exp = math.exp
@@ -58,7 +64,9 @@ class SimConfig:
     """Simulator constants (units in the names).
 
     Attributes:
-        window_s: control window = ``stabilization_time``, simulated seconds.
+        interval_s: control period (one window), simulated seconds; upstream's
+            ``stabilization_time``. A mapping may give it as ``window_s`` (the earlier name,
+            a documented alias; ``SimConfig.window_s`` reads it too).
         pod_startup_median_s: median pod start-up delay (scheduling, container start,
             readiness probe with a cached image), s. The Kubernetes SIG-scalability SLO
             asks for p99 <= 5 s for stateless pods without image pull; probes with a 10 s
@@ -81,7 +89,7 @@ class SimConfig:
             stream. ``None`` (default): no events.
     """
 
-    window_s: float = 30.0
+    interval_s: float = 30.0
     pod_startup_median_s: float = 10.0
     pod_startup_sigma: float = 0.4
     timeout_s: float = 1.0
@@ -91,6 +99,30 @@ class SimConfig:
     initial_replicas: int = 1
     trace_seed: int = 0
     demand_events: Any = None
+
+    @property
+    def window_s(self) -> float:
+        """Alias of :attr:`interval_s` (the earlier name)."""
+        return self.interval_s
+
+    @classmethod
+    def coerce(cls, value: SimConfig | Mapping | None) -> SimConfig:
+        """A :class:`SimConfig` from an instance, a mapping of its fields (``window_s`` accepted for
+        ``interval_s``) or ``None``.
+
+        Raises:
+            ValueError / TypeError: unknown keys (naming the allowed ones), both ``interval_s`` and
+                ``window_s``, or a value that is not a mapping.
+        """
+        if isinstance(value, Mapping) and "window_s" in value:
+            value = dict(value)
+            value["interval_s"] = resolve_alias("sim_config['interval_s']", value.pop("interval_s", unset()),
+                                                "sim_config['window_s']", value.pop("window_s"), None)
+        return coerce_dataclass(cls, value, "sim_config")
+
+
+#: Field names of :class:`SimConfig` (``window_s`` is accepted as an alias of ``interval_s``).
+SIM_CONFIG_FIELDS = tuple(f.name for f in fields(SimConfig))
 
 
 class SimBackend:
@@ -105,10 +137,13 @@ class SimBackend:
         placement_replicas: replicas of the placed deployment (default: as many as fit on
             the smallest node, at most ``scenario.max_replicas``).
 
-    Besides the Protocol (``scale``/``place``/``advance``/``observe``), the env uses a fast
-    path: :meth:`scale_list` and :meth:`step_window` (no dicts or dataclasses per step) and
-    reads the ``last_*`` lists; ``observe()`` builds a :class:`ClusterMeasurement` from the
-    same numbers (the tests check both paths agree).
+    The envs use only the contract: :meth:`reset` (one seed), :meth:`apply`
+    (:class:`~lwmecps_gym.backends.base.ScaleCommand` / ``PlaceCommand``), :meth:`advance`
+    and :meth:`observe` (a :class:`ClusterMeasurement` built from the window's ``last_*``
+    values, a handful of small arrays). ``scale``/``place`` are the same operations named
+    as on Kubernetes; :meth:`step_window` is ``advance(interval_s)``. Clairvoyant helpers for
+    oracles and tests: :meth:`demand_forecast`, :meth:`next_window_demand`,
+    :meth:`next_window_rtt_ms`, :meth:`preview_site`.
     """
 
     def __init__(
@@ -119,11 +154,9 @@ class SimBackend:
         placement_deployment: str | None = None,
         placement_replicas: int | None = None,
     ):
-        from lwmecps_gym.core.validation import coerce_dataclass
-
         self.sc = scenario
-        self.cfg = cfg = coerce_dataclass(SimConfig, config, "sim_config")
-        self.tau = check_float("stabilization_time", cfg.window_s, low=0.0, low_open=True)
+        self.cfg = cfg = SimConfig.coerce(config)
+        self.tau = check_float("interval_s", cfg.interval_s, low=0.0, low_open=True)
         check_float("pod_startup_median_s", cfg.pod_startup_median_s, low=0.0)
         check_float("pod_startup_sigma", cfg.pod_startup_sigma, low=0.0)
         check_int("horizon_windows", cfg.horizon_windows, low=1)
@@ -165,13 +198,8 @@ class SimBackend:
 
         self._idle_rtt = idle_rtt_of(scenario, self.bs_dep, self.n_dep)
         # static per-site RTT (users at home, unweighted) for failover, and failover order
-        rtt = scenario.bs_rtt_ms
-        users_home = home[scenario.user_bs] if scenario.n_users else home
-        bs_of_users = scenario.user_bs if scenario.n_users else np.arange(scenario.n_bs)
-        site_rtt = np.array(
-            [rtt[bs_of_users[users_home == d]].mean(axis=0) if np.any(users_home == d) else rtt.min(axis=0)
-             for d in range(n)]
-        )
+        site_rtt = scenario.site_rtt_ms()
+        #: ``site_rtt[d][e]``: mean RTT (ms) from site ``d``'s users to node ``e`` (:meth:`Scenario.site_rtt_ms`)
         self.site_rtt = site_rtt.tolist()
         if self.mode == "scaling" and self.pinned:
             self.failover_order = [[int(e) for e in np.argsort(site_rtt[d], kind="stable") if e != d] for d in range(n)]
@@ -182,16 +210,14 @@ class SimBackend:
         self.reset(seed=0)
 
     # ------------------------------------------------------------------ episode
-    def reset(self, seed: int | None = None, rng_workload: np.random.Generator | None = None,
-              rng_system: np.random.Generator | None = None) -> None:
+    def reset(self, seed: int | None = None) -> None:
         """Rewind: initial replicas, empty backlog, fresh workload from a seeded start.
 
-        The env passes its two streams (``core.seeding.make_streams``); called alone, both
-        are derived from ``seed``.
+        The workload and system streams are :func:`lwmecps_gym.core.seeding.streams_from_seed`
+        of ``seed`` (the env hands over ``draw_seed(env.np_random)``); ``None``: OS entropy.
         """
-        if rng_workload is None or rng_system is None:
-            w, s = np.random.SeedSequence(seed).spawn(2)
-            rng_workload, rng_system = np.random.default_rng(w), np.random.default_rng(s)
+        streams = streams_from_seed(seed)
+        rng_workload, rng_system = streams.workload, streams.system
         if self._trace is None:
             self._trace = DayTrace.cached(self.sc, self.tau, self.bs_dep, self.cfg.trace_seed, self._idle_rtt, self.n_dep)
         self.workload = EpisodeWorkload(self._trace, self.sc, rng_workload, self.cfg.start_time_s,
@@ -229,6 +255,9 @@ class SimBackend:
         self.last_served_rps = 0.0
         #: placement layout: request-weighted RTT (ms) to every node in the last window
         self.last_rtt_to_nodes_ms: list[float] = []
+        #: placement moves started since the last window began / in the last window
+        self._moves = 0
+        self.last_migrations = 0
 
     def _generate(self) -> None:
         """Draw the next chunk of workload windows."""
@@ -240,6 +269,41 @@ class SimBackend:
         return d
 
     # ------------------------------------------------------------------ actions
+    def apply(self, command: ScaleCommand | PlaceCommand) -> None:
+        """Enact a :class:`~lwmecps_gym.backends.base.ScaleCommand` (scaling mode) or
+        :class:`~lwmecps_gym.backends.base.PlaceCommand` (placement mode).
+
+        Raises:
+            TypeError: not one of the two commands.
+            RuntimeError: the command does not fit the backend's mode.
+            ValueError: wrong number of replica counts, a negative one, an unknown deployment or
+                node index.
+        """
+        cls = command.__class__
+        if cls is ScaleCommand:
+            if self.mode != "scaling":
+                raise RuntimeError("ScaleCommand needs mode='scaling' (v3); this backend is in placement mode")
+            replicas = command.replicas
+            if replicas.__class__ is not list:
+                replicas = list(replicas)
+            if replicas and min(replicas) < 0:
+                raise ValueError(f"replica counts must be >= 0, got {replicas}")
+            self.scale_list(replicas)
+        elif cls is PlaceCommand:
+            if self.mode != "placement":
+                raise RuntimeError("PlaceCommand needs mode='placement' (v0-v2); this backend is in scaling mode")
+            if command.deployment != self.deployments[0]:
+                raise ValueError(f"unknown deployment {command.deployment!r}; placed deployment: {self.deployments[0]!r}")
+            j = command.node
+            if not 0 <= j < len(self.node_names):
+                raise ValueError(f"node index must be in [0, {len(self.node_names) - 1}], got {j!r}")
+            if command.initial:
+                self._start_at(j)
+            else:
+                self.place_index(j)
+        else:
+            raise TypeError(f"command must be a ScaleCommand or PlaceCommand, got {type(command).__name__}")
+
     def scale(self, replicas: Mapping[str, int]) -> None:
         """Set ``spec.replicas`` of the named deployments (Protocol form of :meth:`scale_list`)."""
         if self.mode != "scaling":
@@ -302,10 +366,11 @@ class SimBackend:
         self.place_index(self._node_index[node])
 
     def place_index(self, j: int) -> None:
-        """Move the placed deployment to node index ``j``."""
+        """Move the placed deployment to node index ``j`` (a migration unless ``j`` is already the target)."""
         if j == self.target:
             return
         self.target = j
+        self._moves += 1
         if j == self.node:
             self.switch_at = -1.0  # rolled back before the new pods were ready
         elif self.fit[j] >= self.placement_replicas:
@@ -313,15 +378,29 @@ class SimBackend:
         else:
             self.switch_at = math.inf  # new pods never schedulable: the rollout stalls
 
+    def _start_at(self, j: int) -> None:
+        """Episode start: the placed deployment runs on node ``j`` (ready at once; no migration)."""
+        self.node = self.target = j
+        self.switch_at = -1.0
+        self.desired[0] = self.ready[0] = min(self.placement_replicas, self.fit[j])
+
     # ------------------------------------------------------------------ time
     def advance(self, seconds: float) -> None:
-        """Simulate one window. ``seconds`` must equal the configured window (``stabilization_time``)."""
+        """Simulate one window of ``interval_s`` seconds; ``advance(0)`` lets no time pass (a no-op).
+
+        Raises:
+            ValueError: ``seconds`` is neither 0 nor the configured ``interval_s``.
+        """
+        if seconds == 0:
+            return
         if abs(float(seconds) - self.tau) > 1e-9:
-            raise ValueError(f"the simulator advances in windows of stabilization_time={self.tau} s, got {seconds!r}")
+            raise ValueError(f"the simulator advances in windows of interval_s={self.tau} s (or 0), got {seconds!r}")
         self.step_window()
 
     def step_window(self) -> None:
-        """Serve one window of requests and advance time (the fast path)."""
+        """Serve one window of requests and advance time (``advance(interval_s)``)."""
+        self.last_migrations = self._moves
+        self._moves = 0
         wl = self.workload
         t = self.t
         if t >= len(wl.lam):
@@ -430,8 +509,7 @@ class SimBackend:
                 vr = vt.rows(int(sla_ms - rtt + 0.5))
                 cap = cap1
                 x = lam_t / cap
-                w = crows[c1][int(x * grid)] / (cap - lam_t)
-                w = inv_mu + (w if w < timeout else timeout)  # no wait beyond the client timeout
+                w = inv_mu + crows[c1][int(x * grid)] / (cap - lam_t)
                 v = vr[c1][int(x * vgrid)]
                 if f >= 1.0 or lam_t <= 0.0:  # one piece, or no requests to weight the pieces by
                     n = lam_t * tau
@@ -443,8 +521,7 @@ class SimBackend:
                         n0 = lam_t * f * tau
                         cap = c * mu
                         x0 = lam_t / cap
-                        q = crows[c][int(x0 * grid)] / (cap - lam_t)
-                        w += n0 * (inv_mu + (q if q < timeout else timeout))
+                        w += n0 * (inv_mu + crows[c][int(x0 * grid)] / (cap - lam_t))
                         v += n0 * vr[c][int(x0 * vgrid)]
                         n += n0
                     w /= n
@@ -500,8 +577,7 @@ class SimBackend:
                         vr = vt.rows(int(sla_ms - rtt + 0.5))
                     x = lam_t / cap
                     n = lam_t * (dur - t_f)
-                    q = crows[cc][int(x * grid)] / (cap - lam_t)
-                    wsum_d += n * (inv_mu + (q if q < timeout else timeout))
+                    wsum_d += n * (inv_mu + crows[cc][int(x * grid)] / (cap - lam_t))
                     V += n * vr[cc][int(x * vgrid)]
                     nacc_d += n
                     B = 0.0
@@ -607,7 +683,7 @@ class SimBackend:
                         n = lam_tot * dur
                         C = row[int(lam_tot / cap * grid)]
                         theta = cap - lam_tot
-                        wsum = n * (inv_mu + min(C / theta, timeout))
+                        wsum = n * (inv_mu + C / theta)
                         vsum = n * _stat_violation(C, theta, mu, slack)
                         nacc = n
                     else:
@@ -779,7 +855,16 @@ class SimBackend:
         return out
 
     def observe(self) -> ClusterMeasurement:
-        """Measurements of the last window (see :class:`ClusterMeasurement`)."""
+        """Measurements of the last window (see :class:`ClusterMeasurement`); after ``reset``, the
+        starting state with the first window's demand.
+
+        ``rtt_to_nodes_ms`` is set in placement mode (the last window's users; after ``reset``, the
+        first window's), ``None`` in scaling mode.
+        """
+        rtt_nodes = None
+        if self.mode == "placement":
+            rtt_nodes = np.array(self.last_rtt_to_nodes_ms if self.t > 0 else self.next_window_rtt_ms(),
+                                 dtype=np.float64)
         return ClusterMeasurement(
             time_s=self.now,
             window_s=self.tau,
@@ -791,6 +876,9 @@ class SimBackend:
             mean_latency_ms=float(self.last_mean_latency_ms),
             sla_violation_rate=float(self.last_sla),
             failed_rps=float(self.last_failed_rps),
+            time_of_day_s=(self.workload.start_s + self.now) % 86400.0,
+            rtt_to_nodes_ms=rtt_nodes,
+            migrations=self.last_migrations,
         )
 
     @property
@@ -837,7 +925,7 @@ def _fluid_piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[
     if n_s > 0.0:
         C = row[int(lam / cap * grid)]
         theta = cap - lam
-        wsum += n_s * (inv_mu + min(C / theta, timeout))
+        wsum += n_s * (inv_mu + C / theta)
         vsum += n_s * _stat_violation(C, theta, mu, slack)
         B1 = 0.0
     return wsum, vsum, n_f + n_s, dropped, B1, (w0, w1, n_f, n_s, C, theta)
@@ -851,7 +939,7 @@ def _any_piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[fl
         n = lam * dur
         C = row[int(lam / cap * grid)]
         theta = cap - lam
-        return n * (1.0 / mu + min(C / theta, timeout)), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0, None
+        return n * (1.0 / mu + C / theta), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0, None
     return _fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack)
 
 
@@ -880,7 +968,7 @@ def _piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[float]
         n = lam * dur
         C = row[int(lam / cap * grid)]
         theta = cap - lam
-        return n * (1.0 / mu + min(C / theta, timeout)), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0
+        return n * (1.0 / mu + C / theta), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0
     return _fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack)[:5]
 
 

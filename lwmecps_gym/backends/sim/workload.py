@@ -161,7 +161,7 @@ def idle_rtt_of(sc: Scenario, bs_dep: np.ndarray, n_dep: int | None = None) -> n
     return np.array([rtt[bs_dep == d].min(axis=0) if np.any(bs_dep == d) else rtt.min(axis=0) for d in range(n_dep)])
 
 
-_TRACE_CACHE: dict[tuple, tuple] = {}
+_TRACE_CACHE: dict[tuple, DayTrace] = {}
 _TRACE_CACHE_SIZE = 16
 
 
@@ -193,14 +193,18 @@ class DayTrace:
     @classmethod
     def cached(cls, scenario: Scenario, window_s: float, bs_deployment: np.ndarray, seed: int = 0,
                idle_rtt: np.ndarray | None = None, n_dep: int | None = None) -> DayTrace:
-        key = (id(scenario), float(window_s), bs_deployment.tobytes(), int(seed), n_dep)
-        hit = _TRACE_CACHE.get(key)
-        if hit is not None and hit[0] is scenario:
-            return hit[1]
-        tr = cls(scenario, window_s, bs_deployment, seed, idle_rtt, n_dep)
-        if len(_TRACE_CACHE) >= _TRACE_CACHE_SIZE:  # bounded: user-defined scenarios are new objects per make
-            _TRACE_CACHE.pop(next(iter(_TRACE_CACHE)))
-        _TRACE_CACHE[key] = (scenario, tr)
+        """The trace for these arguments from a bounded per-process cache (least recently used out).
+
+        The key is the scenario's *value* (:meth:`Scenario.mobility_digest`, what the day depends
+        on), so scenarios rebuilt per ``gym.make`` (the placement envs rescale the user rate) hit it.
+        """
+        key = (scenario.mobility_digest(), float(window_s), bs_deployment.tobytes(), int(seed), n_dep)
+        tr = _TRACE_CACHE.pop(key, None)
+        if tr is None:
+            tr = cls(scenario, window_s, bs_deployment, seed, idle_rtt, n_dep)
+            if len(_TRACE_CACHE) >= _TRACE_CACHE_SIZE:
+                _TRACE_CACHE.pop(next(iter(_TRACE_CACHE)))
+        _TRACE_CACHE[key] = tr  # (re)inserted last: most recently used
         return tr
 
 
