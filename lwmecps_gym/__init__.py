@@ -28,6 +28,7 @@ IDS = {
     "lwmecps_gym/Placement-v0": (_PLACEMENT, 120),
     "lwmecps_gym/PlacementNormalized-v0": (_PLACEMENT_NORMALIZED, 120),
     "lwmecps_gym/Scaling-v0": (_SCALING, 240),
+    "lwmecps_gym/ScalingHard-v0": ("lwmecps_gym.scenarios.hard:make_scaling_hard", 240),  # issue 8: hard scenario
     "lwmecps-v0": (_PLACEMENT, 120),
     "lwmecps-v1": (_PLACEMENT_NORMALIZED, 120),
     "lwmecps-v2": (_PLACEMENT_NORMALIZED, 120),

@@ -25,7 +25,9 @@ Model, per control period of ``interval_s`` simulated seconds (upstream's ``stab
   is a deterministic fluid: the backlog grows (or drains) at ``lam - c mu``, a request
   arriving at backlog ``B`` waits ``B / (c mu)``, and the backlog is carried to the next
   window, so under-provisioning hurts persistently. Requests that would wait longer than
-  ``timeout_s`` are dropped (the client times out): they count as failed.
+  ``timeout_s`` are dropped (the client times out): they count as failed. A stationary
+  piece's mean wait ``C / (c mu - lam)`` is capped at ``timeout_s`` (it diverges as
+  ``lam -> c mu``, where no window reaches stationarity and clients give up).
 * **Latency.** End-to-end latency of a request = RTT (request-weighted mean RTT from the
   users' base stations to the serving node) + wait + service. Reported per window (not
   cumulative). Failed requests count at ``timeout_s`` in the mean latency and always
@@ -509,7 +511,8 @@ class SimBackend:
                 vr = vt.rows(int(sla_ms - rtt + 0.5))
                 cap = cap1
                 x = lam_t / cap
-                w = inv_mu + crows[c1][int(x * grid)] / (cap - lam_t)
+                w = crows[c1][int(x * grid)] / (cap - lam_t)
+                w = inv_mu + (w if w < timeout else timeout)  # no wait beyond the client timeout
                 v = vr[c1][int(x * vgrid)]
                 if f >= 1.0 or lam_t <= 0.0:  # one piece, or no requests to weight the pieces by
                     n = lam_t * tau
@@ -521,7 +524,8 @@ class SimBackend:
                         n0 = lam_t * f * tau
                         cap = c * mu
                         x0 = lam_t / cap
-                        w += n0 * (inv_mu + crows[c][int(x0 * grid)] / (cap - lam_t))
+                        q = crows[c][int(x0 * grid)] / (cap - lam_t)
+                        w += n0 * (inv_mu + (q if q < timeout else timeout))
                         v += n0 * vr[c][int(x0 * vgrid)]
                         n += n0
                     w /= n
@@ -577,7 +581,8 @@ class SimBackend:
                         vr = vt.rows(int(sla_ms - rtt + 0.5))
                     x = lam_t / cap
                     n = lam_t * (dur - t_f)
-                    wsum_d += n * (inv_mu + crows[cc][int(x * grid)] / (cap - lam_t))
+                    q = crows[cc][int(x * grid)] / (cap - lam_t)
+                    wsum_d += n * (inv_mu + (q if q < timeout else timeout))
                     V += n * vr[cc][int(x * vgrid)]
                     nacc_d += n
                     B = 0.0
@@ -683,7 +688,7 @@ class SimBackend:
                         n = lam_tot * dur
                         C = row[int(lam_tot / cap * grid)]
                         theta = cap - lam_tot
-                        wsum = n * (inv_mu + C / theta)
+                        wsum = n * (inv_mu + min(C / theta, timeout))
                         vsum = n * _stat_violation(C, theta, mu, slack)
                         nacc = n
                     else:
@@ -925,7 +930,7 @@ def _fluid_piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[
     if n_s > 0.0:
         C = row[int(lam / cap * grid)]
         theta = cap - lam
-        wsum += n_s * (inv_mu + C / theta)
+        wsum += n_s * (inv_mu + min(C / theta, timeout))
         vsum += n_s * _stat_violation(C, theta, mu, slack)
         B1 = 0.0
     return wsum, vsum, n_f + n_s, dropped, B1, (w0, w1, n_f, n_s, C, theta)
@@ -939,7 +944,7 @@ def _any_piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[fl
         n = lam * dur
         C = row[int(lam / cap * grid)]
         theta = cap - lam
-        return n * (1.0 / mu + C / theta), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0, None
+        return n * (1.0 / mu + min(C / theta, timeout)), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0, None
     return _fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack)
 
 
@@ -968,7 +973,7 @@ def _piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[float]
         n = lam * dur
         C = row[int(lam / cap * grid)]
         theta = cap - lam
-        return n * (1.0 / mu + C / theta), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0
+        return n * (1.0 / mu + min(C / theta, timeout)), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0
     return _fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack)[:5]
 
 
