@@ -54,6 +54,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "workload": {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.2},
         "n_lbs": 1,
     },
+    # the seed's pipeline configuration (--num-servers 16 --num-agents 4): 16 servers (8 x 1 CPU, 8 x 2 CPUs,
+    # backend.default_servers(16)) shared by 4 LBs, Poisson at rho 0.9 with exp 0.2 CPU-s jobs (the paper's exp(200 ms))
+    "seed_16x4": {
+        "servers": [1.0] * 8 + [2.0] * 8,
+        "workload": {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.2},
+        "n_lbs": 4,
+    },
     "heavy_tail": {
         "servers": [1.0, 1.0, 2.0, 2.0],
         "workload": {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.5, "size_dist": "pareto", "pareto_shape": 1.5},
