@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -194,7 +194,7 @@ def check_array(
     if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype} ({_short(value)})")
     if shape is not None:
-        if arr.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, arr.shape)):
+        if arr.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, arr.shape, strict=False)):
             want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"{name} must have shape {want}, got shape {arr.shape}")
     f = arr.astype(np.float64)
@@ -312,18 +312,74 @@ def coerce_dataclass(cls: type[T], value: T | Mapping[str, Any] | None, name: st
     A dataclass passed through ``gym.make`` kwargs comes back as a plain dict
     after an ``EnvSpec`` JSON round-trip; this turns it back. Unknown keys raise
     ``ValueError`` listing the allowed field names.
+
+    Field values are then checked against the fields' annotations (:func:`check_fields`): a
+    ``float`` field must hold a finite real number, an ``int`` field an int, a ``bool`` field a
+    bool, a ``str`` field a str (each optionally ``| None``), and a field whose name ends in
+    ``seed`` a seed (an int >= 0). The error names ``name[field]``.
     """
     if not is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     if value is None:
         return cls()
     if isinstance(value, cls):
+        check_fields(value, name)
         return value
     if isinstance(value, Mapping):
         names = {f.name for f in fields(cls)}
         check_keys(name, value, allowed=names)
+        for key, v in value.items():
+            _check_annotated(cls, key, v, f"{name}[{key!r}]")
         return cls(**value)
     raise TypeError(f"{name} must be a {cls.__name__} or a mapping, got {type(value).__name__}")
+
+
+_SCALAR_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "float": check_float,
+    "int": check_int,
+    "bool": check_bool,
+    "str": lambda n, v: check_str(n, v, allow_empty=True),
+}
+
+
+def _annotation_check(cls: type, field_name: str) -> tuple[Callable[[str, Any], Any] | None, bool]:
+    """The scalar check for a field's annotation (``None`` if not a plain scalar) and whether None is allowed."""
+    ann = getattr(cls, "__annotations__", {}).get(field_name)
+    if ann is None:
+        for base in getattr(cls, "__mro__", ())[1:]:
+            ann = getattr(base, "__annotations__", {}).get(field_name)
+            if ann is not None:
+                break
+    if not isinstance(ann, str):
+        ann = getattr(ann, "__name__", None) if isinstance(ann, type) else None
+        if ann is None:
+            return None, True
+    parts = [p.strip() for p in ann.replace("Optional[", "").rstrip("]").split("|")]
+    optional = "None" in parts
+    kinds = [p for p in parts if p != "None"]
+    if len(kinds) != 1 or kinds[0] not in _SCALAR_CHECKS:
+        return None, True
+    return _SCALAR_CHECKS[kinds[0]], optional
+
+
+def _check_annotated(cls: type, field_name: str, value: Any, label: str) -> None:
+    if field_name.endswith("seed"):
+        check_seed(label, value)
+        return
+    check, optional = _annotation_check(cls, field_name)
+    if check is None or (value is None and optional):
+        return
+    check(label, value)
+
+
+def check_fields(obj: Any, name: str = "config") -> None:
+    """Check a dataclass instance's field values against their annotations (see :func:`coerce_dataclass`).
+
+    Raises:
+        TypeError / ValueError: naming ``name[field]``.
+    """
+    for f in fields(obj):
+        _check_annotated(type(obj), f.name, getattr(obj, f.name), f"{name}[{f.name!r}]")
 
 
 _UNSET: Any = object()
