@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import supersuit as ss
 import torch
 from stable_baselines3 import PPO
@@ -23,22 +22,10 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
 from lwmecps_gym.core.evaluation import compare_table, evaluate, paired_table
-from lwmecps_gym.core.policy import BasePolicy
 from marllb_env.multi_agent import JointEnv, evaluate_baselines, parallel_env
+from marllb_env.pipeline import SharedPPOPolicy
 
 METRICS = ["fct_mean_s", "fct_p90_s", "jain_util", "rejects", "return"]
-
-
-class SharedPPOPolicy(BasePolicy):
-    """One PPO policy acting for every agent of :class:`JointEnv` (obs split per agent)."""
-
-    def __init__(self, model: PPO, vecnorm: VecNormalize, n_agents: int, name: str = "PPO (shared)"):
-        self.model, self.vecnorm, self.n_agents, self.name = model, vecnorm, n_agents, name
-
-    def act(self, obs, info):
-        o = self.vecnorm.normalize_obs(np.asarray(obs, np.float32).reshape(self.n_agents, -1))
-        a, _ = self.model.predict(o, deterministic=True)
-        return np.asarray(a).reshape(-1)
 
 
 def main() -> None:
@@ -73,7 +60,8 @@ def main() -> None:
 
     seeds = [10_000 + i for i in range(args.eval_seeds)]
     kw = {"scenario": args.scenario, "max_steps": args.eval_steps, "reward_type": args.reward}
-    results = [evaluate(lambda: JointEnv(**kw), SharedPPOPolicy(model, venv, n_agents), seeds=seeds)]
+    policy = SharedPPOPolicy(model, n_agents, venv.obs_rms.mean, venv.obs_rms.var, venv.clip_obs, venv.epsilon)
+    results = [evaluate(lambda: JointEnv(**kw), policy, seeds=seeds)]
     results += evaluate_baselines(seeds, **kw)
     print(compare_table(results, METRICS))
     print(paired_table(results, "SED", "fct_mean_s"))
