@@ -20,6 +20,7 @@ policy              dispatch    rule                                            
 ``SED``             sed         argmin (n_flow_on + 1) / c_j, static capacity weights       local counts
 ``SED2``            sed2        power-of-two SED                                             local counts
 ``StaticWeights``   sed         SED with any fixed weights (e.g. all equal)                  local counts
+``FCTAdaptiveSED``  sed         SED, weights tracking 1 / (per-server mean FCT) ** beta      local features
 ``GSQ`` (oracle)    gsq         argmin (N_j + 1) / c_j, N_j = true flows at j (all LBs)      global state
 ``LWL`` (oracle)    lwl         argmin unfinished work / capacity                            job sizes
 ``SRT`` (oracle)    srt         argmin new job's PS completion time given true remaining sizes  job sizes
@@ -38,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from lwmecps_gym.core.policy import BasePolicy
-from marllb_env.sim import DISPATCH_MODES
+from lwmecps_gym.core.validation import check_choice, check_float
+from marllb_env.sim import DISPATCH_MODES, FEATURE_NAMES
 
 
 class LBBaseline(BasePolicy):
@@ -201,6 +203,76 @@ class ActiveWCMP(LBBaseline):
         if codec.action_type == "continuous":  # keep inside the representable ratio
             w = np.maximum(w, w.max() * codec.w_min / codec.w_max)
         return w / w.max()
+
+
+class FCTAdaptiveSED(LBBaseline):
+    """SED whose weights follow the servers' measured latency: a capacity estimate without capacity knowledge.
+
+    Every step, for each server with samples, ``e_j = x_j ** -beta`` with ``x_j`` the observed
+    reservoir statistic ``feature`` (default ``fct_avg``: mean completion time of the server's
+    recent flows; a slower server completes its flows later); servers without samples get
+    ``max e`` (optimistic: they receive flows and get measured). Then
+    ``w <- (1 - smoothing) * w / max(w) + smoothing * e / max(e)`` and ``w_j >= floor * max(w)``
+    (the floor keeps every server sampled, so a server that got faster is noticed). Episode
+    start: ``w`` = configured capacity. Reads only the observation (MARLLB features), so it is
+    deployable; the parameters are tuned on training seeds (:mod:`marllb_env.benchmark`).
+
+    Args:
+        smoothing: EWMA weight in (0, 1].
+        floor: minimum weight relative to the largest, in (0, 1].
+        beta: exponent > 0.
+        feature: a reservoir statistic of :data:`marllb_env.sim.FEATURE_NAMES` (not ``n_flow_on``).
+
+    The observation must carry all 11 MARLLB feature columns first (``feature_set="all"``, the
+    default; flat or 2-D). With continuous actions the floor is raised to the codec's
+    representable ratio ``w_min / w_max`` if needed.
+
+    Raises:
+        ValueError: a parameter out of range, or an observation without the 11 feature columns.
+    """
+
+    dispatch = "sed"
+
+    def __init__(self, smoothing: float = 0.2, floor: float = 0.3, beta: float = 1.0, feature: str = "fct_avg",
+                 name: str | None = None):
+        self.smoothing = check_float("smoothing", smoothing, low=0.0, high=1.0, low_open=True)
+        self.floor = check_float("floor", floor, low=0.0, high=1.0, low_open=True)
+        self.beta = check_float("beta", beta, low=0.0, low_open=True)
+        self.feature = check_choice("feature", feature, FEATURE_NAMES[1:])
+        self._col = FEATURE_NAMES.index(feature)
+        self.name = name or f"FCT-adaptive SED ({feature}, a={smoothing:g}, floor={floor:g}, beta={beta:g})"
+        self._cached = None
+        self._w: np.ndarray | None = None
+
+    def reset(self, seed: int | None = None) -> None:
+        self._cached = None
+        self._w = None
+
+    def static(self) -> bool:
+        return False
+
+    def weights(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
+        codec = info["weight_codec"]
+        f = np.asarray(obs, dtype=np.float64).reshape(codec.n, -1)
+        if f.shape[1] < 11:
+            raise ValueError(f"{self.name} needs the 11 MARLLB feature columns (feature_set='all'), got {f.shape[1]}")
+        floor = self.floor
+        if codec.action_type == "continuous":
+            floor = max(floor, codec.w_min / codec.w_max)
+        if self._w is None:
+            cap = info.get("configured_capacity")
+            self._w = np.ones(codec.n) if cap is None else np.asarray(cap, dtype=np.float64)
+        x = f[:, self._col]
+        ok = x > 0
+        w = self._w / self._w.max()
+        if ok.any():
+            e = np.zeros(codec.n)
+            e[ok] = x[ok] ** -self.beta
+            e[~ok] = e[ok].max()
+            w = (1.0 - self.smoothing) * w + self.smoothing * e / e.max()
+        w = np.maximum(w / w.max(), floor)
+        self._w = w
+        return w
 
 
 def all_baselines(oracles: bool = True) -> list[LBBaseline]:
