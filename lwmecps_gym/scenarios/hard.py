@@ -4,11 +4,12 @@ What makes it hard, on top of ``lwmecps-v3``'s Melbourne CBD (EUA sites and user
 demand, user mobility):
 
 * **Flash crowds** (:class:`~lwmecps_gym.scenarios.events.FlashCrowds`): every site gets
-  sudden surges, 3-6x its demand, ramping up over 1-3 min (about 0.5 per site per hour).
+  sudden surges, 2-4x its demand, ramping up over 1-3 min (about 0.5 per site per hour).
 * **Slow pod start-up**: new pods serve after a median 90 s (3 windows; image pull of a large
   service), so a controller that reacts to the last window is 3 windows late.
-* **A real replica cost**: ``w_replicas = 3`` (one replica-window costs 3 / (n max_replicas),
-  i.e. 1 s of latency for ~4% of the requests); provisioning for the worst case is expensive.
+* **A real replica cost**: ``w_replicas = 3``: one replica for one window costs
+  3 / (n max_replicas) = 0.025, as much as 0.23% of the window's requests timing out;
+  provisioning for the worst case everywhere is expensive.
 * **A shared capacity budget** (:class:`ReplicaBudget`): at most ``budget`` replicas over all
   sites together (a regional ResourceQuota), far below ``n x max_replicas``, so headroom must
   be moved to where the crowd is, not kept everywhere.
@@ -110,17 +111,21 @@ class ReplicaBudget(gym.ActionWrapper):
 class DemandTrend(gym.ObservationWrapper):
     """Append anticipation features to the flat ``lwmecps-v3`` observation.
 
-    New entries after the env's ``5 n + 2`` (``n`` sites; demand in the env's unit, arrival
-    rate / (max_replicas x service rate)):
+    New entries after the env's ``5 n + 2`` (``n`` sites). Demand changes are measured in
+    units of ``TREND_UNIT_REPLICAS`` replicas' worth of demand (``4 x service rate``), so a
+    rising crowd shows as values of order 1 (the env's own demand entry is divided by
+    ``max_replicas x service rate`` and its changes would be ~0.01):
 
     | index | feature | range |
     |---|---|---|
-    | ``5n + 2 + i`` | demand change over the last window | [-4, 4] |
-    | ``6n + 2 + i`` | demand change over the last three windows | [-4, 4] |
+    | ``5n + 2 + i`` | demand change over the last window / (4 mu) | [-4, 4] |
+    | ``6n + 2 + i`` | demand change over the last three windows / (4 mu) | [-4, 4] |
     | ``7n + 2`` | unused replica budget / budget (0 if no :class:`ReplicaBudget` below) | [0, 1] |
 
     At reset the changes are 0.
     """
+
+    TREND_UNIT_REPLICAS = 4.0
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
@@ -143,12 +148,14 @@ class DemandTrend(gym.ObservationWrapper):
 
     def observation(self, obs: np.ndarray) -> np.ndarray:
         n = self.n
-        dem = np.asarray(obs[:n], dtype=np.float32)
+        u = self.env.unwrapped
+        # back to req/s (the env's demand entry is rate / (max_replicas mu)), then to trend units
+        dem = np.asarray(obs[:n], dtype=np.float32) * (u.max_replicas / self.TREND_UNIT_REPLICAS)
         self._hist = (self._hist + [dem])[-4:]
         d1 = dem - self._hist[-2] if len(self._hist) >= 2 else np.zeros(n, np.float32)
         d3 = dem - self._hist[0] if len(self._hist) >= 2 else np.zeros(n, np.float32)
         if self._budget > 0:
-            used = float(np.sum(obs[2 * n:3 * n])) * self.env.unwrapped.max_replicas
+            used = float(np.sum(obs[2 * n:3 * n])) * u.max_replicas
             slack = min(max(1.0 - used / self._budget, 0.0), 1.0)
         else:
             slack = 0.0

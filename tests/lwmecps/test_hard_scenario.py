@@ -71,7 +71,8 @@ def test_env_contract_budget_and_trend_features():
         obs, r, term, trunc, info = env.step(a)
         assert env.observation_space.contains(obs)
         assert sum(info["replicas_desired"]) == HARD_BUDGET and info["replicas_requested"] == list(a)
-        np.testing.assert_allclose(obs[5 * n + 2:6 * n + 2], np.clip(obs[:n] - prev[:n], -4, 4), atol=1e-6)
+        unit = u.max_replicas / 4.0  # env demand entry -> demand in units of 4 replicas (4 mu)
+        np.testing.assert_allclose(obs[5 * n + 2:6 * n + 2], np.clip((obs[:n] - prev[:n]) * unit, -4, 4), atol=1e-5)
         assert obs[-1] == pytest.approx(0.0)  # budget used up
         prev = obs
     # same seed, same actions -> same trajectory
