@@ -77,3 +77,64 @@ def test_bad_baseline_arguments():
         StaticPolicy(replicas=9).act(None, info)
     with pytest.raises(ValueError, match="reset info"):
         ProportionalPolicy().act(None, {"demand_rps": [1.0]})
+
+
+def test_budget_dp_is_exact():
+    import itertools
+
+    from lwmecps_gym.baselines import _budget_dp
+
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        g = rng.normal(size=(3, 5))
+        budget = int(rng.integers(0, 13))
+        x = _budget_dp(g, budget)
+        assert x.sum() <= budget
+        best = min(sum(g[d, c[d]] for d in range(3))
+                   for c in itertools.product(range(5), repeat=3) if sum(c) <= budget)
+        assert sum(g[d, x[d]] for d in range(3)) == pytest.approx(best)
+
+
+def test_mpc_cost_curve_matches_the_scalar_mmc_model():
+    from lwmecps_gym.baselines import _cost_curve, _site_cost
+
+    lam = np.array([10.0, 120.0, 249.0, 600.0])
+    lat, viol = _cost_curve(lam, 12, 50.0, 0.09, 1.0)
+    for k, x in enumerate(lam):
+        for c in range(13):
+            l2, v2 = _site_cost(float(x), c, 50.0, 0.09, 0.0, 1.0)
+            assert lat[k, c] == pytest.approx(min(l2, 1.0 + 1.0 / 50.0))
+            assert viol[k, c] == pytest.approx(v2)
+
+
+def test_hpa_stabilisation_window_delays_scale_down_only():
+    p = ProportionalPolicy(0.5, min_replicas=0, stabilization_windows=2)
+    st = {"service_rate_rps": 50.0, "max_replicas": 10}
+    acts = [int(p.act(None, {**st, "demand_rps": [lam]})[0]) for lam in (100.0, 20.0, 20.0, 20.0, 200.0)]
+    assert acts == [4, 4, 4, 1, 8]
+
+
+def test_tuning_picks_the_best_grid_point_on_training_seeds():
+    from lwmecps_gym.baselines import grid_search, tuned_static
+
+    env = gym.make("lwmecps-v3", scenario="minikube-4")
+    p = tuned_static(env, seeds=(1, 2), step_limit=30)
+    assert set(p.tuning) == set(range(env.unwrapped.max_replicas + 1))
+    assert p.replicas == max(p.tuning, key=p.tuning.get) and p.tuning[p.replicas] > p.tuning[0]
+    with pytest.raises(ValueError, match="grid"):
+        grid_search(env, StaticPolicy, [])
+
+
+def test_mpc_needs_the_simulator_for_the_oracle_and_plans_ahead_of_start_up():
+    from lwmecps_gym.baselines import MPCPolicy
+
+    with pytest.raises(ValueError, match="oracle"):
+        MPCPolicy("oracle")
+    with pytest.raises(ValueError, match="forecast"):
+        MPCPolicy("tomorrow")
+    env = gym.make("lwmecps-v3", scenario="minikube-4", sim_config={"pod_startup_median_s": 60.0})
+    p = MPCPolicy("oracle", env)
+    assert p.lead_windows == 3  # ceil(q80 of LogNormal(log 60 s, 0.4) = 84 s / 30 s)
+    naive = MPCPolicy("last-window", env)
+    res = {q.name: evaluate(env, q, seeds=SEEDS[:2], step_limit=60).values("return") for q in (p, naive)}
+    assert np.all(res["oracle-mpc"] >= res["mpc-last-window"] - 1e-9)
