@@ -29,6 +29,7 @@ from gymnasium.error import ResetNeeded
 
 from lwmecps_gym.core.backend import Backend
 from lwmecps_gym.core.seeding import draw_seed
+from lwmecps_gym.core.validation import check_seed
 
 M = TypeVar("M")
 
@@ -48,6 +49,7 @@ class BackendEnv(gym.Env, Generic[M]):
 
     # ------------------------------------------------------------------ the template
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        check_seed("seed", seed)  # None or an int >= 0: no bools, floats or numeric strings
         super().reset(seed=seed)
         self.backend.reset(seed=draw_seed(self.np_random))
         m = self.start_episode(options)
