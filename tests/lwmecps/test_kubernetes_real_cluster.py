@@ -37,10 +37,15 @@ def test_real_cluster_reads_and_idempotent_scale():
     try:
         assert set(be.node_allocatable) == set(nodes)
         assert all(v["cpu_cores"] > 0 and v["memory_mb"] > 0 for v in be.node_allocatable.values())
-        current = {d: be._read_deployment(d).spec.replicas or 0 for d in DEPLOYMENTS}
+        apps = client.AppsV1Api(api)
+
+        def replicas() -> dict[str, int]:
+            return {d: apps.read_namespaced_deployment(d, NAMESPACE).spec.replicas or 0 for d in DEPLOYMENTS}
+
+        current = replicas()
         be.scale(current)
-        be._wait_rollouts()
-        assert {d: be._read_deployment(d).spec.replicas or 0 for d in DEPLOYMENTS} == current
+        be.advance(0)  # waits for the rollouts, no window
+        assert replicas() == current
     finally:
         be.close()
         api.close()
