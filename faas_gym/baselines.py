@@ -193,7 +193,7 @@ class HPAPolicy(ReplicaTargetPolicy):
             self._recs.popleft()
         stabilized = rec
         if rec < current:
-            stabilized = min(current, max(r for _, r in self._recs))
+            stabilized = min(current, max((r for _, r in self._recs), default=rec))  # window 0: no history
         if stabilized > current:
             periods = max(1, math.ceil(self.interval_s / self.period_s))
             limit = current

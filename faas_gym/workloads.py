@@ -29,6 +29,7 @@ Workloads and service times can be given to ``gym.make`` as plain dicts (they su
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -54,12 +55,30 @@ DAY_S = 86_400.0
 
 
 # --------------------------------------------------------------------------- streams
+def copy_generator(rng: np.random.Generator) -> np.random.Generator:
+    """An independent generator in the same state as ``rng`` (same future draws); ~20 us, about 3x
+    cheaper than ``copy.deepcopy``."""
+    bg = rng.bit_generator
+    twin = bg.__class__(0)
+    twin.state = bg.state
+    return np.random.Generator(twin)
+
+
 class ArrivalStream(ABC):
     """A seeded, stateful source of arrivals; time only moves forward."""
 
     def __init__(self, rng: np.random.Generator, t0: float = 0.0):
         self.rng = rng
         self.t = float(t0)
+
+    def fork(self) -> ArrivalStream:
+        """An independent copy in the same state: it yields exactly the arrivals this stream will yield.
+
+        Subclasses keep only immutable arrays (re-assigned, never written in place) besides ``rng``.
+        """
+        twin = copy.copy(self)
+        twin.rng = copy_generator(self.rng)
+        return twin
 
     @abstractmethod
     def arrivals_until(self, t1: float) -> np.ndarray:
@@ -550,6 +569,11 @@ class _ThinnedStream(ArrivalStream):
         super().__init__(rng, t0)
         self.base = base
         self.wl = wl
+
+    def fork(self) -> ArrivalStream:
+        twin = super().fork()
+        twin.base = self.base.fork()
+        return twin
 
     def arrivals_until(self, t1: float) -> np.ndarray:
         self.t = float(t1)
