@@ -28,7 +28,7 @@ def pct(x: list[float]) -> str:
 
 def bench_env(steps: int, interval: float, speed: float) -> None:
     env = LoadBalanceEnv(
-        backend="shm", num_servers=7, step_interval=interval, max_steps=None, backend_kwargs={"speed": speed}
+        backend="shm", num_servers=7, interval_s=interval, backend_kwargs={"speed": speed}
     )
     rng = np.random.default_rng(0)
     actions = [env.action_space.sample() for _ in range(steps)]

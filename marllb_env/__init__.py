@@ -14,15 +14,24 @@ Registered ids: ``marllb_env/LoadBalance-v0`` (default scenario, 4 servers),
 
 from typing import Any
 
+from gymnasium.envs.registration import WrapperSpec
+
 from lwmecps_gym.core.registration import register_once
 from marllb_env.backend import LBBackend, LBMeasurement, SimBackend
-from marllb_env.env import LoadBalanceEnv, WeightCodec
+from marllb_env.env import MAX_EPISODE_STEPS, EpisodeMetricsInfo, LoadBalanceEnv, WeightCodec
 from marllb_env.sim import FlowSimulator, ServerSpec
 
-register_once("marllb_env/LoadBalance-v0", "marllb_env.env:LoadBalanceEnv")
-register_once("marllb_env/LoadBalancePaper-v0", "marllb_env.env:LoadBalanceEnv", kwargs={"scenario": "paper_moderate"})
+#: every id: TimeLimit(MAX_EPISODE_STEPS), then the episode's FCT summary in the last info
+_EPISODE = {
+    "max_episode_steps": MAX_EPISODE_STEPS,
+    "additional_wrappers": (WrapperSpec("EpisodeMetricsInfo", "marllb_env.env:EpisodeMetricsInfo", {}),),
+}
+register_once("marllb_env/LoadBalance-v0", "marllb_env.env:LoadBalanceEnv", **_EPISODE)
 register_once(
-    "marllb_env/LoadBalanceTrace-v0", "marllb_env.env:LoadBalanceEnv", kwargs={"scenario": "trace_rate_150"}
+    "marllb_env/LoadBalancePaper-v0", "marllb_env.env:LoadBalanceEnv", kwargs={"scenario": "paper_moderate"}, **_EPISODE
+)
+register_once(
+    "marllb_env/LoadBalanceTrace-v0", "marllb_env.env:LoadBalanceEnv", kwargs={"scenario": "trace_rate_150"}, **_EPISODE
 )
 
 
@@ -37,7 +46,9 @@ __all__ = [
     "FlowSimulator",
     "LBBackend",
     "LBMeasurement",
+    "EpisodeMetricsInfo",
     "LoadBalanceEnv",
+    "MAX_EPISODE_STEPS",
     "ServerSpec",
     "SimBackend",
     "WeightCodec",

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from lwmecps_gym.core.backend import Backend
 from lwmecps_gym.core.validation import check_choice, check_int, check_positive
 from marllb_env.sim import DISPATCH_MODES, FlowRecords, FlowSimulator, ServerSpec
 from marllb_env.traces import Workload
@@ -60,33 +61,22 @@ class LBMeasurement:
 
 
 @runtime_checkable
-class LBBackend(Protocol):
-    """The world as one load balancer sees it.
+class LBBackend(Backend[LBMeasurement], Protocol):
+    """The world as one load balancer sees it: :class:`lwmecps_gym.core.backend.Backend` with
+    weights as the command and :class:`LBMeasurement` as the measurement.
+
+    * ``reset(seed)``: start an episode; a backend with randomness derives its workload and system
+      streams with :func:`lwmecps_gym.core.seeding.streams_from_seed` (so the env's drawn seed
+      reproduces the env's streams bit for bit).
+    * ``apply(weights)``: set this LB's ``(n_servers,)`` weights (finite, >= 0; a list of floats or
+      an array). Raises ``ValueError`` otherwise.
+    * ``advance(seconds)``, ``observe() -> LBMeasurement``, ``close()``: as the core protocol.
 
     Attributes:
         n_servers: number of server slots (fixed for the backend's life).
     """
 
     n_servers: int
-
-    def reset(self, seed: int | None = None, *, rngs: Any = None) -> None:
-        """Start an episode. ``rngs`` (``lwmecps_gym.core.seeding.RngStreams``) carries the
-        env's workload/system streams; backends without randomness ignore it."""
-        ...
-
-    def apply_weights(self, weights: np.ndarray) -> None:
-        """Set this LB's ``(n_servers,)`` float64 weights (finite, >= 0). Raises ValueError otherwise."""
-        ...
-
-    def advance(self, seconds: float) -> None:
-        """Let ``seconds`` of (simulated or wall) time pass."""
-        ...
-
-    def observe(self) -> LBMeasurement:
-        """The measurement at the current time (never fabricated: errors raise BackendError)."""
-        ...
-
-    def close(self) -> None: ...
 
 
 def default_servers(num_servers: int) -> tuple[ServerSpec, ...]:
@@ -146,16 +136,14 @@ class SimBackend:
                 (check_positive(f"capacity_events[{i}] time_s", t), check_int(f"capacity_events[{i}] server", j,
                  low=0, high=self.n_servers - 1), check_positive(f"capacity_events[{i}] cpus", c))
             )
-        self._prev_busy = [0.0] * self.n_servers
-        self._prev_t = 0.0
-        self._prev_counts = (0, 0, 0, 0.0)
+        self._prev = self.sim.snapshot(self.lb)  # the previous observation's snapshot (interval start)
 
-    def reset(self, seed: int | None = None, *, rngs: Any = None) -> None:
+    def reset(self, seed: int | None = None) -> None:
+        """Rewind the simulator to ``t = 0`` with streams ``streams_from_seed(seed)``; the other LBs
+        get ``background_dispatch`` with capacity weights, this LB ``dispatch``; capacity events
+        are scheduled again."""
         sim = self.sim
-        if rngs is not None:
-            sim.reset(workload_rng=rngs.workload, system_rng=rngs.system)
-        else:
-            sim.reset(seed)
+        sim.reset(seed)
         cap = sim.capacities()
         for i in range(sim.n_lbs):
             if i != self.lb:
@@ -164,12 +152,14 @@ class SimBackend:
         sim.set_dispatch(self.dispatch, self.lb)
         for t, j, c in self.capacity_events:
             sim.set_capacity(j, cpus=c, at=t)
-        self._prev_busy = [0.0] * self.n_servers
-        self._prev_t = 0.0
-        self._prev_counts = (0, 0, 0, 0.0)
+        self._prev = sim.snapshot(self.lb)
 
-    def apply_weights(self, weights: np.ndarray) -> None:
+    def apply(self, weights: Sequence[float] | np.ndarray) -> None:
+        """Set this LB's SED weights (see :meth:`marllb_env.sim.FlowSimulator.set_weights`)."""
         self.sim.set_weights(self.lb, weights)
+
+    #: alias of :meth:`apply` (the name before the core backend contract)
+    apply_weights = apply
 
     def set_dispatch(self, mode: str) -> None:
         """Switch this LB's dispatch mode (baselines that are not weight-based)."""
@@ -177,47 +167,38 @@ class SimBackend:
         self.dispatch = mode
 
     def advance(self, seconds: float) -> None:
-        self.sim.run_until(self.sim.now + seconds)
+        """Run the simulator for ``seconds`` of simulated time."""
+        self.sim.advance(seconds)
 
     def observe(self) -> LBMeasurement:
-        sim = self.sim
-        lb = self.lb
-        now = sim.now
-        dt = now - self._prev_t
-        cpus, nserv, waitq, busy = sim._cpus, sim._nserv, sim._waitq, sim._busy
-        prev = self._prev_busy
-        rows = sim._feature_rows(lb)  # 11 features per server; the 3 ground-truth columns are appended
-        T, speed, V = sim._T, sim._speed, sim._V
-        for j in range(self.n_servers):
-            n = nserv[j]
-            if n:  # bring server j's busy time (and virtual clock) up to now
-                c = cpus[j]
-                d = now - T[j]
-                if d > 0:
-                    V[j] += speed[j] * (1.0 if n <= c else c / n) * d
-                    busy[j] += (n if n <= c else c) * d
-                    T[j] = now
+        """This LB's measurement over the interval since the previous ``observe`` (or reset).
+
+        ``cpu_util`` is the interval's busy core-seconds over ``cpus * interval`` (0 for an empty
+        interval); ``flow_stats`` are this LB's counts over the interval.
+        """
+        s = self.sim.snapshot(self.lb)
+        p = self._prev
+        self._prev = s
+        dt = s.time_s - p.time_s
+        rows = s.feature_rows  # 11 features per server; the 3 ground-truth columns are appended
+        busy, prev_busy, cpus = s.busy_core_seconds, p.busy_core_seconds, s.cpus
+        for j, (n, q) in enumerate(zip(s.busy_workers, s.queue_length, strict=True)):
             # busy <= cpus * dt by construction; the cap only absorbs float rounding
-            u = (busy[j] - prev[j]) / (cpus[j] * dt) if dt > 0 else 0.0
-            rows[j] += (u if u < 1.0 else 1.0, n, len(waitq[j]))
-        self._prev_busy = busy.copy()
-        self._prev_t = now
-        c = (sim._c_arr[lb], sim._c_done[lb], sim._c_rej[lb], sim._c_fct[lb])
-        p = self._prev_counts
-        self._prev_counts = c
+            u = (busy[j] - prev_busy[j]) / (cpus[j] * dt) if dt > 0 else 0.0
+            rows[j] += (u if u < 1.0 else 1.0, n, q)
         both = np.array(rows, dtype=np.float32)  # one array per step; features and ground truth are views
         return LBMeasurement(
-            now,
+            s.time_s,
             both[:, :11],
-            np.array(sim._active, dtype=np.bool_),
+            np.array(s.active, dtype=np.bool_),
             both[:, 11:],
             {
-                "arrivals": float(c[0] - p[0]),
-                "completed": float(c[1] - p[1]),
-                "rejects": float(c[2] - p[2]),
-                "fct_sum_s": c[3] - p[3],
+                "arrivals": float(s.arrivals - p.arrivals),
+                "completed": float(s.completed - p.completed),
+                "rejects": float(s.rejects - p.rejects),
+                "fct_sum_s": s.fct_sum_s - p.fct_sum_s,
             },
-            sim._ta == math.inf and not any(nserv),
+            s.drained,
         )
 
     def flow_records(self) -> FlowRecords:

@@ -1,4 +1,10 @@
-"""``LoadBalanceEnv``: one MARLLB load balancer's per-server weights, set every 250 ms."""
+"""``LoadBalanceEnv``: one MARLLB load balancer's per-server weights, set every 250 ms.
+
+The env is :class:`lwmecps_gym.core.env.BackendEnv`'s template over an :class:`marllb_env.backend.LBBackend`
+(the flow simulator by default, or the MARLLB shared-memory data plane): decode the action to
+weights, ``backend.apply(weights)``, ``backend.advance(interval_s)``, ``m = backend.observe()``,
+then observation, reward (:mod:`marllb_env.rewards`) and info are functions of ``m``.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from gymnasium.utils import RecordConstructorArgs
+
 from lwmecps_gym.core.backend import PermanentBackendError
-from lwmecps_gym.core.seeding import make_streams
-from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_positive
+from lwmecps_gym.core.env import BackendEnv
+from lwmecps_gym.core.validation import check_choice, check_float, check_positive, resolve_alias, unset
 from marllb_env.backend import GT_NAMES, LBBackend, LBMeasurement, SimBackend, default_servers, fct_summary
-from marllb_env.rewards import REWARD_FUNCTIONS, get_reward_function, jain
+from marllb_env.rewards import REWARD_FUNCTIONS, get_reward_function, jain, smoothed
 from marllb_env.scenarios import get_scenario
 from marllb_env.sim import DISPATCH_MODES, FEATURE_NAMES, as_server_specs
 
@@ -30,6 +38,10 @@ REWARD_FIELDS = FEATURE_NAMES + GT_NAMES
 FEATURE_SETS: dict[str, list[int] | None] = {"all": None, "marllb_agents": [0, 6, 7, 8, 9, 10]}
 _F32_MAX = float(np.finfo(np.float32).max)
 
+#: ``max_episode_steps`` of the registered single-agent ids (Gymnasium's ``TimeLimit``): 10,000
+#: steps of 0.25 s, about 42 simulated minutes (the seed's ``max_steps`` default).
+MAX_EPISODE_STEPS = 10_000
+
 
 class WeightCodec:
     """Maps actions to SED weights and back (used by the env and by baseline policies).
@@ -40,13 +52,18 @@ class WeightCodec:
       only weight *ratios* matter and a log scale spends the range evenly on them).
     """
 
-    def __init__(self, action_type: str, levels: Sequence[float], weight_range: tuple[float, float], n: int):
-        self.action_type = action_type
+    def __init__(self, action_mode: str, levels: Sequence[float], weight_range: tuple[float, float], n: int):
+        self.action_mode = action_mode
         self.levels = tuple(float(x) for x in levels)
         self.w_min, self.w_max = float(weight_range[0]), float(weight_range[1])
         self._lmin = math.log(self.w_min)
         self._lspan = math.log(self.w_max) - self._lmin
         self.n = n
+
+    @property
+    def action_type(self) -> str:
+        """Alias of :attr:`action_mode` (the seed's name)."""
+        return self.action_mode
 
     def decode(self, action: Any) -> list[float]:
         """Weights (list of ``n`` positive floats) for ``action``.
@@ -58,7 +75,7 @@ class WeightCodec:
         a = action if type(action) is np.ndarray else np.asarray(action)
         if a.shape != (self.n,):
             raise ValueError(f"action must have shape ({self.n},) (one entry per server), got shape {a.shape}")
-        if self.action_type == "discrete":
+        if self.action_mode == "discrete":
             if a.dtype.kind not in "iu":
                 raise ValueError(f"discrete action must be integers (weight-level indices), got dtype {a.dtype}")
             al = a.tolist()
@@ -82,7 +99,8 @@ class WeightCodec:
 
         Discrete: weights are scaled so the largest maps to the largest level, then each
         is rounded to the nearest level (lossy when ratios fall between levels).
-        Continuous: weights are scaled by their geometric mean to centre them on ``a = 0``.
+        Continuous: weights are scaled so that the middle of their log range is at ``a = 0`` (every
+        ratio up to ``w_max / w_min`` is representable).
 
         Raises:
             ValueError: non-positive weights, or (continuous) a max/min ratio beyond the range.
@@ -90,11 +108,12 @@ class WeightCodec:
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (self.n,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
             raise ValueError(f"weights must be {self.n} finite positive numbers, got {w.tolist()}")
-        if self.action_type == "discrete":
+        if self.action_mode == "discrete":
             lv = np.asarray(self.levels)
             scaled = w / w.max() * lv.max()
             return np.abs(scaled[:, None] - lv[None, :]).argmin(axis=1).astype(np.int64)
-        lw = np.log(w) - np.log(w).mean() + (self._lmin + 0.5 * self._lspan)
+        lw = np.log(w)
+        lw = lw - 0.5 * (lw.max() + lw.min()) + (self._lmin + 0.5 * self._lspan)  # mid-range at a = 0
         a = 2.0 * (lw - self._lmin) / self._lspan - 1.0
         if np.any(a < -1 - 1e-9) or np.any(a > 1 + 1e-9):
             raise ValueError(
@@ -103,14 +122,14 @@ class WeightCodec:
         return np.clip(a, -1.0, 1.0).astype(np.float32)  # clip only float rounding (checked above)
 
 
-class LoadBalanceEnv(gym.Env):
-    """MARLLB single-agent load balancing: set per-server SED weights every ``step_interval``.
+class LoadBalanceEnv(BackendEnv[LBMeasurement]):
+    """MARLLB single-agent load balancing: set per-server SED weights every ``interval_s``.
 
     ## Description
 
     A load balancer (LB) in front of heterogeneous servers dispatches every new flow
     to ``argmin_j (n_flow_on_j + 1) / w_j`` (shortest expected delay, as MARLLB's VPP
-    data plane). Every ``step_interval`` seconds of simulated time the agent sets the
+    data plane). Every ``interval_s`` seconds of simulated time the agent sets the
     weights ``w``, then observes the LB's MARLLB features for the interval: its own
     ongoing-flow counts and reservoir statistics of flow completion times (FCT) and
     flow durations. Flows arrive from a workload (Poisson or a real MARLLB trace);
@@ -121,10 +140,10 @@ class LoadBalanceEnv(gym.Env):
 
     ## Action Space
 
-    * ``action_type="discrete"`` (default): ``MultiDiscrete([K] * num_servers)``, index into
+    * ``action_mode="discrete"`` (default): ``MultiDiscrete([K] * num_servers)``, index into
       ``weight_levels`` (default MARLLB code's ``(1.0, 1.5, 2.0)``; ``"paper"`` for
       ``1.0..2.0`` step 0.2).
-    * ``action_type="continuous"``: ``Box(-1, 1, (num_servers,), float32)`` mapped
+    * ``action_mode="continuous"``: ``Box(-1, 1, (num_servers,), float32)`` mapped
       log-uniformly onto ``weight_range`` (default ``(0.1, 10.0)``), see :class:`WeightCodec`.
 
     With ``dispatch`` other than ``"sed"``/``"sed2"``/``"wcmp"``/``"gsq"`` the weights are ignored
@@ -156,18 +175,24 @@ class LoadBalanceEnv(gym.Env):
     ``reward_type(x)`` with ``x`` = column ``reward_field`` (default
     ``flow_duration_avg_decay``; any feature or ground-truth name) over the active
     servers; see :mod:`marllb_env.rewards` for the ten functions and ranges. Default
-    ``"jain"``: Jain's index in ``[1/N, 1]``. The reward is a Python float. Latency
-    metrics are in ``info``, separate from the reward.
+    ``"jain"``: Jain's index in ``[1/N, 1]``. The reward is a Python float and a function of
+    the step's measurement only; with ``reward_smoothing=g`` it is the paper's
+    ``F((1 - g) x_t + g x_{t+1})`` of this and the previous step's measurement
+    (:func:`marllb_env.rewards.smoothed`). Latency metrics are in ``info``, separate from the reward.
 
     ## Starting State
 
-    Empty servers and reservoirs at simulated time 0 (``warmup_s`` runs the LB with
-    equal weights first); the first observation has zero features.
+    Empty servers and reservoirs at simulated time 0, all weights 1 (``warmup_s`` runs the
+    LB with equal weights first); the first observation has zero features.
 
     ## Episode End
 
-    Never terminates. Truncated after ``max_steps`` steps or when a trace workload has
-    been fully served. The last ``info`` carries ``episode_metrics``.
+    Never terminates. Truncation is Gymnasium's ``TimeLimit``: the ids are registered with
+    ``max_episode_steps=10000`` (:data:`MAX_EPISODE_STEPS`); pass
+    ``gym.make(id, max_episode_steps=N)`` for another length. The env itself truncates
+    only when a trace workload has been fully served. The registered ids add
+    :class:`EpisodeMetricsInfo`, so the last ``info`` of an episode (however it ends)
+    carries ``episode_metrics``; a directly constructed env offers :meth:`episode_metrics`.
 
     ## Info
 
@@ -175,7 +200,7 @@ class LoadBalanceEnv(gym.Env):
     ``cpu_util_mean``, ``jain_cpu_util``, ``jain_reward_field``, ``flows_in_system``),
     ``time_s``, ``weights`` (applied), ``active_mask``, ``ground_truth`` ((N, 3): cpu_util,
     busy_workers, queue_length), ``dispatch``, ``weight_codec``, ``configured_capacity``
-    (per server, if the backend knows it); at the end
+    (per server, if the backend knows it); at the end (registered ids)
     ``episode_metrics``: ``fct_mean_s``, ``fct_p50_s``, ``fct_p90_s``, ``fct_p99_s`` (this
     LB's completed flows), ``flows_completed``, ``flows_rejected``, ``reject_rate``.
 
@@ -184,11 +209,10 @@ class LoadBalanceEnv(gym.Env):
     | name | default | meaning |
     |---|---|---|
     | num_servers | 4 (scenario's) | servers; default cpus: first half 1, rest 2 |
-    | action_type | "discrete" | "discrete" or "continuous" |
-    | step_interval | 0.25 | simulated seconds per step |
+    | action_mode | "discrete" | "discrete" or "continuous"; alias ``action_type`` (seed) |
+    | interval_s | 0.25 | control period, simulated seconds per step; alias ``step_interval`` (seed) |
     | reward_field | "flow_duration_avg_decay" | feature the fairness is computed over |
     | reward_type | "jain" | one of :data:`marllb_env.rewards.REWARD_FUNCTIONS` |
-    | max_steps | 10000 | truncation (None: only trace end) |
     | use_ground_truth | False | append cpu_util, busy_workers, queue_length to obs |
     | scenario | None ("default") | :mod:`marllb_env.scenarios` name |
     | servers | None | list of cpus or ServerSpec/dicts (overrides scenario) |
@@ -196,17 +220,40 @@ class LoadBalanceEnv(gym.Env):
     | n_lbs | 1 | LBs sharing the servers; the agent drives LB 0 |
     | background_dispatch | "sed" | dispatch of the other LBs (capacity weights) |
     | dispatch | "sed" | the agent LB's dispatch mode (baselines use others) |
-    | weight_levels | (1.0, 1.5, 2.0) | discrete levels or "paper" |
+    | weight_levels | (1.0, 1.5, 2.0) | discrete levels, "code" or "paper" |
     | weight_range | (0.1, 10.0) | continuous weight range |
     | flatten_obs | False | 1-D observation |
     | capacity_events | () | [(time_s, server, cpus)] |
     | warmup_s | 0.0 | simulated seconds before the first observation |
-    | sim_options | None | FlowSimulator options (reservoir_size, empty_slots, ...) |
+    | sim_config | None | :class:`marllb_env.sim.FlowSimulator` options (reservoir_size, empty_slots, ...); alias ``sim_options`` |
     | feature_set | "all" | "all" (11 columns) or "marllb_agents" (n_flow_on + 5 flow-duration stats) |
     | reward_smoothing | None | gamma of the paper's F((1 - g) x_t + g x_{t+1}) (paper: 0.9) |
-    | backend | "sim" | "sim", "shm", or an LBBackend instance |
+    | backend | "sim" | "sim", "shm", or an :class:`marllb_env.backend.LBBackend` instance |
     | backend_kwargs | None | for "shm": ``ShmBackend.from_env_kwargs`` arguments |
     | render_mode | None | ``"ansi"``: a text table per server; ``"rgb_array"``: a ``uint8 (720, 960, 3)`` frame (weights, flows, CPU use, FCT so far; :mod:`marllb_env.rendering`, needs matplotlib) |
+
+    ``max_steps`` (the seed's episode length) is not an env argument: truncation is
+    Gymnasium's ``TimeLimit``, so it raises ``TypeError`` naming ``max_episode_steps``.
+    Giving an argument and its alias together raises ``TypeError``.
+
+    ## Example
+
+    >>> import gymnasium as gym
+    >>> import marllb_env
+    >>> env = gym.make("marllb_env/LoadBalance-v0", max_episode_steps=8)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape, obs.dtype
+    ((4, 11), dtype('float32'))
+    >>> steps = 0
+    >>> while True:
+    ...     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    ...     steps += 1
+    ...     if terminated or truncated:
+    ...         break
+    >>> steps, info["time_s"], 0.25 <= reward <= 1.0
+    (8, 2.0, True)
+    >>> sorted(info["episode_metrics"])[:2]
+    ['fct_mean_s', 'fct_p50_s']
 
     ## Version History
 
@@ -218,13 +265,12 @@ class LoadBalanceEnv(gym.Env):
     def __init__(
         self,
         num_servers: int | None = None,
-        action_type: str = "discrete",
-        step_interval: float = 0.25,
+        *,
+        action_mode: str = unset(),
+        interval_s: float = unset(),
         reward_field: str = "flow_duration_avg_decay",
         reward_type: str = "jain",
-        max_steps: int | None = 10000,
         use_ground_truth: bool = False,
-        *,
         scenario: str | None = None,
         servers: Sequence[Any] | None = None,
         workload: Any = None,
@@ -236,19 +282,37 @@ class LoadBalanceEnv(gym.Env):
         flatten_obs: bool = False,
         capacity_events: Sequence[Sequence[float]] | None = None,
         warmup_s: float = 0.0,
-        sim_options: Mapping[str, Any] | None = None,
+        sim_config: Mapping[str, Any] | None = unset(),
         feature_set: str = "all",
         reward_smoothing: float | None = None,
         backend: str | LBBackend = "sim",
         backend_kwargs: Mapping[str, Any] | None = None,
         render_mode: str | None = None,
+        action_type: str = unset(),
+        step_interval: float = unset(),
+        sim_options: Mapping[str, Any] | None = unset(),
+        max_steps: Any = unset(),
     ) -> None:
-        self.action_type = check_choice("action_type", action_type, ("discrete", "continuous"))
-        self.step_interval = check_positive("step_interval", step_interval)
+        if max_steps is not unset():
+            raise TypeError(
+                "max_steps is not a LoadBalanceEnv argument: episodes are truncated by Gymnasium's TimeLimit. "
+                f"Use gym.make('marllb_env/LoadBalance-v0', max_episode_steps={max_steps!r}) "
+                "(registered default 10000) or gymnasium.wrappers.TimeLimit(env, max_episode_steps)"
+            )
+        # errors name the argument as the caller spelled it (the field's name or the seed's alias)
+        self.action_mode = check_choice(
+            "action_mode" if action_type is unset() else "action_type",
+            resolve_alias("action_mode", action_mode, "action_type", action_type, "discrete"),
+            ("discrete", "continuous"),
+        )
+        self.interval_s = check_positive(
+            "interval_s" if step_interval is unset() else "step_interval",
+            resolve_alias("interval_s", interval_s, "step_interval", step_interval, 0.25),
+        )
+        sim_config = resolve_alias("sim_config", sim_config, "sim_options", sim_options, None)
         self.reward_field = check_choice("reward_field", reward_field, REWARD_FIELDS)
         self.reward_type = reward_type
         self._reward_fn = get_reward_function(reward_type)
-        self.max_steps = None if max_steps is None else check_int("max_steps", max_steps, low=1)
         self.use_ground_truth = bool(use_ground_truth)
         self.flatten_obs = bool(flatten_obs)
         self.warmup_s = check_float("warmup_s", warmup_s, low=0.0)
@@ -257,7 +321,6 @@ class LoadBalanceEnv(gym.Env):
         self.reward_smoothing = (
             None if reward_smoothing is None else check_float("reward_smoothing", reward_smoothing, low=0.0, high=1.0)
         )
-        self._prev_x: list[float] | None = None
         self.render_mode = check_choice("render_mode", render_mode, [None, *self.metadata["render_modes"]])
         self._renderer = None
         if self.render_mode == "rgb_array":
@@ -282,7 +345,7 @@ class LoadBalanceEnv(gym.Env):
             check_choice("backend", backend, ("sim", "shm"))
             if backend == "sim":
                 if backend_kwargs:
-                    raise ValueError("backend_kwargs are for backend='shm'; use sim_options for the simulator")
+                    raise ValueError("backend_kwargs are for backend='shm'; use sim_config for the simulator")
                 sc = get_scenario(scenario or "default")
                 if servers is None:
                     if num_servers is not None and scenario is None:
@@ -292,7 +355,7 @@ class LoadBalanceEnv(gym.Env):
                 specs = as_server_specs(servers)
                 if num_servers is not None and num_servers != len(specs):
                     raise ValueError(f"num_servers={num_servers} but {len(specs)} servers were given")
-                self._backend: Any = SimBackend(
+                self.backend: LBBackend = SimBackend(
                     specs,
                     workload if workload is not None else sc["workload"],
                     n_lbs=n_lbs if n_lbs is not None else sc["n_lbs"],
@@ -300,31 +363,30 @@ class LoadBalanceEnv(gym.Env):
                     dispatch=dispatch,
                     background_dispatch=background_dispatch,
                     capacity_events=capacity_events if capacity_events is not None else sc.get("capacity_events", ()),
-                    **dict(sim_options or {}),
+                    **dict(sim_config or {}),
                 )
             else:
-                if any(v is not None for v in (scenario, servers, workload, n_lbs, capacity_events, sim_options)):
-                    raise ValueError("scenario/servers/workload/n_lbs/capacity_events/sim_options apply to backend='sim'")
+                if any(v is not None for v in (scenario, servers, workload, n_lbs, capacity_events, sim_config)):
+                    raise ValueError("scenario/servers/workload/n_lbs/capacity_events/sim_config apply to backend='sim'")
                 if dispatch != "sed":
                     raise ValueError("backend='shm' dispatches by SED in the data plane; dispatch must be 'sed'")
                 from marllb_env.shm_backend import ShmBackend  # lazy: optional data-plane backend
 
-                self._backend = ShmBackend.from_env_kwargs(
+                self.backend = ShmBackend.from_env_kwargs(
                     num_servers=4 if num_servers is None else num_servers,
-                    step_interval=self.step_interval,
+                    interval_s=self.interval_s,
                     **dict(backend_kwargs or {}),
                 )
         else:
             if not isinstance(backend, LBBackend):
                 raise TypeError(f"backend must be 'sim', 'shm' or an LBBackend, got {type(backend).__name__}")
-            self._backend = backend
-        self.backend = self._backend
-        self.num_servers = int(self._backend.n_servers)
+            self.backend = backend
+        self.num_servers = int(self.backend.n_servers)
         if num_servers is not None and num_servers != self.num_servers:
             raise ValueError(f"num_servers={num_servers} but the backend has {self.num_servers} servers")
         n = self.num_servers
-        self.weight_codec = WeightCodec(self.action_type, levels, (w_min, w_max), n)
-        if self.action_type == "discrete":
+        self.weight_codec = WeightCodec(self.action_mode, levels, (w_min, w_max), n)
+        if self.action_mode == "discrete":
             self.action_space = spaces.MultiDiscrete([len(levels)] * n)
         else:
             self.action_space = spaces.Box(-1.0, 1.0, (n,), dtype=np.float32)
@@ -333,48 +395,115 @@ class LoadBalanceEnv(gym.Env):
         self.observation_space = spaces.Box(0.0, _F32_MAX, shape, dtype=np.float32)
         self._field_gt = self.reward_field in GT_NAMES
         self._field_idx = GT_NAMES.index(self.reward_field) if self._field_gt else FEATURE_NAMES.index(self.reward_field)
-        self._steps = 0
         self._weights = [1.0] * n
         self._w_arr = np.ones(n)
-        self._last: LBMeasurement | None = None
-        self._fast_sim = isinstance(self._backend, SimBackend)
-        self._cap = getattr(self._backend, "configured_capacity", None)
+        self._x_prev: Sequence[float] | None = None  # previous step's reward input (reward_smoothing)
+        self._x_memo: tuple[Any, list[float], float] = (None, [], 1.0)  # (m, reward input, its Jain index)
+        self._cap = getattr(self.backend, "configured_capacity", None)
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ aliases (seed names)
+    @property
+    def action_type(self) -> str:
+        """Alias of :attr:`action_mode` (the seed's name)."""
+        return self.action_mode
+
+    @property
+    def step_interval(self) -> float:
+        """Alias of :attr:`interval_s` (the seed's name)."""
+        return self.interval_s
+
     @property
     def dispatch(self) -> str:
-        return getattr(self._backend, "dispatch", "sed")
+        """The agent LB's dispatch mode (``"sed"`` for backends that do not say)."""
+        return getattr(self.backend, "dispatch", "sed")
 
-    def _obs(self, m: LBMeasurement) -> np.ndarray:
+    # ------------------------------------------------------------------ BackendEnv hooks
+    def start_episode(self, options: dict[str, Any] | None) -> LBMeasurement:
+        """Equal weights; run ``warmup_s`` first if asked; the first measurement starts at the warm-up's end."""
+        n = self.num_servers
+        self._weights = [1.0] * n
+        self._w_arr = np.ones(n)
+        self.backend.apply(self._weights)
+        if self.warmup_s > 0:
+            self.backend.advance(self.warmup_s)
+            self.backend.observe()  # start the next interval's counters after the warm-up
+        m = self.backend.observe()
+        self._x_prev = self._reward_input(m)
+        return m
+
+    def decode_action(self, action: Any) -> list[float]:
+        """The ``(num_servers,)`` weights (list of floats) of ``action`` (see :class:`WeightCodec`).
+
+        Raises:
+            ValueError: wrong shape or dtype, out-of-range or NaN entries.
+        """
+        w = self.weight_codec.decode(action)
+        if w != self._weights:
+            self._weights = w
+            self._w_arr = np.array(w)
+        return w
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = super().step(action)
+        m = self.last_measurement
+        self._x_prev = self._reward_input(m)
+        return obs, reward, terminated, truncated or m.exhausted, info
+
+    def observation(self, m: LBMeasurement) -> np.ndarray:
+        """``m.features`` (selected columns), with ``m.ground_truth`` appended if asked; float32.
+
+        Raises:
+            PermanentBackendError: ``use_ground_truth=True`` over a backend that reports none (NaN).
+        """
         o = m.features if self._cols is None else m.features[:, self._cols]
         if self.use_ground_truth:
             if np.isnan(m.ground_truth).any():
                 raise PermanentBackendError(
-                    f"{type(self._backend).__name__} reports no ground truth (NaN); use_ground_truth=True needs it"
+                    f"{type(self.backend).__name__} reports no ground truth (NaN); use_ground_truth=True needs it"
                 )
             o = np.concatenate((o, m.ground_truth), axis=1)
         if self.flatten_obs:
             o = o.reshape(-1)
         return o
 
-    def _reward_info(self, m: LBMeasurement) -> tuple[float, dict[str, Any]]:
-        gt = m.ground_truth
-        gtl = gt.tolist()
-        act = m.active.tolist()
+    def _reward_input(self, m: LBMeasurement) -> list[float]:
+        """Column ``reward_field`` of ``m`` over the active servers (memoised for the last ``m``)."""
+        memo = self._x_memo
+        if memo[0] is m:
+            return memo[1]
         k = self._field_idx
+        act = m.active.tolist()
         if self._field_gt:
-            x = [row[k] for row, a in zip(gtl, act, strict=True) if a]
+            x = [row[k] for row, a in zip(m.ground_truth.tolist(), act, strict=True) if a]
             if any(v != v for v in x):
                 raise PermanentBackendError(
-                    f"reward_field={self.reward_field!r} is ground truth, which {type(self._backend).__name__} "
+                    f"reward_field={self.reward_field!r} is ground truth, which {type(self.backend).__name__} "
                     "does not report (NaN); use a feature such as 'flow_duration_avg_decay'"
                 )
         else:
             x = [v for v, a in zip(m.features[:, k].tolist(), act, strict=True) if a]
-        jx = jain(x)
+        self._x_memo = (m, x, jain(x))
+        return x
+
+    def _jain_of_input(self, m: LBMeasurement) -> float:
+        """Jain's index of :meth:`_reward_input` (computed once per measurement)."""
+        self._reward_input(m)
+        return self._x_memo[2]
+
+    def reward(self, m: LBMeasurement) -> float:
+        """``reward_type`` of column ``reward_field`` over the active servers (smoothed if asked)."""
+        x = self._reward_input(m)
+        if self.reward_smoothing is None and self._reward_fn is jain:
+            return self._jain_of_input(m)
+        return float(self._reward_fn(smoothed(self._x_prev, x, self.reward_smoothing)))
+
+    def info(self, m: LBMeasurement) -> dict[str, Any]:
+        gt = m.ground_truth
+        act = m.active.tolist()
+        x = self._reward_input(m)
         su = sq = 0.0
         nq = 0.0
-        for row, a in zip(gtl, act, strict=True):
+        for row, a in zip(gt.tolist(), act, strict=True):
             nq += row[1] + row[2]
             if a:
                 su += row[0]
@@ -388,7 +517,7 @@ class LoadBalanceEnv(gym.Env):
                 "rejects": fs.get("rejects", math.nan),
                 "cpu_util_mean": su / nx,
                 "jain_cpu_util": su * su / (nx * sq) if su > 0 else (1.0 if su == 0 else math.nan),
-                "jain_reward_field": jx,
+                "jain_reward_field": self._jain_of_input(m),
                 "flows_in_system": nq,
             },
             "time_s": m.time_s,
@@ -400,67 +529,26 @@ class LoadBalanceEnv(gym.Env):
         }
         if self._cap is not None:
             info["configured_capacity"] = self._cap.copy()
-        if self._renderer is not None:
+        if self._renderer is not None:  # the renderer keeps its own history of what the env hands it
             self._renderer.record(m, info["weights"], self._cap)
-        g = self.reward_smoothing
-        if g is None and self._reward_fn is jain:
-            return jx, info
-        if g is not None:  # paper: r_{t+1} = F((1 - g) tau_t + g tau_{t+1}), r_1 = F(tau_0)
-            prev = self._prev_x
-            self._prev_x = x
-            if prev is not None and len(prev) == len(x):
-                x = [(1.0 - g) * a + g * b for a, b in zip(prev, x, strict=True)]
-        return float(self._reward_fn(x)), info
+        return info
 
-    # ------------------------------------------------------------------ gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        rngs = make_streams(self.np_random)
-        self._backend.reset(seed, rngs=rngs)
-        self._steps = 0
-        self._prev_x = None
-        self._weights = [1.0] * self.num_servers
-        self._w_arr = np.ones(self.num_servers)
-        self._backend.apply_weights(np.ones(self.num_servers))
-        if self.warmup_s > 0:
-            self._backend.advance(self.warmup_s)
-            self._backend.observe()  # start the next interval's counters after the warm-up
-        m = self._backend.observe()
-        self._last = m
-        return self._obs(m), self._reward_info(m)[1]
-
-    def step(self, action: Any):
-        if self._last is None:
-            raise RuntimeError("call reset() before step()")
-        w = self.weight_codec.decode(action)
-        if w != self._weights:
-            if self._fast_sim:
-                self._backend.sim.set_weights(self._backend.lb, w, check=False)
-            else:
-                self._backend.apply_weights(np.asarray(w))
-            self._weights = w
-            self._w_arr = np.array(w)
-        self._backend.advance(self.step_interval)
-        m = self._backend.observe()
-        self._last = m
-        self._steps += 1
-        reward, info = self._reward_info(m)
-        truncated = bool(m.exhausted or (self.max_steps is not None and self._steps >= self.max_steps))
-        if truncated and getattr(self._backend, "flow_records", None) is not None:
-            # per-flow FCT percentiles need flow records; the shm data plane does not export them
-            info["episode_metrics"] = self.episode_metrics()
-        return self._obs(m), reward, False, truncated, info
-
+    # ------------------------------------------------------------------ episode summary, rendering
     def episode_metrics(self) -> dict[str, float]:
         """FCT percentiles, completions and rejects of the agent LB's flows so far this episode.
 
+        Returns:
+            ``fct_mean_s``, ``fct_p50_s``, ``fct_p90_s``, ``fct_p99_s`` (s; NaN before the first
+            completion), ``flows_completed``, ``flows_rejected``, ``reject_rate``
+            (see :func:`marllb_env.backend.fct_summary`).
+
         Raises:
-            NotImplementedError: the backend keeps no per-flow records.
+            NotImplementedError: the backend keeps no per-flow records (the shm data plane).
         """
-        rec = getattr(self._backend, "flow_records", None)
+        rec = getattr(self.backend, "flow_records", None)
         if rec is None:
-            raise NotImplementedError(f"{type(self._backend).__name__} keeps no per-flow records")
-        return fct_summary(rec(), lb=getattr(self._backend, "lb", None))
+            raise NotImplementedError(f"{type(self.backend).__name__} keeps no per-flow records")
+        return fct_summary(rec(), lb=getattr(self.backend, "lb", None))
 
     def render(self) -> str | np.ndarray | None:
         if self.render_mode is None:
@@ -470,9 +558,9 @@ class LoadBalanceEnv(gym.Env):
             if self.spec is not None:
                 self._renderer.title = self.spec.id
             return self._renderer.frame()
-        if self._last is None:
+        m = self.last_measurement
+        if m is None:
             return None
-        m = self._last
         lines = [f"t={m.time_s:.2f}s dispatch={self.dispatch}"]
         lines.append(" srv active weight n_on fd_avg_decay cpu_util busy queue")
         for j in range(self.num_servers):
@@ -483,8 +571,30 @@ class LoadBalanceEnv(gym.Env):
             )
         return "\n".join(lines)
 
-    def close(self) -> None:
-        self._backend.close()
+
+class EpisodeMetricsInfo(gym.Wrapper, RecordConstructorArgs):
+    """Adds ``info["episode_metrics"]`` (:meth:`LoadBalanceEnv.episode_metrics`) to the last step of an episode.
+
+    Registered as an additional wrapper of the marllb ids, outside Gymnasium's ``TimeLimit``, so
+    the FCT percentiles over the whole episode are computed once, at the step that ends it
+    (terminated, truncated by ``TimeLimit`` or by the end of a trace), for the evaluation
+    harness (:mod:`lwmecps_gym.core.evaluation`). Backends without per-flow records (shm) get no
+    ``episode_metrics``.
+    """
+
+    def __init__(self, env: gym.Env):
+        RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            try:
+                info["episode_metrics"] = self.env.unwrapped.episode_metrics()
+            except NotImplementedError:  # the data plane keeps no per-flow records
+                pass
+        return obs, reward, terminated, truncated, info
 
 
-__all__ = ["LoadBalanceEnv", "WeightCodec", "REWARD_FIELDS", "REWARD_FUNCTIONS"]
+__all__ = ["EpisodeMetricsInfo", "LoadBalanceEnv", "MAX_EPISODE_STEPS", "WeightCodec", "REWARD_FIELDS",
+           "REWARD_FUNCTIONS"]

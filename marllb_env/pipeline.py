@@ -105,7 +105,8 @@ class Setup:
                               "max_steps": steps, "weight_levels": list(self.weight_levels)}
         if self.family == "multi":
             kw["scenario"] = None
-        else:
+        else:  # LoadBalanceEnv's episodes end by gym.make's TimeLimit
+            kw["max_episode_steps"] = kw.pop("max_steps")
             kw["flatten_obs"] = True
             if self.workload is None:  # the multi-agent env's default workload, made explicit
                 kw["workload"] = {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.5}

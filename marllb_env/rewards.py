@@ -142,3 +142,20 @@ def fairness(name: str, x: Sequence[float]) -> float:
     if len(x) == 0:
         raise ValueError("fairness needs at least one value")
     return float(get_reward_function(name)(list(map(float, x))))
+
+
+def smoothed(prev: Sequence[float] | None, x: Sequence[float], gamma: float | None) -> Sequence[float]:
+    """The reward input of the MARLLB paper's smoothed reward ``F((1 - g) x_t + g x_{t+1})``.
+
+    Args:
+        prev: ``x_t``, the previous control step's vector (``None`` at the first step).
+        x: ``x_{t+1}``, this step's vector.
+        gamma: ``g`` in [0, 1] (paper: 0.9), or ``None`` for no smoothing.
+
+    Returns:
+        ``x`` itself when ``gamma`` is ``None``, ``prev`` is ``None`` or the lengths differ (the
+        active server set changed); else the element-wise mix as a list of floats.
+    """
+    if gamma is None or prev is None or len(prev) != len(x):
+        return x
+    return [(1.0 - gamma) * a + gamma * b for a, b in zip(prev, x, strict=True)]

@@ -1,9 +1,9 @@
 """``backend="shm"``: drive one load balancer through MARLLB's shared-memory data plane.
 
-:class:`ShmBackend` implements :class:`marllb_env.backend.LBBackend` over a
-:class:`~marllb_env.shm.SharedMemoryRegion`, the way MARLLB's agent talks to its VPP plugin
-(``src/lb/env.py``): ``apply_weights`` writes a ``msg_in`` frame (SED scores + alias
-table), ``advance`` sleeps for the step interval (wall-clock time: the data plane runs in
+:class:`ShmBackend` implements :class:`marllb_env.backend.LBBackend` (the core backend contract)
+over a :class:`~marllb_env.shm.SharedMemoryRegion`, the way MARLLB's agent talks to its VPP plugin
+(``src/lb/env.py``): ``apply`` writes a ``msg_in`` frame (SED scores + alias
+table) every step, ``advance`` sleeps for the control period (wall-clock time: the data plane runs in
 real time), ``observe`` reads the newest whole ``msg_out`` frame and the reservoirs and
 computes the 11 MARLLB features per active server.
 
@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from lwmecps_gym.core.backend import PermanentBackendError, TransientBackendError
+from lwmecps_gym.core.seeding import streams_from_seed
+from lwmecps_gym.core.validation import resolve_alias, unset
 from marllb_env.backend import LBMeasurement
 from marllb_env.reservoir import reservoir_stats
 from marllb_env.shm import DEFAULT_NAME, SHM_DIR, SHM_N_BIN, SharedMemoryRegion
@@ -64,7 +66,7 @@ class ShmBackend:
     Args:
         num_servers: servers the env controls; must equal the number of active bins in
             ``msg_out`` (active bins in ascending order are servers ``0..n-1``).
-        step_interval: the env's step, seconds of data-plane time.
+        interval_s: the env's control period, seconds of data-plane time (alias ``step_interval``).
         name: region file name; default: ``shm_vip_1`` when attaching, a fresh unique
             name when emulating.
         directory: region directory (``/dev/shm``).
@@ -87,8 +89,9 @@ class ShmBackend:
     def __init__(
         self,
         num_servers: int,
-        step_interval: float = 0.25,
+        interval_s: float = unset(),
         *,
+        step_interval: float = unset(),
         name: str | None = None,
         directory: str = SHM_DIR,
         emulate: bool = True,
@@ -107,7 +110,7 @@ class ShmBackend:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
         self.n_servers = num_servers
-        self.step_interval = float(step_interval)
+        self.interval_s = float(resolve_alias("interval_s", interval_s, "step_interval", step_interval, 0.25))
         self.emulate = bool(emulate)
         self.speed = float(speed) if emulate else 1.0
         self.frame_timeout = float(frame_timeout)
@@ -132,20 +135,31 @@ class ShmBackend:
                 raise PermanentBackendError(f"no data-plane region {directory}/{self.name}: is VPP running?") from e
 
     @classmethod
-    def from_env_kwargs(cls, num_servers: int, step_interval: float, **backend_kwargs: Any) -> ShmBackend:
+    def from_env_kwargs(cls, num_servers: int, interval_s: float, **backend_kwargs: Any) -> ShmBackend:
         """What :class:`marllb_env.env.LoadBalanceEnv` calls for ``backend="shm"``."""
-        return cls(num_servers, step_interval, **backend_kwargs)
+        return cls(num_servers, interval_s, **backend_kwargs)
+
+    @property
+    def step_interval(self) -> float:
+        """Alias of :attr:`interval_s`."""
+        return self.interval_s
+
+    @property
+    def emulator_pid(self) -> int | None:
+        """Process id of the running data-plane emulator (``None`` if none runs)."""
+        return None if self._emulator is None else self._emulator.pid
 
     # --- LBBackend --------------------------------------------------------------------
-    def reset(self, seed: int | None = None, *, rngs: Any = None) -> None:
-        """Emulator: restart it with a seed drawn from ``rngs.workload`` (or ``seed``). Real data
-        plane: nothing to reset; the next observation is the newest frame."""
+    def reset(self, seed: int | None = None) -> None:
+        """Emulator: restart it with a seed drawn from the workload stream of
+        ``streams_from_seed(seed)`` (``None``: fresh entropy). Real data plane: nothing to reset;
+        the next observation is the newest frame."""
         if self.emulate:
             from marllb_env.emulator import EmulatorProcess
 
             if self._emulator is not None:
                 self._emulator.stop()
-            s = int(rngs.workload.integers(0, 2**31 - 1)) if rngs is not None else seed
+            s = int(streams_from_seed(seed).workload.integers(0, 2**31 - 1))
             self._emulator = EmulatorProcess(
                 self.name,
                 {**self._config, "seed": s},
@@ -155,7 +169,12 @@ class ShmBackend:
             )
         self._last_frame = None
 
-    def apply_weights(self, weights: np.ndarray) -> None:
+    def apply(self, weights: np.ndarray) -> None:
+        """Write this LB's ``(n_servers,)`` weights (finite, >= 0) as a ``msg_in`` frame.
+
+        Raises:
+            ValueError: wrong shape, NaN/inf or negative weights.
+        """
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (self.n_servers,):
             raise ValueError(f"weights must have shape ({self.n_servers},), got {w.shape}")
@@ -164,6 +183,9 @@ class ShmBackend:
         full = np.zeros(SHM_N_BIN)
         full[self._bins] = w
         self.region.write_msg_in(full[: int(self._bins.max()) + 1])
+
+    #: alias of :meth:`apply` (the name before the core backend contract)
+    apply_weights = apply
 
     def advance(self, seconds: float) -> None:
         """Sleep ``seconds`` of data-plane time (``seconds / speed`` wall seconds)."""
@@ -217,7 +239,7 @@ class ShmLBGroup:
     Args:
         n_lbs: number of LBs (regions).
         num_servers: servers (active bins) per region.
-        step_interval: seconds of data-plane time per env step.
+        interval_s: seconds of data-plane time per env step (the control period).
         speed, servers, workload, publish_interval, frame_timeout, empty_slots, decay:
             as :class:`ShmBackend`.
         directory: region directory.
@@ -227,7 +249,7 @@ class ShmLBGroup:
         self,
         n_lbs: int,
         num_servers: int,
-        step_interval: float = 0.25,
+        interval_s: float = 0.25,
         *,
         directory: str = SHM_DIR,
         speed: float = 1.0,
@@ -251,7 +273,7 @@ class ShmLBGroup:
                 self.regions.append(SharedMemoryRegion.create(nm, directory=directory))
             for nm in self.names:
                 self.backends.append(
-                    ShmBackend(num_servers, step_interval, name=nm, directory=directory, emulate=False,
+                    ShmBackend(num_servers, interval_s, name=nm, directory=directory, emulate=False,
                                frame_timeout=frame_timeout, empty_slots=empty_slots, decay=decay)
                 )
         except BaseException:
@@ -259,6 +281,11 @@ class ShmLBGroup:
             raise
         self._config = {"servers": list(servers) if servers is not None else None, "workload": workload}
         self._emulator: Any = None
+
+    @property
+    def emulator_pid(self) -> int | None:
+        """Process id of the running data-plane emulator (``None`` if none runs)."""
+        return None if self._emulator is None else self._emulator.pid
 
     def reset(self, seed: int | None = None) -> None:
         """(Re)start the emulator with ``seed``; the next observations are of the new run."""

@@ -48,10 +48,12 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from lwmecps_gym.core.queueing import ps_rate
+from lwmecps_gym.core.seeding import streams_from_seed
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_positive
 from marllb_env.reservoir import STAT_NAMES
 from marllb_env.sim.dispatch import DISPATCH_MODES, HASH_BITS, build_alias, maglev_table
@@ -162,6 +164,39 @@ class FlowRecords:
         return len(self.arrival_s)
 
 
+class LBSnapshot(NamedTuple):
+    """What one load balancer's backend reads from the simulator at ``now``, in one pass.
+
+    Built by :meth:`FlowSimulator.snapshot` every control step, so it is a named tuple (cheap to
+    build) of plain Python values and lists (fresh copies, ``n_servers`` long), not arrays.
+
+    Attributes:
+        time_s: simulated time (s).
+        feature_rows: per server the 11 MARLLB features of this LB (:data:`FEATURE_NAMES`).
+        busy_core_seconds: cumulative busy core-seconds per server since reset, up to ``time_s``.
+        cpus: current cores per server.
+        busy_workers: flows in service per server (all LBs' flows).
+        queue_length: flows in the backlog per server (all LBs' flows).
+        active: whether each server receives new flows.
+        arrivals, completed, rejects: this LB's cumulative flow counts since reset.
+        fct_sum_s: sum of the FCTs of this LB's completed flows since reset (s).
+        drained: a finite workload has delivered its last flow and no flow is in service.
+    """
+
+    time_s: float
+    feature_rows: list[list[float]]
+    busy_core_seconds: list[float]
+    cpus: list[float]
+    busy_workers: list[int]
+    queue_length: list[int]
+    active: list[bool]
+    arrivals: int
+    completed: int
+    rejects: int
+    fct_sum_s: float
+    drained: bool
+
+
 class FlowSimulator:
     """Flow-level DES of one or more load balancers in front of shared servers.
 
@@ -227,14 +262,15 @@ class FlowSimulator:
         """Start a new episode at ``now = 0``: empty servers, zero counters and reservoirs.
 
         Args:
-            seed: seeds both streams (ignored for a stream whose generator is given).
+            seed: seeds both streams (ignored for a stream whose generator is given) by
+                :func:`lwmecps_gym.core.seeding.streams_from_seed`; ``None``: fresh OS entropy.
             workload_rng: generator for arrivals, sizes and flow hashes.
             system_rng: generator for tie breaks, reservoir slots, sampling.
         """
         if workload_rng is None or system_rng is None:
-            ss = np.random.SeedSequence(seed).spawn(2)
-            workload_rng = workload_rng or np.random.Generator(np.random.PCG64(ss[0]))
-            system_rng = system_rng or np.random.Generator(np.random.PCG64(ss[1]))
+            streams = streams_from_seed(seed)
+            workload_rng = workload_rng or streams.workload
+            system_rng = system_rng or streams.system
         self._wrng = workload_rng
         self._srng = system_rng
         self._ub: list[float] = []
@@ -312,35 +348,34 @@ class FlowSimulator:
         self._load_next_arrival()
 
     # ------------------------------------------------------------------ control API
-    def set_weights(self, lb: int, weights: Sequence[float] | np.ndarray, *, check: bool = True) -> None:
+    def set_weights(self, lb: int, weights: Sequence[float] | np.ndarray) -> None:
         """Set LB ``lb``'s per-server weights (used by sed, sed2, wcmp, gsq).
 
         Args:
             lb: load balancer index.
-            weights: ``(n_servers,)`` finite, non-negative floats; the SED score is
-                ``(n + 1) / (w + 1e-9)`` as VPP, so a zero weight means "avoid".
-
-            check: validate (default). ``check=False`` is the env's fast path for a
-                list of floats it has already validated.
+            weights: ``(n_servers,)`` finite, non-negative floats (a list or an array); the SED
+                score is ``(n + 1) / (w + 1e-9)`` as VPP, so a zero weight means "avoid".
+                Setting the weights the LB already has is a no-op.
 
         Raises:
             ValueError: wrong length, NaN/inf or negative weight, or all-zero
                 weights over the active servers while the LB is in ``wcmp`` mode.
         """
-        if not check:
-            self._w[lb] = weights
-            self._invw[lb] = [1.0 / (x + 1e-9) for x in weights]
-            self._alias[lb] = None
+        if not (type(lb) is int and 0 <= lb < self.n_lbs):
+            lb = self._check_lb(lb)
+        if type(weights) is list and len(weights) == self.n_servers:  # the env's list of floats: no array round trip
+            wl = [float(x) for x in weights]
+        else:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (self.n_servers,):
+                raise ValueError(f"weights must have shape ({self.n_servers},), got {w.shape}")
+            wl = w.tolist()
+        for x in wl:
+            if not 0.0 <= x < INF:  # also catches NaN
+                bad = ">= 0" if math.isfinite(x) else "finite (no NaN/inf)"
+                raise ValueError(f"weights must be {bad}, got {wl}")
+        if wl == self._w[lb]:
             return
-        lb = self._check_lb(lb)
-        w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (self.n_servers,):
-            raise ValueError(f"weights must have shape ({self.n_servers},), got {w.shape}")
-        if not np.all(np.isfinite(w)):
-            raise ValueError(f"weights must be finite (no NaN/inf), got {w.tolist()}")
-        if np.any(w < 0):
-            raise ValueError(f"weights must be >= 0, got {w.tolist()}")
-        wl = w.tolist()
         if self._mode[lb] == "wcmp" and sum(wl[j] for j in self._act) <= 0:
             raise ValueError("wcmp needs a positive weight on at least one active server")
         self._w[lb] = wl
@@ -456,7 +491,7 @@ class FlowSimulator:
             c = cpus[j]
             dt = t - T[j]
             if dt > 0:
-                V[j] += speed[j] * (1.0 if n <= c else c / n) * dt
+                V[j] += ps_rate(speed[j], c, n) * dt
                 busy[j] += (n if n <= c else c) * dt
                 T[j] = t
             hp = heaps[j]
@@ -490,7 +525,7 @@ class FlowSimulator:
             nserv[j] = n
             if hp:
                 d = hp[0][0] - V[j]
-                nd[j] = t + (d if d > 0.0 else 0.0) / (speed[j] * (1.0 if n <= c else c / n))
+                nd[j] = t + (d if d > 0.0 else 0.0) / ps_rate(speed[j], c, n)
             else:
                 nd[j] = INF
         self.now = float(t_end)
@@ -532,13 +567,26 @@ class FlowSimulator:
                 return
         self._ta = self._bt[self._bi]
 
+    def _advance_all(self) -> None:
+        """Bring every server's virtual clock and busy time up to ``now``."""
+        now = self.now
+        V, T, busy, cpus, speed = self._V, self._T, self._busy, self._cpus, self._speed
+        for j, n in enumerate(self._nserv):
+            if n:  # an idle server's clock needs no update (the next arrival sets it)
+                dt = now - T[j]
+                if dt > 0:  # as _advance_server, inlined: every observation calls this
+                    c = cpus[j]
+                    V[j] += ps_rate(speed[j], c, n) * dt
+                    busy[j] += (n if n <= c else c) * dt
+                    T[j] = now
+
     def _advance_server(self, j: int, t: float) -> None:
         dt = t - self._T[j]
         if dt > 0:
             n = self._nserv[j]
             if n:
                 c = self._cpus[j]
-                self._V[j] += self._speed[j] * (1.0 if n <= c else c / n) * dt
+                self._V[j] += ps_rate(self._speed[j], c, n) * dt
                 self._busy[j] += (n if n <= c else c) * dt
             self._T[j] = t
 
@@ -547,7 +595,7 @@ class FlowSimulator:
         if hp:
             n = self._nserv[j]
             c = self._cpus[j]
-            r = self._speed[j] * (1.0 if n <= c else c / n)
+            r = ps_rate(self._speed[j], c, n)
             d = hp[0][0] - self._V[j]
             self._nd[j] = self._T[j] + (d if d > 0.0 else 0.0) / r
         else:
@@ -638,7 +686,7 @@ class FlowSimulator:
         v = self._V[j]
         if n:
             c = self._cpus[j]
-            v += self._speed[j] * (1.0 if n <= c else c / n) * (t - self._T[j])
+            v += ps_rate(self._speed[j], c, n) * (t - self._T[j])
         w = self._sumF[j] - n * v + self._wwork[j]
         return w if w > 0.0 else 0.0
 
@@ -653,7 +701,7 @@ class FlowSimulator:
         c = self._cpus[j]
         v = self._V[j]
         if n:
-            v += self._speed[j] * (1.0 if n <= c else c / n) * (t - self._T[j])
+            v += ps_rate(self._speed[j], c, n) * (t - self._T[j])
         rem = sorted([fv - v for fv, _ in self._heaps[j]] + [self._f_size[f] for f in self._waitq[j]])
         k = len(rem) + 1
         sp = self._speed[j]
@@ -663,10 +711,10 @@ class FlowSimulator:
             if r >= size:
                 break
             if r > done:
-                total += (r - done) / (sp * (1.0 if k <= c else c / k))
+                total += (r - done) / ps_rate(sp, c, k)
                 done = r
             k -= 1
-        return total + (size - done) / (sp * (1.0 if k <= c else c / k))
+        return total + (size - done) / ps_rate(sp, c, k)
 
     def _pick(self, scores: list[float]) -> int:
         """Index of the minimum score; exact ties broken uniformly at random (system stream)."""
@@ -793,13 +841,8 @@ class FlowSimulator:
                 self._sample(((base + f_srv[g]) << 1) + 1, t, t - f_arr[g])
         n = self._nserv[j]
         if n < self._nw[j]:
+            self._advance_server(j, t)
             c = self._cpus[j]
-            dt = t - self._T[j]
-            if dt > 0:
-                if n:
-                    self._V[j] += self._speed[j] * (1.0 if n <= c else c / n) * dt
-                    self._busy[j] += (n if n <= c else c) * dt
-                self._T[j] = t
             fv = self._V[j] + size
             hp = self._heaps[j]
             heappush(hp, (fv, fid))
@@ -807,7 +850,7 @@ class FlowSimulator:
             n += 1
             self._nserv[j] = n
             d = hp[0][0] - self._V[j]
-            self._nd[j] = t + (d if d > 0.0 else 0.0) / (self._speed[j] * (1.0 if n <= c else c / n))
+            self._nd[j] = t + (d if d > 0.0 else 0.0) / ps_rate(self._speed[j], c, n)
         elif len(self._waitq[j]) < self._bl[j]:
             self._waitq[j].append(fid)
             self._wwork[j] += size
@@ -914,9 +957,33 @@ class FlowSimulator:
 
     def busy_core_seconds(self) -> np.ndarray:
         """Cumulative busy core-seconds per server up to ``now`` (``(n_servers,)`` float64)."""
-        for j in range(self.n_servers):
-            self._advance_server(j, self.now)
+        self._advance_all()
         return np.asarray(self._busy, dtype=np.float64)
+
+    def snapshot(self, lb: int) -> LBSnapshot:
+        """Everything LB ``lb``'s backend reports at ``now`` (:class:`LBSnapshot`), in one cheap pass.
+
+        Busy time is brought up to ``now`` first, so differencing ``busy_core_seconds`` of two
+        snapshots gives the busy core-seconds of the interval between them.
+        """
+        if not (type(lb) is int and 0 <= lb < self.n_lbs):
+            lb = self._check_lb(lb)
+        self._advance_all()
+        nserv = self._nserv
+        return LBSnapshot(
+            self.now,
+            self._feature_rows(lb),
+            list(self._busy),
+            list(self._cpus),
+            list(nserv),
+            [len(q) for q in self._waitq],
+            list(self._active),
+            self._c_arr[lb],
+            self._c_done[lb],
+            self._c_rej[lb],
+            self._c_fct[lb],
+            self._ta == INF and not any(nserv),
+        )
 
     def ground_truth(self) -> dict[str, np.ndarray]:
         """True server state at ``now`` (a real LB cannot see it), ``(n_servers,)`` arrays.

@@ -23,7 +23,7 @@ SEEDS = [1, 2, 3]
 
 
 def _mean_fct(policy, **kw):
-    f = functools.partial(gym.make, ENV_ID, scenario="paper_moderate_1lb", max_steps=400, **kw, **policy.env_kwargs)
+    f = functools.partial(gym.make, ENV_ID, scenario="paper_moderate_1lb", max_episode_steps=400, **kw, **policy.env_kwargs)
     return evaluate(f, policy, seeds=SEEDS).values("fct_mean_s")
 
 

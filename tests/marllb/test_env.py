@@ -149,6 +149,14 @@ def test_nan_and_out_of_range_continuous_actions():
         ({"weight_range": (2.0, 1.0)}, "w_max > w_min"),
         ({"backend": "grpc"}, "backend"),
         ({"step_interval": 0}, "step_interval"),
+        ({"interval_s": -1.0}, "interval_s"),
+        ({"action_mode": "hybrid"}, "action_mode"),
+        ({"interval_s": 0.5, "step_interval": 0.5}, "interval_s or its alias step_interval"),
+        ({"action_mode": "discrete", "action_type": "discrete"}, "action_mode or its alias action_type"),
+        ({"sim_config": {}, "sim_options": {}}, "sim_config or its alias sim_options"),
+        ({"max_steps": 100}, r"max_episode_steps=100"),
+        ({"max_steps": None}, "TimeLimit"),
+        ({"sim_config": {"reservoir_sise": 3}}, "reservoir_sise"),
     ],
 )
 def test_bad_config_is_a_clear_error(kwargs, match):
@@ -167,7 +175,7 @@ def test_every_reward_type_runs(reward_type):
 
 
 def test_info_metrics_and_episode_metrics_at_truncation():
-    env = gym.make(ENV_ID, max_steps=400)
+    env = gym.make(ENV_ID, max_episode_steps=400)
     obs, info = env.reset(seed=2)
     assert set(info["metrics"]) == {"arrivals", "completed", "rejects", "cpu_util_mean", "jain_cpu_util",
                                     "jain_reward_field", "flows_in_system"}
@@ -202,9 +210,9 @@ def test_named_scenarios_and_registered_ids():
     for _ in range(20):
         env.step(env.action_space.sample())
     # the agent sees only its own LB's flows: its n_flow_on is LB 0's local count
-    np.testing.assert_array_equal(env.unwrapped._last.features[:, 0], sim.n_flow_on(0))
+    np.testing.assert_array_equal(env.unwrapped.last_measurement.features[:, 0], sim.n_flow_on(0))
     env = gym.make("marllb_env/LoadBalanceTrace-v0", workload={"kind": "marllb_trace", "trace": "rate_150",
-                                                                 "max_flows": 200}, max_steps=None)
+                                                                 "max_flows": 200})
     env.reset(seed=0)
     steps, trunc = 0, False
     while not trunc:
@@ -300,3 +308,78 @@ def test_missing_ground_truth_is_an_error_not_a_made_up_observation():
     env.reset(seed=0)
     _, r, _, _, info = env.step(np.array([0, 2]))
     assert np.isfinite(r) and np.isnan(info["metrics"]["cpu_util_mean"]) and np.isnan(info["metrics"]["jain_cpu_util"])
+
+
+def test_seed_names_are_aliases_of_the_field_names():
+    """action_type / step_interval / sim_options (the seed's names) make the same env as
+    action_mode / interval_s / sim_config: same spaces, same seeded trajectory."""
+    kw_new = {"action_mode": "continuous", "interval_s": 0.5, "sim_config": {"reservoir_size": 32}}
+    kw_old = {"action_type": "continuous", "step_interval": 0.5, "sim_options": {"reservoir_size": 32}}
+    a, ra = _rollout(gym.make(ENV_ID, **kw_new), seed=3, n=40)
+    b, rb = _rollout(gym.make(ENV_ID, **kw_old), seed=3, n=40)
+    np.testing.assert_array_equal(a, b)
+    assert ra == rb
+    env = gym.make(ENV_ID, **kw_old).unwrapped
+    assert env.action_mode == env.action_type == "continuous" and env.interval_s == env.step_interval == 0.5
+    assert env.weight_codec.action_mode == env.weight_codec.action_type == "continuous"
+
+
+def test_truncation_is_the_registered_time_limit_and_the_last_info_has_episode_metrics():
+    for env_id in ("marllb_env/LoadBalance-v0", "marllb_env/LoadBalancePaper-v0", "marllb_env/LoadBalanceTrace-v0"):
+        assert gym.spec(env_id).max_episode_steps == marllb_env.MAX_EPISODE_STEPS == 10_000
+    env = gym.make(ENV_ID, max_episode_steps=5)
+    env.reset(seed=0)
+    out = [env.step(env.action_space.sample()) for _ in range(5)]
+    assert [o[3] for o in out] == [False] * 4 + [True]
+    assert all("episode_metrics" not in o[4] for o in out[:4])
+    assert out[-1][4]["episode_metrics"] == env.unwrapped.episode_metrics()
+    # the env does not count steps itself: unwrapped, it runs past any limit
+    raw = LoadBalanceEnv()
+    raw.reset(seed=0)
+    assert not any(raw.step(raw.action_space.sample())[3] for _ in range(50))
+
+
+def test_step_before_reset_is_an_error():
+    from gymnasium.error import ResetNeeded
+
+    with pytest.raises(ResetNeeded):
+        LoadBalanceEnv().step(np.zeros(4, dtype=np.int64))
+
+
+def test_backend_contract_one_reset_signature_and_the_env_seed_hand_off():
+    """SimBackend.reset(seed) with the seed the env draws gives the env's trajectory (streams_from_seed)."""
+    import inspect
+
+    from lwmecps_gym.core.backend import Backend
+    from lwmecps_gym.core.seeding import draw_seed
+    from marllb_env.shm_backend import ShmBackend
+
+    for cls in (SimBackend, ShmBackend):
+        assert list(inspect.signature(cls.reset).parameters) == ["self", "seed"]
+    be = SimBackend([1, 1, 2, 2], {"kind": "poisson", "rho": 0.9, "mean_size_s": 1.0})
+    assert isinstance(be, Backend) and isinstance(be, LBBackend)
+    env = LoadBalanceEnv()
+    obs, _ = env.reset(seed=11)
+    m_env = [obs]
+    for _ in range(20):
+        m_env.append(env.step(np.array([2, 1, 0, 2]))[0])
+    be.reset(seed=draw_seed(np.random.default_rng(11)))  # what BackendEnv.reset hands the backend
+    be.apply([1.0] * 4)
+    m_be = [be.observe().features]
+    for _ in range(20):
+        be.apply([2.0, 1.5, 1.0, 2.0])
+        be.advance(0.25)
+        m_be.append(be.observe().features)
+    np.testing.assert_array_equal(np.array(m_env), np.array(m_be))
+
+
+def test_simulator_weight_validation_names_the_problem():
+    from marllb_env.sim import FlowSimulator
+
+    sim = FlowSimulator([1, 2])
+    for bad, match in (([1.0], "shape"), ([1.0, float("nan")], "finite"), ([1.0, -1.0], ">= 0"),
+                       ([float("inf"), 1.0], "finite"), (np.array([1.0, -0.5]), ">= 0")):
+        with pytest.raises(ValueError, match=match):
+            sim.set_weights(0, bad)
+    sim.set_weights(0, [1, 3])  # ints are fine
+    assert sim.weights(0).tolist() == [1.0, 3.0]

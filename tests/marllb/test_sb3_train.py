@@ -18,7 +18,7 @@ def test_sb3_trains_and_evaluates(algo, action_type):
     import torch
 
     torch.set_num_threads(1)
-    make = functools.partial(gym.make, "marllb_env/LoadBalance-v0", max_steps=64, action_type=action_type)
+    make = functools.partial(gym.make, "marllb_env/LoadBalance-v0", max_episode_steps=64, action_type=action_type)
     env = make()
     if algo == "PPO":
         model = sb3.PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0)

@@ -27,12 +27,12 @@ def test_load_balance_env_runs_over_shm_emulator():
 
     # speed 10: 0.25 s of data-plane time per step in 25 ms of wall time
     env = LoadBalanceEnv(
-        backend="shm", num_servers=4, max_steps=None, backend_kwargs={"speed": 10.0, "publish_interval": 0.05}
+        backend="shm", num_servers=4, backend_kwargs={"speed": 10.0, "publish_interval": 0.05}
     )
     try:
         obs, info = env.reset(seed=0)
         backend = env.unwrapped.backend
-        pid = backend._emulator.pid
+        pid = backend.emulator_pid
         assert obs.shape == (4, 11) and env.observation_space.contains(obs)
         times = [info["time_s"]]
         for _ in range(20):
@@ -55,14 +55,17 @@ def test_load_balance_env_runs_over_shm_emulator():
 
 def test_shm_episode_truncates_without_flow_records():
     """The data plane exports no per-flow records: truncation ends the episode without FCT episode metrics."""
-    from marllb_env import LoadBalanceEnv
+    from gymnasium.wrappers import TimeLimit
 
-    env = LoadBalanceEnv(backend="shm", num_servers=4, max_steps=3,
-                         backend_kwargs={"speed": 10.0, "publish_interval": 0.05})
+    from marllb_env import EpisodeMetricsInfo, LoadBalanceEnv
+
+    env = EpisodeMetricsInfo(TimeLimit(LoadBalanceEnv(backend="shm", num_servers=4,
+                                                      backend_kwargs={"speed": 10.0, "publish_interval": 0.05}), 3))
     try:
         env.reset(seed=0)
-        truncated = [env.step(env.action_space.sample())[3] for _ in range(3)]
-        assert truncated == [False, False, True]
+        steps = [env.step(env.action_space.sample()) for _ in range(3)]
+        assert [s[3] for s in steps] == [False, False, True]
+        assert "episode_metrics" not in steps[-1][4]
         with pytest.raises(NotImplementedError, match="per-flow records"):
             env.unwrapped.episode_metrics()
     finally:
@@ -117,12 +120,12 @@ def test_stalled_data_plane_raises_transient_and_missing_region_permanent():
         assert np.all(np.isnan(m.ground_truth))  # not carried by shm: never invented
         with pytest.raises(TransientBackendError, match="stalled"):
             be.observe()
-        be.apply_weights(np.array([1.0, 2.0, 1.5, 1.0]))
+        be.apply(np.array([1.0, 2.0, 1.5, 1.0]))
         assert dp.read_msg_in().score[:4].tolist() == [1.0, 2.0, 1.5, 1.0]
         with pytest.raises(ValueError, match="shape"):
-            be.apply_weights(np.ones(3))
+            be.apply(np.ones(3))
         with pytest.raises(ValueError, match="finite"):
-            be.apply_weights(np.array([1.0, np.nan, 1.0, 1.0]))
+            be.apply(np.array([1.0, np.nan, 1.0, 1.0]))
         be.close()
         assert os.path.exists(dp.path)  # attaching backend does not remove the data plane's file
     with pytest.raises(PermanentBackendError, match="VPP"):
@@ -158,6 +161,6 @@ def test_features_from_reservoirs_match_reservoir_stats():
         assert m.features[:, 0].tolist() == [4, 7]
         assert np.allclose(m.features[1, 1:6], expect, rtol=1e-5)
         assert np.all(m.features[0, 1:] == 0)
-        be.apply_weights(np.array([1.0, 2.0]))  # written at bins 1 and 2
+        be.apply(np.array([1.0, 2.0]))  # written at bins 1 and 2
         assert dp.read_msg_in().score[:3].tolist() == [0.0, 1.0, 2.0]
         be.close()
