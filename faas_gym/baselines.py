@@ -30,7 +30,12 @@ from lwmecps_gym.core.policy import BasePolicy
 from lwmecps_gym.core.validation import check_float, check_int
 
 
-def _env_params(env: Any) -> dict[str, Any]:
+def env_params(env: Any) -> dict[str, Any]:
+    """The faas env's ``deltas``, ``min_replicas``, ``max_replicas`` and ``interval_s`` (what every baseline needs).
+
+    Raises:
+        TypeError: if ``env`` is not a faas_gym env.
+    """
     u = getattr(env, "unwrapped", env)
     missing = [a for a in ("deltas", "min_replicas", "max_replicas", "interval_s") if not hasattr(u, a)]
     if missing:
@@ -75,7 +80,7 @@ class ReplicaTargetPolicy(BasePolicy):
     @classmethod
     def from_env(cls, env: Any, **params: Any):
         """Build the policy with the env's action set, replica range and interval (``params`` override)."""
-        return cls(**{**_env_params(env), **params})
+        return cls(**{**env_params(env), **params})
 
     def desired_replicas(self, metrics: dict[str, float]) -> int:  # pragma: no cover - abstract
         raise NotImplementedError

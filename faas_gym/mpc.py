@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from faas_gym.baselines import ReplicaTargetPolicy, _env_params
+from faas_gym.baselines import ReplicaTargetPolicy, env_params
 from lwmecps_gym.core.validation import check_choice, check_int
 
 FORECASTS = ("oracle", "last", "mean")
@@ -51,7 +51,7 @@ class MPCPolicy(ReplicaTargetPolicy):
 
     def __init__(self, env: Any, horizon: int = 8, forecast: str = "oracle", window: int = 4,
                  levels: Sequence[int] | None = None, name: str | None = None):
-        super().__init__(**_env_params(env))
+        super().__init__(**env_params(env))
         self.env = getattr(env, "unwrapped", env)
         if not hasattr(self.env.backend, "fork"):
             raise TypeError(f"MPCPolicy needs a backend with fork() (the simulator), got {type(self.env.backend).__name__}")
