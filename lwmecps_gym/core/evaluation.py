@@ -234,6 +234,7 @@ def evaluate(
     *,
     step_limit: int | None = None,
     name: str | None = None,
+    on_episode: Callable[[int, dict[str, float]], None] | None = None,
     **env_kwargs: Any,
 ) -> EvaluationResult:
     """Run ``policy`` for one episode per seed and collect per-episode metrics.
@@ -252,6 +253,8 @@ def evaluate(
             that it cannot collide with env kwargs such as ``max_steps`` or ``max_episode_steps``,
             which go to the env).
         name: row label; defaults to the policy's ``name``.
+        on_episode: called as ``on_episode(seed, metrics)`` after each episode (e.g. to advance a
+            progress bar: ``on_episode=lambda *_: bar.update()``).
         **env_kwargs: passed to ``gym.make`` or the factory.
 
     Returns:
@@ -286,6 +289,8 @@ def evaluate(
         for s in seeds:
             result.seeds.append(int(s))
             result.episodes.append(_episode(env_obj, pol, int(s), step_limit))
+            if on_episode is not None:
+                on_episode(int(s), result.episodes[-1])
     finally:
         if owned:
             env_obj.close()
