@@ -250,8 +250,12 @@ class QMIX:
 
     @classmethod
     def load(cls, path: str) -> QMIX:
-        """Rebuild a learner from :meth:`save`'s checkpoint."""
-        ck = torch.load(path, weights_only=False)
+        """Rebuild a learner from :meth:`save`'s checkpoint.
+
+        Loaded with ``weights_only=True``: the checkpoint holds only tensors and plain dicts,
+        numbers and strings, so a file cannot run code when it is read.
+        """
+        ck = torch.load(path, weights_only=True)
         q = cls(**ck["dims"], config=QMIXConfig(**ck["config"]))
         q.agent.load_state_dict(ck["agent"])
         q.mixer.load_state_dict(ck["mixer"])
