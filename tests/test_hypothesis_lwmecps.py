@@ -97,12 +97,6 @@ CASES = [
 #: Known gaps in files owned by other engineers, as strict xfails: the test fails once a gap is fixed,
 #: so the marker is removed then. Key: str(case).
 KNOWN_GAPS: dict[str, str] = {
-    "lwmecps-v3:node_cpu": "scenarios.melbourne_cbd: NaN reaches int(); -16 is reported as max_replicas",
-    "lwmecps-v0:node_cpu": "scenarios.melbourne_cbd: NaN reaches int(); -16 is reported as max_replicas",
-    "lwmecps-v3:site_seed": "scenarios.melbourne_cbd: numpy's 'expected non-negative integer' without the name",
-    "lwmecps-v3:start_time_s": "sim/cluster.py: a negative or > 1 day start_time_s is accepted",
-    "lwmecps-v3:initial_replicas": "sim_config initial_replicas > max_replicas is accepted (clipped in the obs)",
-    "lwmecps-v3:scenario_options": "a non-mapping scenario_options reaches dict() before any check",
 }
 
 
@@ -134,7 +128,6 @@ def test_constructor_and_reset_refuse_out_of_contract_values(case):
     check()
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_GAPS["lwmecps-v3:node_cpu"])
 def test_node_cpu_names_itself_not_a_derived_value():
     with pytest.raises(ValueError, match="node_cpu") as err:
         _make_and_reset(V3, {"scenario_options": {"node_cpu": -16}})
@@ -197,7 +190,6 @@ def test_v3_continuous_refuses_nan_shape_and_bounds(action):
         env.close()
 
 
-@pytest.mark.xfail(strict=True, reason="envs/scaling.py: a str continuous action fails in float() without naming 'action'")
 def test_v3_continuous_refuses_a_string_action():
     env = _make_and_reset(V3, {"action_mode": "continuous"})
     try:

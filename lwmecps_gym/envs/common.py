@@ -121,6 +121,8 @@ def build_scenario(
     """
     node_names = _check_names("node_name", node_name)
     deps = _check_names("deployments", deployments)
+    if scenario_options is not None and not isinstance(scenario_options, Mapping):
+        raise TypeError(f"scenario_options must be a mapping (dict) of builder options, got {type(scenario_options).__name__}")
     if node_names is not None or node_info is not None:
         if scenario is not None:
             raise ValueError("give either scenario= or the node arguments (node_name/node_info), not both")

@@ -281,7 +281,11 @@ class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
             if min(lst) < 0 or max(lst) > m:
                 raise ValueError(f"action replica counts must be in [0, {m}] (max_replicas), got {action!r}")
             return ScaleCommand(lst)
-        a = np.asarray(action, dtype=np.float64)
+        try:
+            a = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"action must be {n} target replica fractions in [-1, 1] (Box shape ({n},)), "
+                             f"got {action!r}") from None
         if a.shape != (n,):
             raise ValueError(f"action must have shape ({n},) (target replica fraction per deployment), got {a.shape}")
         if not np.all(np.isfinite(a)) or np.any(a < -1.0) or np.any(a > 1.0):

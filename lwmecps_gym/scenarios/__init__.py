@@ -317,6 +317,11 @@ def melbourne_cbd(
     chosen so that at the diurnal peak the busiest site needs about half of its 8 replicas
     (more when users crowd in) and at night every site needs 1.
     """
+    n_nodes = check_int("n_nodes", n_nodes, low=1)
+    site_seed = check_int("site_seed", site_seed, low=0)
+    node_cpu = check_positive("node_cpu", node_cpu)
+    node_ram_mb = check_positive("node_ram_mb", node_ram_mb)
+    node_bandwidth = check_float("node_bandwidth", node_bandwidth, low=0.0)
     network = network or NetworkModel()
     sites = load_eua_sites()
     users = load_eua_users()

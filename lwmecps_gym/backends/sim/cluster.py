@@ -163,6 +163,11 @@ class SimBackend:
         check_float("pod_startup_sigma", cfg.pod_startup_sigma, low=0.0)
         check_int("horizon_windows", cfg.horizon_windows, low=1)
         self.timeout_s = check_float("timeout_s", cfg.timeout_s, low=0.0, low_open=True)
+        if cfg.start_time_s is not None:
+            start = check_float("start_time_s", cfg.start_time_s, low=0.0)
+            if start >= 86400.0:
+                raise ValueError(f"start_time_s is a time of day and must be in [0, 86400) s, got {cfg.start_time_s!r}")
+        check_int("initial_replicas", cfg.initial_replicas, low=0, high=scenario.max_replicas)
         sla_ms = scenario.sla_ms if cfg.sla_ms is None else check_float("sla_ms", cfg.sla_ms, low=0.0, low_open=True)
         self.sla_s = sla_ms / 1000.0
         self.mode = check_choice("mode", mode, ("scaling", "placement"))
