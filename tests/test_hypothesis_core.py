@@ -166,3 +166,39 @@ def test_file_readers(tmp_path):
         check_path("path", tmp_path)
     p.write_text("a\nb\n")
     assert read_text_lines("path", str(p)) == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------------------- safe by default
+
+
+def test_library_code_never_unpickles():
+    """No checkpoint or data load can run code: no weights_only=False, pickle.load, allow_pickle, yaml.load."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    bad = re.compile(r"weights_only\s*=\s*False|pickle\.loads?\(|allow_pickle\s*=\s*True|yaml\.load\(")
+    kube = re.compile(r"load_kube_config\((?:[^()]|\([^()]*\))*\)")
+    hits = []
+    for pkg in ("lwmecps_gym", "faas_gym", "marllb_env", "examples", "benchmarks"):
+        for path in (root / pkg).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            hits += [f"{path.relative_to(root)}: {m.group(0)}" for m in bad.finditer(text)]
+            # the kubeconfig is never written back (refreshed tokens would land in the user's file)
+            hits += [f"{path.relative_to(root)}: {m.group(0)}" for m in kube.finditer(text)
+                     if "persist_config=False" not in m.group(0)]
+    assert not hits, hits
+
+
+def test_qmix_checkpoint_with_code_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    from marllb_env.qmix import QMIX
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran code from a checkpoint",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"dims": Evil()}, path)
+    with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
+        QMIX.load(str(path))
