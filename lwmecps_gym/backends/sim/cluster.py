@@ -212,7 +212,6 @@ class SimBackend:
             self.failover_order = [[int(e) for e in np.argsort(site_rtt[d], kind="stable") if e != d] for d in range(n)]
         else:
             self.failover_order = [[] for _ in range(self.n_dep)]
-        self._failed_rate = 0.0
         self._trace = None
         self.reset(seed=0)
 
@@ -613,36 +612,6 @@ class SimBackend:
             self.last_mean_latency_ms = 0.0
             self.last_sla = 0.0
 
-    def _failover(self, lam_row: list[float], end: float) -> dict[int, list[tuple[float, float]]] | None:
-        """Route the demand of deployments without a ready pod to the nearest one with ready pods.
-
-        Returns ``{target: [(rate, rtt_s), ...]}`` (rate averaged over the window: only the
-        part of the window before the deployment's first pod is ready moves) and sets
-        ``_failed_rate`` (req/s with nowhere to go).
-        """
-        now, tau = self.now, self.tau
-        ready, pending = self.ready, self.pending
-        inflow: dict[int, list[tuple[float, float]]] | None = None
-        failed = 0.0
-        for d in range(self.n_dep):
-            if ready[d] == 0 and lam_row[d] > 0.0:
-                pend = pending[d]
-                first = pend[0][0] if pend else math.inf
-                f = 1.0 if first >= end else (first - now) / tau
-                if f <= 0.0:
-                    continue
-                moved = lam_row[d] * f
-                for e in self.failover_order[d]:
-                    if ready[e] > 0:
-                        if inflow is None:
-                            inflow = {}
-                        inflow.setdefault(e, []).append((moved, self.site_rtt[d][e] * 0.001))
-                        break
-                else:
-                    failed += moved
-        self._failed_rate = failed
-        return inflow
-
     def _deployment_window(self, d: int, lam: float, rtt_ms: float,
                            streams: list[tuple[float, float]] | None) -> tuple[float, float, float, float]:
         """General window of deployment ``d``: pieces between readiness events, fluid backlog, inflow.
@@ -939,18 +908,6 @@ def _fluid_piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[
         vsum += n_s * _stat_violation(C, theta, mu, slack)
         B1 = 0.0
     return wsum, vsum, n_f + n_s, dropped, B1, (w0, w1, n_f, n_s, C, theta)
-
-
-def _any_piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[float], grid: int,
-               timeout: float, slack: float):
-    """Stationary M/M/c piece if there is no backlog and ``lam < c mu``, else :func:`_fluid_piece` (same returns)."""
-    cap = c * mu
-    if B <= 0.0 and lam < cap:
-        n = lam * dur
-        C = row[int(lam / cap * grid)]
-        theta = cap - lam
-        return n * (1.0 / mu + min(C / theta, timeout)), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0, None
-    return _fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack)
 
 
 def _violation_at(fl: tuple, mu: float, slack: float) -> float:
