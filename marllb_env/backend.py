@@ -26,7 +26,7 @@ import numpy as np
 
 from lwmecps_gym.core.backend import Backend
 from lwmecps_gym.core.validation import check_choice, check_int, check_positive
-from marllb_env.sim import DISPATCH_MODES, FlowRecords, FlowSimulator, ServerSpec
+from marllb_env.sim import DISPATCH_MODES, FlowRecords, FlowSimulator, ServerSpec, as_server_specs
 from marllb_env.traces import Workload
 
 #: Ground-truth columns in :attr:`LBMeasurement.ground_truth`.
@@ -200,6 +200,132 @@ class SimBackend:
             },
             s.drained,
         )
+
+    def flow_records(self) -> FlowRecords:
+        """Per-flow records of this episode (all LBs)."""
+        return self.sim.flow_records()
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class MultiLBMeasurement:
+    """What ``M`` load balancers sharing the servers measured at the end of a control interval.
+
+    Attributes:
+        time_s: backend time (s).
+        features: ``(n_lbs, n_servers, 11)`` float64 MARLLB features of every LB (its own flows).
+        active: ``(n_servers,)`` bool, servers receiving new flows.
+        flows_in_system: ``(n_servers,)`` float64 true flows at each server now (ground truth; NaN
+            where the backend cannot see it, e.g. the shm data plane).
+        cpu_util: ``(n_servers,)`` float64 CPU utilisation over the interval (busy cores / cores;
+            NaN where not measured).
+        completed, rejects: flows (all LBs) completed / rejected in the interval (NaN if not measured).
+        fct_sum_s: sum of the FCTs of the flows completed in the interval (s; NaN if not measured).
+        workload_ended: a finite workload (trace) has delivered its last flow.
+    """
+
+    time_s: float
+    features: np.ndarray
+    active: np.ndarray
+    flows_in_system: np.ndarray
+    cpu_util: np.ndarray
+    completed: float
+    rejects: float
+    fct_sum_s: float
+    workload_ended: bool = False
+
+
+@runtime_checkable
+class MultiLBBackend(Backend[MultiLBMeasurement], Protocol):
+    """``M`` load balancers as one backend of the core contract: ``apply(weights)`` takes one
+    ``(n_servers,)`` weight vector per LB; ``observe()`` returns a :class:`MultiLBMeasurement`.
+
+    Attributes:
+        n_lbs, n_servers: fixed for the backend's life.
+    """
+
+    n_lbs: int
+    n_servers: int
+
+
+class MultiSimBackend:
+    """Every LB of a :class:`~marllb_env.sim.FlowSimulator` as a :class:`MultiLBBackend`.
+
+    Args:
+        servers: server specs (see :func:`marllb_env.sim.as_server_specs`); their cores are the
+            denominators of ``cpu_util`` (this backend schedules no capacity change).
+        workload: workload spec (see :func:`marllb_env.traces.make_workload`).
+        n_lbs: load balancers (the edge router spreads flows uniformly by hash).
+        dispatch: dispatch mode of every LB.
+        **sim_kwargs: passed to :class:`FlowSimulator` (reservoir_size, empty_slots, ...).
+    """
+
+    def __init__(
+        self,
+        servers: Sequence[ServerSpec | Mapping[str, Any] | float],
+        workload: Workload | dict | str | None = None,
+        *,
+        n_lbs: int = 1,
+        dispatch: str = "sed",
+        **sim_kwargs: Any,
+    ) -> None:
+        specs = as_server_specs(servers)
+        self.sim = FlowSimulator(specs, workload, n_lbs=n_lbs, dispatch=dispatch, **sim_kwargs)
+        self.n_lbs, self.n_servers = self.sim.n_lbs, self.sim.n_servers
+        self.dispatch = check_choice("dispatch", dispatch, DISPATCH_MODES)
+        self._cpus = np.array([s.cpus for s in specs])
+        self._start_interval()
+
+    def _start_interval(self) -> None:
+        self._busy0 = self.sim.busy_core_seconds()
+        self._counters = self.sim.counters()
+        self._elapsed = 0.0
+
+    def reset(self, seed: int | None = None) -> None:
+        """Rewind the simulator to ``t = 0`` with streams ``streams_from_seed(seed)``; every LB gets ``dispatch``."""
+        self.sim.reset(seed)
+        self.sim.set_dispatch(self.dispatch)
+        self._start_interval()
+
+    def apply(self, weights: Sequence[Sequence[float] | np.ndarray]) -> None:
+        """Set LB ``i``'s weights to ``weights[i]`` (``n_lbs`` vectors of ``n_servers`` finite weights >= 0).
+
+        Raises:
+            ValueError: not one vector per LB, or a bad vector (see ``FlowSimulator.set_weights``).
+        """
+        if len(weights) != self.n_lbs:
+            raise ValueError(f"weights must hold one vector per LB ({self.n_lbs}), got {len(weights)}")
+        for i, w in enumerate(weights):
+            self.sim.set_weights(i, w)
+
+    def advance(self, seconds: float) -> None:
+        """Run the simulator for ``seconds`` of simulated time."""
+        self.sim.advance(seconds)
+        self._elapsed += seconds
+
+    def observe(self) -> MultiLBMeasurement:
+        """Every LB's features now and the interval's utilisation and flow counts since the last ``observe``."""
+        sim = self.sim
+        c = sim.counters()
+        busy = sim.busy_core_seconds()
+        dt = self._elapsed
+        util = (busy - self._busy0) / (self._cpus * dt) if dt > 0 else np.zeros(self.n_servers)
+        prev = self._counters
+        m = MultiLBMeasurement(
+            sim.now,
+            sim.features_all(),
+            sim.active_mask(),
+            sim.flows_in_system(),
+            util,
+            float(int(c["completed"].sum()) - int(prev["completed"].sum())),
+            float(int(c["rejects"].sum()) - int(prev["rejects"].sum())),
+            float(c["fct_sum_s"].sum() - prev["fct_sum_s"].sum()),
+            sim.workload_exhausted,
+        )
+        self._busy0, self._counters, self._elapsed = busy, c, 0.0
+        return m
 
     def flow_records(self) -> FlowRecords:
         """Per-flow records of this episode (all LBs)."""

@@ -12,13 +12,17 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from gymnasium.utils import EzPickle
 from pettingzoo import ParallelEnv
 
+from lwmecps_gym.core.backend import PermanentBackendError
 from lwmecps_gym.core.policy import BasePolicy
-from lwmecps_gym.core.validation import check_choice, check_float, check_int
+from lwmecps_gym.core.seeding import draw_seed
+from lwmecps_gym.core.validation import check_choice, check_float, check_int, resolve_alias, unset
+from marllb_env.backend import MultiLBBackend, MultiLBMeasurement, MultiSimBackend
 from marllb_env.rewards import REWARD_FUNCTIONS, fairness
-from marllb_env.sim import FEATURE_NAMES, FlowSimulator, as_server_specs
+from marllb_env.sim import FEATURE_NAMES, as_server_specs
 
 #: Named scenarios: servers (cpus each) and number of LBs.
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -29,6 +33,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     # the seed's "4 agents x 4 servers" (heterogeneous 1,1,2,2 CPUs)
     "seed_4x4": {"n_lbs": 4, "servers": [1, 1, 2, 2]},
 }
+
+#: Steps per episode (60 s at 0.25 s, the paper's moderate-scale episode): the parallel env's own
+#: truncation (PettingZoo has no TimeLimit) and, times ``interval_s``, the bound of its seconds features.
+MAX_STEPS = 240
 
 #: the single-agent env's reward functions (:mod:`marllb_env.rewards`), one place for the formulas
 REWARD_TYPES = tuple(REWARD_FUNCTIONS)
@@ -43,10 +51,16 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     servers, as MARLLB (Yao et al., CIKM'22). The edge router spreads flows over the LBs by
     ECMP (uniform hash); each LB dispatches its new flows by SED, argmin_j (n_j + 1) / w_j,
     with **its own** flow counts ``n_j`` and the weights ``w`` its agent sets every
-    ``step_interval`` seconds of simulated time. Each LB sees only the flows it dispatched:
+    ``interval_s`` seconds of simulated time. Each LB sees only the flows it dispatched:
     its local ``n_flow_on`` and its own reservoirs of FCT and flow-duration samples. The
     simulator is :class:`marllb_env.sim.FlowSimulator` (processor-sharing servers with
     workers and a backlog).
+
+    ``step`` follows the single-agent template over one backend (``self.backend``, a
+    :class:`marllb_env.backend.MultiLBBackend`: :class:`marllb_env.backend.MultiSimBackend` or
+    :class:`marllb_env.shm_backend.ShmLBGroup`; ``self.backend_name`` is ``"sim"`` or ``"shm"``):
+    actions -> weights -> ``backend.apply`` -> ``backend.advance(interval_s)`` ->
+    ``m = backend.observe()``; observations, reward, metrics and ``state()`` are functions of ``m``.
 
     ## Action Space
 
@@ -86,14 +100,16 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
 
     ## Episode End
 
-    Truncation after ``max_steps`` steps (all agents at once); termination when a finite
+    Truncation after ``max_steps`` steps (default :data:`MAX_STEPS` = 240; all agents at once),
+    counted by the env because PettingZoo has no ``TimeLimit``; termination when a finite
     workload (trace) is exhausted. Agents leave ``agents`` when done.
 
     ## Info
 
     Every agent's info holds ``metrics`` (per step: ``fct_mean_s`` of flows completed in the
     step, ``completed``, ``rejects``, ``jain_util`` = Jain's index of per-server CPU
-    utilisation over the step, ``utilization``) and, at the end, ``episode_metrics``
+    utilisation over the step, ``utilization``; NaN over ``shm``, whose data plane carries
+    features only) and, at the end, ``episode_metrics``
     (``fct_mean_s``, ``fct_p90_s``, ``fct_p99_s`` over all flows completed in the episode,
     ``rejects``, ``jain_util``).
 
@@ -105,14 +121,26 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     | n_lbs | int | from scenario | number of load balancers (agents) |
     | servers | list | from scenario | server specs: cpus, or dicts of ``ServerSpec`` fields |
     | workload | dict/str | Poisson, exp 0.5 CPU-s, rho 0.9 | see ``marllb_env.traces.make_workload`` |
-    | step_interval | float | 0.25 | simulated seconds per step |
-    | max_steps | int | 240 | steps per episode (60 s, the paper's moderate episode) |
+    | interval_s | float | 0.25 | control period, simulated seconds per step; alias ``step_interval`` (seed) |
+    | max_steps | int | 240 (:data:`MAX_STEPS`) | steps per episode (60 s, the paper's moderate episode) |
     | weight_levels | list[float] | [1.0, 1.5, 2.0] | weight of each action index |
     | reward_field | str | ``flow_duration_avg_decay`` | feature the reward is computed on |
     | reward_type | str | ``jain`` | fairness function |
     | dispatch | str | ``sed`` | LB dispatch mode; others serve the baselines (weights ignored unless weighted) |
     | backend | str | ``sim`` | ``sim`` (flow simulator) or ``shm``: one MARLLB shared-memory region per LB, driven by the data-plane emulator (``marllb_env.shm_backend.ShmLBGroup``) or, in principle, one VPP instance per LB; over ``shm`` there is no ``state()`` and no FCT metrics |
     | backend_kwargs | dict | None | ``shm`` only: ``speed``, ``publish_interval``, ``frame_timeout``, ``empty_slots``, ``max_age_s`` (bound of the seconds features, default 3600) |
+
+    ## Example
+
+    >>> from marllb_env import parallel_env
+    >>> env = parallel_env(scenario="seed_4x4", max_steps=3)
+    >>> obs, infos = env.reset(seed=0)
+    >>> sorted(obs), obs["lb_0"].shape
+    (['lb_0', 'lb_1', 'lb_2', 'lb_3'], (44,))
+    >>> while env.agents:
+    ...     obs, rewards, terms, truncs, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
+    >>> truncs["lb_0"], infos["lb_0"]["step"], env.state().shape
+    (True, 3, (184,))
 
     ## Version History
 
@@ -128,8 +156,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         n_lbs: int | None = None,
         servers: Sequence[Any] | None = None,
         workload: Any = None,
-        step_interval: float = 0.25,
-        max_steps: int = 240,
+        interval_s: float = unset(),
+        max_steps: int = MAX_STEPS,
         weight_levels: Sequence[float] = (1.0, 1.5, 2.0),
         reward_field: str = "flow_duration_avg_decay",
         reward_type: str = "jain",
@@ -137,11 +165,13 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         backend: str = "sim",
         backend_kwargs: dict[str, Any] | None = None,
         render_mode: str | None = None,
+        step_interval: float = unset(),
     ):
+        interval_s = resolve_alias("interval_s", interval_s, "step_interval", step_interval, 0.25)
         # pickles as its constructor arguments (the simulator holds generators), as PettingZoo envs do;
         # SuperSuit's concat_vec_envs_v1 copies envs by pickling
         EzPickle.__init__(
-            self, scenario, n_lbs=n_lbs, servers=servers, workload=workload, step_interval=step_interval,
+            self, scenario, n_lbs=n_lbs, servers=servers, workload=workload, interval_s=interval_s,
             max_steps=max_steps, weight_levels=weight_levels, reward_field=reward_field,
             reward_type=reward_type, dispatch=dispatch, backend=backend, backend_kwargs=backend_kwargs,
             render_mode=render_mode,
@@ -158,7 +188,9 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self.n_lbs = check_int("n_lbs", base["n_lbs"], low=1)
         self.server_specs = as_server_specs(base["servers"])
         self.n_servers = len(self.server_specs)
-        self.step_interval = check_float("step_interval", step_interval, low=0.0, low_open=True)
+        self.interval_s = check_float(
+            "interval_s" if step_interval is unset() else "step_interval", interval_s, low=0.0, low_open=True
+        )
         self.max_steps = check_int("max_steps", max_steps, low=1)
         levels = np.asarray(weight_levels, dtype=np.float64)
         if levels.ndim != 1 or levels.size < 1 or not np.all(np.isfinite(levels)) or np.any(levels <= 0):
@@ -168,13 +200,12 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self._field_idx = FEATURE_NAMES.index(self.reward_field)
         self.reward_type = check_choice("reward_type", reward_type, REWARD_TYPES)
         self.dispatch = check_choice("dispatch", dispatch, DISPATCH)
-        self.backend = check_choice("backend", backend, ("sim", "shm"))
-        if self.backend == "shm" and self.dispatch != "sed":
+        self.backend_name = check_choice("backend", backend, ("sim", "shm"))
+        if self.backend_name == "shm" and self.dispatch != "sed":
             raise ValueError("backend='shm' dispatches by SED in the (emulated) data plane; dispatch must be 'sed'")
-        if backend_kwargs and self.backend != "shm":
+        if backend_kwargs and self.backend_name != "shm":
             raise ValueError("backend_kwargs apply to backend='shm'")
         self.render_mode = check_choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
-        self._workload = workload
 
         self.possible_agents = [f"lb_{i}" for i in range(self.n_lbs)]
         self.agents: list[str] = []
@@ -182,10 +213,10 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         cap = np.array([s.n_workers + s.backlog for s in self.server_specs], dtype=np.float32)
         bkw = dict(backend_kwargs or {})
         # seconds features are bounded by the data-plane time since the episode's start: exactly
-        # max_steps * step_interval on the simulator; over shm the data plane runs on in real time
+        # max_steps * interval_s on the simulator; over shm the data plane runs on in real time
         # while the agent computes, so the bound is max_age_s (default 1 h of data-plane time)
-        t_max = np.float32(self.max_steps * self.step_interval)
-        if self.backend == "shm":
+        t_max = np.float32(self.max_steps * self.interval_s)
+        if self.backend_name == "shm":
             t_max = np.float32(check_float("max_age_s", bkw.pop("max_age_s", 3600.0), low=0.0, low_open=True))
         high = np.empty((n, N_FEATURES), dtype=np.float32)
         high[:, 0] = cap
@@ -196,26 +227,34 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self.state_space = spaces.Box(
             0.0, np.concatenate([np.tile(self._obs_high, m), cap, np.ones(n, np.float32)]), dtype=np.float32
         )
-        self.sim: FlowSimulator | None = None
-        self.group: Any = None
-        if self.backend == "sim":
-            self.sim = FlowSimulator(self.server_specs, workload, n_lbs=m, dispatch=self.dispatch)
+        self.backend: MultiLBBackend
+        if self.backend_name == "sim":
+            self.backend = MultiSimBackend(self.server_specs, workload, n_lbs=m, dispatch=self.dispatch)
         else:
             from dataclasses import asdict
 
             from marllb_env.shm_backend import ShmLBGroup  # lazy: the data-plane path
 
-            self.group = ShmLBGroup(
-                m, n, self.step_interval, servers=[asdict(sp) for sp in self.server_specs], workload=workload, **bkw,
+            self.backend = ShmLBGroup(
+                m, n, self.interval_s, servers=[asdict(sp) for sp in self.server_specs], workload=workload, **bkw,
             )
         self._t = 0
-        self._util = np.zeros(n)
-        self._feat = np.zeros((m, n, N_FEATURES))
+        self._m: MultiLBMeasurement | None = None
         self._renderer = None
         if self.render_mode == "rgb_array":
             from marllb_env.rendering import MultiLBRenderer
 
             self._renderer = MultiLBRenderer(m, [s.cpus for s in self.server_specs])
+
+    @property
+    def step_interval(self) -> float:
+        """Alias of :attr:`interval_s` (the seed's name)."""
+        return self.interval_s
+
+    @property
+    def last_measurement(self) -> MultiLBMeasurement | None:
+        """The measurement behind the last observations (``None`` before ``reset``)."""
+        return self._m
 
     # PettingZoo asks for the same space object on every call: these return pre-built spaces
     def observation_space(self, agent: str) -> spaces.Box:
@@ -224,10 +263,36 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     def action_space(self, agent: str) -> spaces.MultiDiscrete:
         return self._act_space
 
-    # ------------------------------------------------------------------ helpers
-    def _obs(self) -> dict[str, np.ndarray]:
-        f = np.minimum(self._feat.astype(np.float32).reshape(self.n_lbs, -1), self._obs_high)
+    # ------------------------------------------------------------------ functions of the measurement
+    def _features(self, m: MultiLBMeasurement) -> np.ndarray:
+        """``m.features`` checked against the observation bounds (beyond float32 rounding: a broken data plane)."""
+        f = m.features
+        if np.any(f.reshape(self.n_lbs, -1) > self._obs_high * (1.0 + 1e-6)):
+            raise PermanentBackendError(
+                "features exceed the observation bounds (flows > workers + backlog, or seconds "
+                "features > max_age_s): raise backend_kwargs['max_age_s'] or check the data plane"
+            )
+        return f
+
+    def _obs(self, m: MultiLBMeasurement) -> dict[str, np.ndarray]:
+        f = np.minimum(self._features(m).astype(np.float32).reshape(self.n_lbs, -1), self._obs_high)
         return {a: f[i].copy() for i, a in enumerate(self.possible_agents) if a in self.agents}
+
+    def _reward(self, m: MultiLBMeasurement) -> float:
+        field = m.features[:, :, self._field_idx].mean(axis=0)  # averaged over LBs (MARLLB QMIX)
+        return fairness(self.reward_type, field[m.active])
+
+    def _metrics(self, m: MultiLBMeasurement) -> dict[str, float]:
+        active = m.active
+        util = m.cpu_util[active]
+        completed = m.completed
+        return {
+            "fct_mean_s": m.fct_sum_s / completed if completed else 0.0,
+            "completed": float(completed),
+            "rejects": float(m.rejects),
+            "jain_util": fairness("jain", np.clip(util, 0.0, None)),
+            "utilization": float(np.mean(util)),
+        }
 
     def state(self) -> np.ndarray:
         """Global state ``(M * N * 11 + 2 N,)`` float32 (see the class docstring).
@@ -236,11 +301,13 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
             NotImplementedError: with ``backend="shm"``: the data plane does not expose the
                 servers' ground truth (train centrally on the simulator, execute over shm).
         """
-        if self.sim is None:
-            raise NotImplementedError("state() needs the simulator's ground truth; backend='shm' has observations only")
-        gt = self.sim.ground_truth()
+        m = self._m
+        if m is None:
+            raise ResetNeeded("state() called before reset()")
+        if np.isnan(m.flows_in_system).any():
+            raise NotImplementedError("state() needs the servers' ground truth; backend='shm' has observations only")
         s = np.concatenate(
-            [self._feat.reshape(-1), gt["flows_in_system"], np.clip(self._util, 0.0, 1.0)]
+            [m.features.reshape(-1), m.flows_in_system, np.clip(m.cpu_util, 0.0, 1.0)]
         ).astype(np.float32)
         return np.minimum(s, self.state_space.high)
 
@@ -258,29 +325,15 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     def reset(self, seed: int | None = None, options: dict | None = None):
         if seed is not None or not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(seed)
-        entropy = int(self._rng.integers(0, 2**63 - 1))
         self.agents = list(self.possible_agents)
         self._t = 0
-        self._util = np.zeros(self.n_servers)
         self._jain_sum = 0.0
-        if self.group is not None:
-            self.group.reset(entropy % (2**31))
-            self._feat = self._shm_features(self.group.observe())
-            self._record_frame(None, 0.0, None)
-            return self._obs(), {a: {"step": 0} for a in self.agents}
-        ss = np.random.SeedSequence(entropy).spawn(2)
-        self.sim.reset(
-            workload_rng=np.random.Generator(np.random.PCG64(ss[0])),
-            system_rng=np.random.Generator(np.random.PCG64(ss[1])),
-        )
-        self.sim.set_dispatch(self.dispatch)
-        self._busy0 = self.sim.busy_core_seconds()
-        self._counters = self.sim.counters()
-        self._rej0 = 0
-        self._feat = self.sim.features_all()
-        self._record_frame(None, self.sim.now, None)
-        infos = {a: {"step": 0} for a in self.agents}
-        return self._obs(), infos
+        self._rejects_total = 0.0
+        self.backend.reset(seed=draw_seed(self._rng))
+        m = self._m = self.backend.observe()
+        self._features(m)
+        self._record_frame(None, m, None)
+        return self._obs(m), {a: {"step": 0} for a in self.agents}
 
     def step(self, actions: dict[str, Any]):
         if not self.agents:
@@ -289,16 +342,21 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         if missing:
             raise ValueError(f"actions missing for agents {missing}")
         weights = [self._weights(actions[a], a) for a in self.possible_agents]
-        if self.group is not None:
-            reward, metrics, terminated, now = self._step_shm(weights)
-        else:
-            reward, metrics, terminated, now = self._step_sim(weights)
+        self.backend.apply(weights)
+        self.backend.advance(self.interval_s)
+        m = self._m = self.backend.observe()
+        self._t += 1
+        reward = self._reward(m)
+        metrics = self._metrics(m)
+        self._jain_sum += metrics["jain_util"]
+        self._rejects_total += metrics["rejects"]
+        terminated = bool(m.workload_ended)
         truncated = bool(self._t >= self.max_steps) and not terminated
-        info: dict[str, Any] = {"step": self._t, "time_s": now, "metrics": metrics}
+        info: dict[str, Any] = {"step": self._t, "time_s": m.time_s, "metrics": metrics}
         if terminated or truncated:
             info["episode_metrics"] = self.episode_metrics()
-        obs = self._obs()
-        self._record_frame(np.stack(weights), now, metrics)
+        obs = self._obs(m)
+        self._record_frame(np.stack(weights), m, metrics)
         agents = list(self.agents)
         rewards = {a: float(reward) for a in agents}
         terms = {a: terminated for a in agents}
@@ -308,83 +366,27 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
             self.agents = []
         return obs, rewards, terms, truncs, infos
 
-    def _shm_features(self, measurements: list) -> np.ndarray:
-        f = np.stack([m.features for m in measurements]).astype(np.float64)
-        if np.any(f.reshape(self.n_lbs, -1) > self._obs_high):
-            from lwmecps_gym.core.backend import PermanentBackendError
-
-            raise PermanentBackendError(
-                "data-plane features exceed the observation bounds (flows > workers + backlog, or seconds "
-                "features > max_age_s): raise backend_kwargs['max_age_s'] or check the data plane"
-            )
-        return f
-
-    def _step_shm(self, weights: list[np.ndarray]) -> tuple[float, dict[str, float], bool, float]:
-        for b, w in zip(self.group.backends, weights, strict=True):
-            b.apply_weights(w)
-        self.group.advance(self.step_interval)
-        self._t += 1
-        ms = self.group.observe()
-        self._feat = self._shm_features(ms)
-        field = self._feat[:, :, self._field_idx].mean(axis=0)
-        reward = fairness(self.reward_type, field)
-        metrics = {f"jain_{self.reward_field}": fairness("jain", field)}
-        return reward, metrics, False, float(ms[0].time_s)
-
-    def _step_sim(self, weights: list[np.ndarray]) -> tuple[float, dict[str, float], bool, float]:
-        for i, w in enumerate(weights):
-            self.sim.set_weights(i, w)
-        prev = self._counters
-        self.sim.advance(self.step_interval)
-        self._t += 1
-        c = self._counters = self.sim.counters()
-        busy = self.sim.busy_core_seconds()
-        cpus = np.array([s.cpus for s in self.server_specs])  # this env never changes capacity
-        self._util = (busy - self._busy0) / (cpus * self.step_interval)
-        self._busy0 = busy
-        self._feat = self.sim.features_all()
-        field = self._feat[:, :, self._field_idx].mean(axis=0)  # averaged over LBs (MARLLB QMIX)
-        active = self.sim.active_mask()
-        reward = fairness(self.reward_type, field[active])
-        completed = int(c["completed"].sum() - prev["completed"].sum())
-        fct_sum = float(c["fct_sum_s"].sum() - prev["fct_sum_s"].sum())
-        rejects = int(c["rejects"].sum())
-        jain_util = fairness("jain", np.clip(self._util[active], 0.0, None))
-        self._jain_sum += jain_util
-        metrics = {
-            "fct_mean_s": fct_sum / completed if completed else 0.0,
-            "completed": float(completed),
-            "rejects": float(rejects - self._rej0),
-            "jain_util": jain_util,
-            "utilization": float(np.mean(self._util[active])),
-        }
-        self._rej0 = rejects
-        return reward, metrics, bool(self.sim.workload_exhausted), self.sim.now
-
     def episode_metrics(self) -> dict[str, float]:
         """FCT statistics over every flow completed so far in the episode, rejects, mean Jain
         (simulator only: the shared memory carries no per-flow records, so ``{}`` over shm)."""
-        if self.sim is None:
+        rec = getattr(self.backend, "flow_records", None)
+        if rec is None:
             return {}
-        fct = self.sim.flow_records().fct_s
-        c = self.sim.counters()
-        out = {
+        fct = rec().fct_s
+        return {
             "fct_mean_s": float(fct.mean()) if fct.size else 0.0,
             "fct_p90_s": float(np.percentile(fct, 90)) if fct.size else 0.0,
             "fct_p99_s": float(np.percentile(fct, 99)) if fct.size else 0.0,
-            "rejects": float(c["rejects"].sum()),
+            "rejects": self._rejects_total,
             "jain_util": self._jain_sum / max(1, self._t),
         }
-        return out
 
-    def _record_frame(self, weights: np.ndarray | None, time_s: float, metrics: dict[str, float] | None) -> None:
+    def _record_frame(self, weights: np.ndarray | None, m: MultiLBMeasurement, metrics: dict[str, float] | None) -> None:
         """Hand this interval to the ``rgb_array`` renderer (no-op in other render modes)."""
         if self._renderer is None:
             return
-        sim = self.sim is not None
-        in_system = float(self.sim.ground_truth()["flows_in_system"].sum()) if sim else float("nan")
-        util = self._util if sim else np.full(self.n_servers, np.nan)
-        self._renderer.record(time_s, weights, self._feat[:, :, 0], util, metrics, in_system)
+        in_system = float(m.flows_in_system.sum())  # NaN over shm: the data plane has no ground truth
+        self._renderer.record(m.time_s, weights, m.features[:, :, 0], m.cpu_util, metrics, in_system)
 
     def render(self) -> str | np.ndarray | None:
         if self.render_mode is None:
@@ -392,23 +394,21 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
             return None
         if self.render_mode == "rgb_array":
             return self._renderer.frame()
-        if self.sim is None:
-            return f"step={self._t} (shm) local n_flow_on per LB: {self._feat[:, :, 0].astype(int).tolist()}"
-        gt = self.sim.ground_truth()
-        lines = [f"t={self.sim.now:.2f}s step={self._t}"]
+        m = self._m
+        if m is None:
+            return None
+        lines = [f"t={m.time_s:.2f}s step={self._t} ({self.backend_name}; nan: not measured by the backend)"]
         for j in range(self.n_servers):
-            local = " ".join(f"{int(self._feat[i, j, 0]):3d}" for i in range(self.n_lbs))
+            local = " ".join(f"{int(m.features[i, j, 0]):3d}" for i in range(self.n_lbs))
             lines.append(
-                f"server {j:2d} cpus={self.server_specs[j].cpus:g} in_system={int(gt['flows_in_system'][j]):3d} "
-                f"util={self._util[j]:.2f} local n_flow_on per LB: {local}"
+                f"server {j:2d} cpus={self.server_specs[j].cpus:g} in_system={m.flows_in_system[j]:3.0f} "
+                f"util={m.cpu_util[j]:.2f} local n_flow_on per LB: {local}"
             )
         return "\n".join(lines)
 
     def close(self) -> None:
-        """Stop the data-plane emulator and remove its regions (``backend="shm"``)."""
-        if self.group is not None:
-            self.group.close()
-            self.group = None
+        """Release the backend (over shm: stop the data-plane emulator and remove its regions)."""
+        self.backend.close()
 
 
 def parallel_env(**kwargs: Any) -> MultiLoadBalanceEnv:
@@ -430,9 +430,10 @@ class JointEnv(gym.Env):
 
     def __init__(self, env: MultiLoadBalanceEnv | None = None, **kwargs: Any):
         self.ma = env if env is not None else MultiLoadBalanceEnv(**kwargs)
-        m, o = self.ma.n_lbs, self.ma._obs_space
+        first = self.ma.possible_agents[0]
+        m, o = self.ma.n_lbs, self.ma.observation_space(first)
         self.observation_space = spaces.Box(0.0, np.tile(o.high, m), dtype=np.float32)
-        self.action_space = spaces.MultiDiscrete(np.tile(self.ma._act_space.nvec, m))
+        self.action_space = spaces.MultiDiscrete(np.tile(self.ma.action_space(first).nvec, m))
 
     def _join(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         return np.concatenate([obs[a] for a in self.ma.possible_agents])

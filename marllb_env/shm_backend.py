@@ -33,7 +33,7 @@ import numpy as np
 from lwmecps_gym.core.backend import PermanentBackendError, TransientBackendError
 from lwmecps_gym.core.seeding import streams_from_seed
 from lwmecps_gym.core.validation import resolve_alias, unset
-from marllb_env.backend import LBMeasurement
+from marllb_env.backend import LBMeasurement, MultiLBMeasurement
 from marllb_env.reservoir import reservoir_stats
 from marllb_env.shm import DEFAULT_NAME, SHM_DIR, SHM_N_BIN, SharedMemoryRegion
 
@@ -234,7 +234,9 @@ class ShmLBGroup:
     The emulator runs one flow simulator with ``M`` LBs (ECMP over LBs at the edge, as
     :class:`marllb_env.sim.FlowSimulator`); LB ``i`` reads weights from and publishes
     features to region ``i``. :attr:`backends` holds one attached :class:`ShmBackend` per
-    LB. Used by :class:`marllb_env.multi_agent.MultiLoadBalanceEnv` with ``backend="shm"``.
+    LB. A :class:`marllb_env.backend.MultiLBBackend` (the core backend contract); used by
+    :class:`marllb_env.multi_agent.MultiLoadBalanceEnv` with ``backend="shm"``. The data plane
+    carries features only: ground truth, utilisation and flow counts of the measurement are NaN.
 
     Args:
         n_lbs: number of LBs (regions).
@@ -288,14 +290,16 @@ class ShmLBGroup:
         return None if self._emulator is None else self._emulator.pid
 
     def reset(self, seed: int | None = None) -> None:
-        """(Re)start the emulator with ``seed``; the next observations are of the new run."""
+        """(Re)start the emulator with a seed drawn from the workload stream of
+        ``streams_from_seed(seed)`` (as :meth:`ShmBackend.reset`); the next observations are of the new run."""
         from marllb_env.emulator import EmulatorProcess
 
         if self._emulator is not None:
             self._emulator.stop()
         cfg = {k: v for k, v in self._config.items() if v is not None}
+        s = int(streams_from_seed(seed).workload.integers(0, 2**31 - 1))
         self._emulator = EmulatorProcess(
-            self.names, {**cfg, "seed": seed}, speed=self.speed, publish_interval=self.publish_interval,
+            self.names, {**cfg, "seed": s}, speed=self.speed, publish_interval=self.publish_interval,
             directory=self._directory,
         )
 
@@ -303,11 +307,37 @@ class ShmLBGroup:
         """Sleep ``seconds`` of data-plane time."""
         time.sleep(max(0.0, seconds / self.speed))
 
-    def observe(self) -> list[LBMeasurement]:
+    def apply(self, weights: Any) -> None:
+        """Write LB ``i``'s weights ``weights[i]`` to region ``i`` (see :meth:`ShmBackend.apply`).
+
+        Raises:
+            ValueError: not one vector per LB, or a bad vector.
+        """
+        if len(weights) != self.n_lbs:
+            raise ValueError(f"weights must hold one vector per LB ({self.n_lbs}), got {len(weights)}")
+        for b, w in zip(self.backends, weights, strict=True):
+            b.apply(w)
+
+    def observe_each(self) -> list[LBMeasurement]:
         """One measurement per LB (each the newest whole frame of its region)."""
         if self._emulator is not None and not self._emulator.alive():
             raise PermanentBackendError(f"the data-plane emulator (pid {self._emulator.pid}) has exited")
         return [b.observe() for b in self.backends]
+
+    def observe(self) -> MultiLBMeasurement:
+        """Every LB's features (newest frames); what the data plane does not carry is NaN."""
+        ms = self.observe_each()
+        n, nan = self.n_servers, float("nan")
+        return MultiLBMeasurement(
+            time_s=float(ms[0].time_s),
+            features=np.stack([m.features for m in ms]).astype(np.float64),
+            active=np.ones(n, dtype=bool),
+            flows_in_system=np.full(n, nan),
+            cpu_util=np.full(n, nan),
+            completed=nan,
+            rejects=nan,
+            fct_sum_s=nan,
+        )
 
     def close(self) -> None:
         if getattr(self, "_emulator", None) is not None:

@@ -1005,6 +1005,13 @@ class FlowSimulator:
             "capacity": cpus * np.asarray(self._speed),
         }
 
+    def flows_in_system(self) -> np.ndarray:
+        """Flows at each server now (in service + backlogged, all LBs), ``(n_servers,)`` float64.
+
+        The ``flows_in_system`` column of :meth:`ground_truth` without the rest of it (cheap).
+        """
+        return np.asarray([n + len(q) for n, q in zip(self._nserv, self._waitq, strict=True)], dtype=np.float64)
+
     def counters(self) -> dict[str, np.ndarray]:
         """Cumulative counters since reset (copies).
 

@@ -383,3 +383,12 @@ def test_simulator_weight_validation_names_the_problem():
             sim.set_weights(0, bad)
     sim.set_weights(0, [1, 3])  # ints are fine
     assert sim.weights(0).tolist() == [1.0, 3.0]
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import marllb_env.env
+
+    res = doctest.testmod(marllb_env.env)
+    assert res.attempted > 0 and res.failed == 0

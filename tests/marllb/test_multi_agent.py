@@ -85,7 +85,7 @@ def test_local_view_and_cooperative_reward():
     # each LB sees only its own flows: local counts add up to the global in-system count
     local = np.stack([obs[a].reshape(7, 11)[:, 0] for a in ("lb_0", "lb_1")])
     assert not np.array_equal(local[0], local[1])
-    gt = env.sim.ground_truth()["flows_in_system"]
+    gt = env.backend.sim.ground_truth()["flows_in_system"]
     assert np.array_equal(local.sum(0), gt)
     # reward = Jain over servers of the reward field averaged over the LBs
     field = np.stack([obs[a].reshape(7, 11)[:, 9] for a in ("lb_0", "lb_1")]).mean(0)
@@ -101,7 +101,7 @@ def test_same_seed_same_trajectory_and_workload_independent_of_actions():
         while env.agents:
             obs, rew, *_ = env.step({a: np.full(4, level) for a in env.agents})
             out.append((obs["lb_0"].copy(), rew["lb_0"]))
-        return out, env.sim.flow_records()
+        return out, env.backend.sim.flow_records()
 
     a, ra = run(5, 0)
     b, rb = run(5, 0)
@@ -180,11 +180,11 @@ def test_multi_agent_env_over_shm_one_region_per_lb():
 
     env = parallel_env(scenario="moderate", max_steps=12, backend="shm", backend_kwargs={"speed": 10.0})
     try:
-        names = list(env.group.names)
+        names = list(env.backend.names)
         assert len(names) == 2 and all(os.path.exists(f"/dev/shm/{n}") for n in names)
         pid = None
         obs, _ = env.reset(seed=0)
-        pid = env.group._emulator.pid
+        pid = env.backend.emulator_pid
         rng = np.random.default_rng(0)
         counts = []
         while env.agents:
@@ -203,3 +203,37 @@ def test_multi_agent_env_over_shm_one_region_per_lb():
         os.kill(pid, 0)
     with pytest.raises(ValueError, match="dispatch must be 'sed'"):
         parallel_env(backend="shm", dispatch="lsq")
+
+
+def test_backend_is_an_object_and_interval_alias():
+    from lwmecps_gym.core.backend import Backend
+    from marllb_env.backend import MultiLBBackend, MultiSimBackend
+    from marllb_env.multi_agent import MAX_STEPS
+
+    env = parallel_env(scenario="seed_4x4")
+    assert env.backend_name == "sim" and isinstance(env.backend, MultiSimBackend)
+    assert isinstance(env.backend, Backend) and isinstance(env.backend, MultiLBBackend)
+    assert env.max_steps == MAX_STEPS == 240
+    # the seeds' step_interval is an alias of interval_s: same trajectory
+    a, b = parallel_env(scenario="seed_4x4", interval_s=0.5), parallel_env(scenario="seed_4x4", step_interval=0.5)
+    assert a.interval_s == b.step_interval == 0.5
+    oa, _ = a.reset(seed=3)
+    ob, _ = b.reset(seed=3)
+    act = {ag: np.array([0, 1, 2, 2]) for ag in a.possible_agents}
+    for _ in range(10):
+        oa, ra, *_ = a.step(act)
+        ob, rb, *_ = b.step(act)
+    assert all(np.array_equal(oa[k], ob[k]) for k in oa) and ra == rb
+    with pytest.raises(TypeError, match="interval_s or its alias step_interval"):
+        parallel_env(interval_s=0.5, step_interval=0.5)
+    with pytest.raises(ValueError, match="step_interval"):
+        parallel_env(step_interval=0)
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    import marllb_env.multi_agent
+
+    res = doctest.testmod(marllb_env.multi_agent)
+    assert res.attempted > 0 and res.failed == 0
