@@ -127,7 +127,7 @@ def train_rescaled(task: BenchmarkTask, recipe: Recipe, seed: int) -> BasePolicy
     kwargs = {**task.env_kwargs, **recipe.env_kwargs}
 
     def make() -> gym.Env:
-        return gym.wrappers.RescaleObservation(gym.make(task.env_id, **kwargs), -1.0, 1.0)
+        return gym.wrappers.RescaleObservation(gym.make(task.env_id, **kwargs), np.float32(-1.0), np.float32(1.0))
 
     venv = make_vec_env(make, n_envs=recipe.n_envs, seed=seed * 1000)
     model = algorithm_class(recipe.algo)("MlpPolicy", venv, seed=seed, verbose=0, **dict(recipe.algo_kwargs))

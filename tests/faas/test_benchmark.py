@@ -118,3 +118,17 @@ def test_benchmark_module_does_not_import_torch_or_sb3():
             "print(','.join(m for m in ('torch', 'stable_baselines3') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.slow
+def test_recipe_trainer_returns_a_policy_on_raw_observations():
+    import dataclasses
+
+    import torch
+
+    torch.set_num_threads(1)
+    task = TASKS[0]
+    recipe = dataclasses.replace(task.recipes[0], timesteps=128, algo_kwargs={"n_steps": 64, "batch_size": 32})
+    policy = recipe.train(task, recipe, 0)
+    r = evaluate(task.make_env(), policy, seeds=[10_000], step_limit=10)
+    assert policy.name == "PPO" and r.values("length") == [10]
