@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from faas_gym.backends.base import FaasBackend, FaasMeasurement
 from lwmecps_gym.core.env import BackendEnv
+from lwmecps_gym.core.optional import extra_hint
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, coerce_dataclass, resolve_alias, unset
 
 DAY_S = 86_400.0
@@ -247,6 +248,7 @@ class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
         self._reset_episode_totals()
 
     # ------------------------------------------------------------------ construction
+    @extra_hint("backend='openfaas'", extra="prometheus")  # a missing kubernetes/prometheus client names its extra
     def _make_backend(self, backend, sim_config, function_name, namespace, backend_kwargs) -> tuple[FaasBackend, int]:
         if not isinstance(backend, str):
             missing = [m for m in ("reset", "apply", "advance", "observe", "close") if not hasattr(backend, m)]

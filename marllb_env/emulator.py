@@ -239,7 +239,11 @@ class EmulatorProcess:
                     self.stop()
                     if isinstance(child_error, (ValueError, TypeError, FileNotFoundError)):
                         raise child_error  # the real error (e.g. a bad workload), not "exit code 1"
-                    why = f": {type(child_error).__name__}: {child_error}" if child_error is not None else ""
+                    why = f": {type(child_error).__name__}: {child_error}" if child_error is not None else (
+                        ": the child died before running the emulator. It is started with 'spawn', which "
+                        "re-imports your main module: a script that makes a backend='shm' env must keep its "
+                        "top level under `if __name__ == \"__main__\":` (Python's rule for spawn)"
+                    )
                     raise RuntimeError(f"data-plane emulator for {names!r} did not start (exit code {code}){why}")
         finally:
             receive.close()

@@ -9,6 +9,7 @@ stable_baselines3, pettingzoo) stay off the default import path. Code that needs
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from types import ModuleType
 
@@ -26,6 +27,48 @@ EXTRA_OF: dict[str, str] = {
     "pettingzoo": "marl",
     "supersuit": "marl",
 }
+
+
+def missing_extra_error(exc: ModuleNotFoundError, purpose: str | None = None, extra: str | None = None) -> ImportError | None:
+    """The friendly ``ImportError`` for ``exc`` if it is a missing optional dependency, else ``None``.
+
+    Args:
+        exc: the ``ModuleNotFoundError`` raised by an import.
+        purpose: what needed it, for the message (e.g. ``"backend='kubernetes'"``).
+        extra: the extra to name; default from :data:`EXTRA_OF` by the missing module's top-level name.
+    """
+    top = (exc.name or "").split(".", 1)[0]
+    if top not in EXTRA_OF and extra is None:
+        return None  # not an optional dependency (e.g. a bug in an import path): let it surface as is
+    extra = extra or EXTRA_OF[top]
+    what = f"{purpose} needs" if purpose else "this needs"
+    return ImportError(
+        f"{what} the optional dependency {top!r} of the {extra!r} extra; install it with: {install_hint(extra)}"
+    )
+
+
+class extra_hint(contextlib.ContextDecorator):
+    """Turn a missing optional dependency raised inside the block (or decorated function) into an
+    ``ImportError`` that names its extra; other errors pass through unchanged.
+
+    >>> with extra_hint("backend='kubernetes'"):   # doctest: +SKIP
+    ...     import kubernetes
+    ImportError: backend='kubernetes' needs the optional dependency 'kubernetes' of the 'k8s' extra; ...
+    """
+
+    def __init__(self, purpose: str | None = None, extra: str | None = None):
+        self.purpose = purpose
+        self.extra = extra  # the feature's extra, if it needs more than the missing module's own
+
+    def __enter__(self) -> extra_hint:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".", 1)[0] in EXTRA_OF:
+            friendly = missing_extra_error(exc, self.purpose, self.extra)
+            if friendly is not None:
+                raise friendly from exc
+        return False
 
 
 def install_hint(extra: str) -> str:
@@ -49,12 +92,8 @@ def import_optional(module: str, extra: str | None = None, purpose: str | None =
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        extra = extra or EXTRA_OF.get(top, "all")
-        what = f"{purpose} needs" if purpose else "this needs"
-        raise ImportError(
-            f"{what} the optional dependency {exc.name or top!r} of the {extra!r} extra; "
-            f"install it with: {install_hint(extra)}"
-        ) from exc
+        friendly = missing_extra_error(exc, purpose, extra or EXTRA_OF.get(top, "all"))
+        raise friendly from exc
 
 
 def require(module: str, extra: str | None = None, purpose: str | None = None) -> None:

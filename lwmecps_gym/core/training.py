@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lwmecps_gym.core.optional import extra_hint
 from lwmecps_gym.core.validation import check_choice, check_int
 
 #: Algorithm name -> (module, class). RecurrentPPO comes from sb3-contrib.
@@ -31,6 +32,7 @@ def algorithm_class(algo: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
+@extra_hint("train_sb3")  # a missing stable_baselines3/torch names the 'sb3' extra
 def train_sb3(
     algo: str,
     env_id: str,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lwmecps_gym.backends.base import ClusterBackend
+from lwmecps_gym.core.optional import extra_hint
 from lwmecps_gym.core.validation import check_float, check_int, check_keys, resolve_alias, unset
 from lwmecps_gym.scenarios import Scenario, from_node_info, make_scenario
 
@@ -166,6 +167,7 @@ def build_scenario(
     return sc
 
 
+@extra_hint("backend='kubernetes'")  # a missing kubernetes/requests/prometheus client names its extra
 def build_backend(
     sc: Scenario,
     *,
