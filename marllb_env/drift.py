@@ -53,8 +53,8 @@ class CapacityDrift:
     """
 
     base_speed_range: tuple[float, float] = (0.25, 1.0)
-    neighbour_on_mean_s: float = 20.0
-    neighbour_off_mean_s: float = 40.0
+    neighbour_on_mean_s: float = 10.0
+    neighbour_off_mean_s: float = 20.0
     steal_range: tuple[float, float] = (0.5, 0.8)
 
     def __post_init__(self) -> None:
@@ -155,7 +155,10 @@ class HiddenCapacityEnv(LoadBalanceEnv):
     Same spaces, reward, info and arguments as ``LoadBalanceEnv`` (default scenario
     ``"hidden_drift"``), plus ``capacity_drift`` (a :class:`CapacityDrift` or a mapping of its
     fields; default: the scenario's). ``info["configured_capacity"]`` is the nominal capacity
-    (vCPUs), not the true one. Simulator backend only.
+    (vCPUs), not the true one. ``info["true_capacity"]`` (``(num_servers,)`` float64, CPU-seconds/s,
+    the true capacity at the observation's time) is **clairvoyant**: only oracles
+    (:mod:`marllb_env.oracles`) read it; learned agents never see ``info`` and the
+    non-clairvoyant baselines do not read it. Simulator backend only.
 
     Raises:
         ValueError: ``backend`` other than ``"sim"``, bad ``capacity_drift``.
@@ -185,12 +188,14 @@ class HiddenCapacityEnv(LoadBalanceEnv):
         rng = np.random.default_rng(draw_seed(self.np_random))
         self._drift = DriftProcess(self.capacity_drift, self.num_servers, rng)
         self._schedule(self.simulator().now + _LOOKAHEAD_S)
+        info["true_capacity"] = self.true_capacity()
         return obs, info
 
     def step(self, action: Any):
         out = super().step(action)
         if self._drift is not None and self.simulator().now + 0.5 * _LOOKAHEAD_S > self._drift.until:
             self._schedule(self._drift.until + _LOOKAHEAD_S)
+        out[4]["true_capacity"] = self.true_capacity()
         return out
 
     def true_capacity(self) -> np.ndarray:

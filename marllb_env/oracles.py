@@ -1,9 +1,9 @@
 """Clairvoyant oracles for :class:`marllb_env.drift.HiddenCapacityEnv` (``marllb_env/LoadBalanceHard-v0``).
 
 An oracle reads what a real load balancer cannot: here the servers' **true current
-capacities**, through the env's public :meth:`~marllb_env.drift.HiddenCapacityEnv.true_capacity`.
-It bounds what knowing the hidden capacities is worth: the non-clairvoyant controllers
-(:mod:`marllb_env.baselines`) and a learned policy act on the same SED data plane with
+capacities**, which :class:`~marllb_env.drift.HiddenCapacityEnv` reports in
+``info["true_capacity"]``. It bounds what knowing the hidden capacities is worth: the
+non-clairvoyant controllers (:mod:`marllb_env.baselines`) and a learned policy act on the same SED data plane with
 weights they must infer from latency features.
 
 =========================  ========  ==================================================  ==================
@@ -33,32 +33,30 @@ from marllb_env.baselines import LBBaseline
 class TrueCapacitySED(LBBaseline):
     """Oracle: SED with the servers' true current capacities as weights, refreshed every step.
 
-    Args:
-        env: the env it acts in (a ``gym.make`` result or the env itself); its ``unwrapped``
-            must have ``true_capacity()`` (:class:`marllb_env.drift.HiddenCapacityEnv`).
+    Reads ``info["true_capacity"]`` (:class:`marllb_env.drift.HiddenCapacityEnv`). With
+    continuous actions, capacity ratios beyond the codec's ``w_max / w_min`` are clipped to it
+    (the smallest weights raised); discrete actions round to the nearest level.
 
-    With continuous actions, capacity ratios beyond the codec's ``w_max / w_min`` are clipped
-    to it (the smallest weights raised); discrete actions round to the nearest level.
+    Args:
+        env: unused; accepted so that ``TrueCapacitySED(env)`` fits ``BenchmarkTask.oracles``.
 
     Raises:
-        TypeError: ``env`` has no ``true_capacity()``.
+        KeyError: ``info`` has no ``"true_capacity"`` (an env without hidden capacities).
     """
 
     dispatch = "sed"
     name = "SED, true capacity (oracle)"
 
-    def __init__(self, env: gym.Env):
-        fn = getattr(env.unwrapped, "true_capacity", None)
-        if not callable(fn):
-            raise TypeError(f"{type(env.unwrapped).__name__} has no true_capacity(); use marllb_env/LoadBalanceHard-v0")
-        self._true_capacity = fn
+    def __init__(self, env: gym.Env | None = None):
         self._cached = None
 
     def static(self) -> bool:
         return False
 
     def weights(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
-        w = np.asarray(self._true_capacity(), dtype=np.float64)
+        if "true_capacity" not in info:
+            raise KeyError("info has no 'true_capacity'; TrueCapacitySED runs on marllb_env/LoadBalanceHard-v0")
+        w = np.asarray(info["true_capacity"], dtype=np.float64)
         codec = info["weight_codec"]
         w = w / w.max()
         if codec.action_type == "continuous":

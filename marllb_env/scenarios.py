@@ -21,9 +21,9 @@ name                     servers  cpus                                    worklo
 ``trace_rate_400``       16       8 x 4, 8 x 8                            MARLLB trace rate_400 (390.4 req/s,          1
                                                                           78 CPU-s/s: rho ~0.81), random start
 ``paper_large``          24       12 x 4, 12 x 8 (paper Table 1)          MARLLB trace rate_400 (rho ~0.54)            6
-``hidden_drift``         8        configured 1, 1, 1, 1, 2, 2, 2, 2;      Poisson, exp 0.2 CPU-s, 12.7 flows/s:        1
-                                  true speed per core hidden, drifting    rho 0.21 of the configured capacity,
-                                  (:mod:`marllb_env.drift`)               ~0.5 of the true mean capacity
+``hidden_drift``         8        configured 1, 1, 1, 1, 2, 2, 2, 2;      Poisson, exp 0.2 CPU-s, 10.2 flows/s:        1
+                                  true speed per core hidden, drifting    rho 0.17 of the configured capacity,
+                                  (:mod:`marllb_env.drift`)               ~0.4 of the true mean capacity
 =======================  =======  ======================================  ===========================================  =====
 
 The trace scenarios use the calibration of :mod:`marllb_env.traces` (one
@@ -35,9 +35,10 @@ keeps its servers and LB count with the Poisson CPU workload instead.
 :class:`marllb_env.drift.HiddenCapacityEnv`, which reads its ``capacity_drift`` key; the
 plain ``LoadBalanceEnv`` ignores that key and runs the servers at their configured speed).
 Each core's true speed is a hidden per-episode base speed (log-uniform 0.25-1) times
-the share left by noisy neighbours (present 1/3 of the time, taking 50-80% of the CPU);
-the mean true capacity is 0.424 of the configured one, so the arrival rate
-``0.5 * 0.424 * 12 / 0.2 = 12.7 flows/s`` loads the true capacity to 0.5 on average.
+the share left by noisy neighbours (present 1/3 of the time, in visits of 10 s on average,
+taking 50-80% of the CPU); the mean true capacity is 0.424 of the configured one, so the
+arrival rate ``0.4 * 0.424 * 12 / 0.2 = 10.17 flows/s`` loads the true capacity to 0.4 on
+average (at higher loads queues self-balance and knowing the capacities is worth less).
 """
 
 from __future__ import annotations
@@ -95,12 +96,12 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "hidden_drift": {
         "servers": [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0],
-        "workload": {"kind": "poisson", "rate": 12.72, "mean_size_s": 0.2},
+        "workload": {"kind": "poisson", "rate": 10.17, "mean_size_s": 0.2},
         "n_lbs": 1,
         "capacity_drift": {
             "base_speed_range": (0.25, 1.0),
-            "neighbour_on_mean_s": 20.0,
-            "neighbour_off_mean_s": 40.0,
+            "neighbour_on_mean_s": 10.0,
+            "neighbour_off_mean_s": 20.0,
             "steal_range": (0.5, 0.8),
         },
     },
