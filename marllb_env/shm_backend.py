@@ -32,7 +32,16 @@ import numpy as np
 
 from lwmecps_gym.core.backend import PermanentBackendError, TransientBackendError
 from lwmecps_gym.core.seeding import streams_from_seed
-from lwmecps_gym.core.validation import resolve_alias, unset
+from lwmecps_gym.core.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_sequence,
+    check_str,
+    resolve_alias,
+    unset,
+)
 from marllb_env.backend import LBMeasurement, MultiLBMeasurement
 from marllb_env.reservoir import reservoir_stats
 from marllb_env.shm import DEFAULT_NAME, SHM_DIR, SHM_N_BIN, SharedMemoryRegion
@@ -58,6 +67,16 @@ def _stats(res: np.ndarray, now: float, decay: float, empty_slots: str) -> np.nd
     filled = (t != 0) | (v != 0)
     order = np.argsort(~filled, axis=1, kind="stable")
     return reservoir_stats(np.take_along_axis(v, order, 1), np.take_along_axis(t, order, 1), filled.sum(1), now, decay)
+
+
+def _check_common(speed: Any, publish_interval: Any, frame_timeout: Any, empty_slots: Any, decay: Any) -> None:
+    """The data-plane options shared by :class:`ShmBackend` and :class:`ShmLBGroup` (ValueError/TypeError
+    naming the option)."""
+    check_float("speed", speed, low=0.0, low_open=True)
+    check_float("publish_interval", publish_interval, low=0.0, low_open=True)
+    check_float("frame_timeout", frame_timeout, low=0.0, low_open=True)
+    check_choice("empty_slots", empty_slots, ("mask", "zero"))
+    check_float("decay", decay, low=0.0, high=1.0)
 
 
 class ShmBackend:
@@ -103,15 +122,15 @@ class ShmBackend:
         empty_slots: str = "mask",
         decay: float = 0.9,
     ):
-        if not (isinstance(num_servers, int) and 1 <= num_servers <= SHM_N_BIN):
-            raise ValueError(f"num_servers must be an int in [1, {SHM_N_BIN}], got {num_servers!r}")
-        if empty_slots not in ("mask", "zero"):
-            raise ValueError(f"empty_slots must be 'mask' or 'zero', got {empty_slots!r}")
-        if not speed > 0:
-            raise ValueError(f"speed must be > 0, got {speed!r}")
-        self.n_servers = num_servers
-        self.interval_s = float(resolve_alias("interval_s", interval_s, "step_interval", step_interval, 0.25))
-        self.emulate = bool(emulate)
+        _check_common(speed, publish_interval, frame_timeout, empty_slots, decay)
+        self.n_servers = check_int("num_servers", num_servers, low=1, high=SHM_N_BIN)
+        self.interval_s = check_float("interval_s", resolve_alias("interval_s", interval_s, "step_interval",
+                                                                  step_interval, 0.25), low=0.0, low_open=True)
+        self.emulate = check_bool("emulate", emulate)
+        if name is not None:
+            check_str("name", name)
+        if servers is not None:
+            check_sequence("servers", servers, min_length=1)
         self.speed = float(speed) if emulate else 1.0
         self.frame_timeout = float(frame_timeout)
         self.empty_slots, self.decay = empty_slots, float(decay)
@@ -262,9 +281,9 @@ class ShmLBGroup:
         empty_slots: str = "mask",
         decay: float = 0.9,
     ):
-        if not speed > 0:
-            raise ValueError(f"speed must be > 0, got {speed!r}")
-        self.n_lbs, self.n_servers = int(n_lbs), int(num_servers)
+        _check_common(speed, publish_interval, frame_timeout, empty_slots, decay)
+        self.n_lbs = check_int("n_lbs", n_lbs, low=1)
+        self.n_servers = check_int("num_servers", num_servers, low=1, high=SHM_N_BIN)
         self.speed, self.publish_interval, self._directory = float(speed), float(publish_interval), directory
         stem = f"marllb_emu_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self.names = [f"{stem}_lb{i}" for i in range(self.n_lbs)]
