@@ -101,3 +101,42 @@ def test_multi_lb_frame_has_one_bar_per_lb_and_server():
     assert frame.shape == (720, 960, 3) and frame.std() > 0
     with pytest.warns(UserWarning, match="render_mode"):
         assert MultiLoadBalanceEnv("seed_4x4", max_steps=10).render() is None
+
+
+def test_lwmecps_map_frame_has_legend_scale_colourbar_and_timeline():
+    import lwmecps_gym  # noqa: F401
+    from lwmecps_gym.rendering import MapRenderer
+
+    env = gym.make("lwmecps-v3", render_mode="rgb_array")
+    env.reset(seed=0)
+    for _ in range(4):
+        env.step(env.action_space.sample())
+    frame = env.render()
+    assert frame.shape == (720, 960, 3) and frame.std() > 0
+    r = MapRenderer()
+    u = env.unwrapped
+    r.record(u.last_measurement)
+    fig = r.figure(u)
+    ax, cax, tax = fig.get_axes()[:3]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "user (colour: serving site)" in labels and "edge site (size: ready replicas)" in labels
+    assert any(t.get_text().endswith(" km") for t in ax.texts)  # scale bar (Melbourne has coordinates)
+    assert "site latency (ms)" in cax.get_ylabel()
+    lat = next(line for line in tax.get_lines() if line.get_label() == "mean latency")
+    assert lat.get_ydata()[-1] == pytest.approx(u.last_measurement.mean_latency_ms)
+
+
+def test_serving_site_follows_home_then_failover_order():
+    import lwmecps_gym  # noqa: F401
+    from lwmecps_gym.rendering import serving_site
+
+    sc = gym.make("lwmecps-v3").unwrapped.scenario
+    home = sc.bs_home_node()[sc.user_bs]
+    n = sc.n_nodes
+    assert np.array_equal(serving_site(sc, [1] * n), home)
+    ready = [1] * n
+    ready[0] = 0
+    serve = serving_site(sc, ready)
+    order = [int(e) for e in np.argsort(sc.site_rtt_ms()[0], kind="stable") if e != 0]
+    assert np.all(serve[home == 0] == order[0]) and np.all(serve[home != 0] == home[home != 0])
+    assert np.all(serving_site(sc, [0] * n) == -1)

@@ -66,6 +66,11 @@ class _PlacementEnv(BackendEnv[ClusterMeasurement]):
     ):
         self.obs_mode = check_choice("obs_mode", obs_mode, ("flat", "dict"))
         self.render_mode = check_choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
+        self._map = None  # rgb_array: the map renderer, with the episode's measurements (handed over in info())
+        if self.render_mode == "rgb_array":
+            from lwmecps_gym.rendering import MapRenderer
+
+            self._map = MapRenderer()
         self.w_latency = check_float("w_latency", w_latency, low=0.0)
         self.w_sla = check_float("w_sla", w_sla, low=0.0)
         self.w_migration = check_float("w_migration", w_migration, low=0.0)
@@ -255,6 +260,8 @@ class _PlacementEnv(BackendEnv[ClusterMeasurement]):
 
     def info(self, m: ClusterMeasurement) -> dict[str, Any]:
         """Step info: ``metrics``, ``node``, ``node_pods``, ``node_latency_ms``, ``demand_rps``, ``time_of_day_s``."""
+        if self._map is not None:
+            self._map.record(m)
         v = self.features(m)
         return {
             "metrics": self.metrics(m),
@@ -311,7 +318,7 @@ class _PlacementEnv(BackendEnv[ClusterMeasurement]):
             return None
         from lwmecps_gym import rendering
 
-        return rendering.placement_ansi(self) if self.render_mode == "ansi" else rendering.placement_rgb(self)
+        return rendering.placement_ansi(self) if self.render_mode == "ansi" else self._map.frame(self)
 
 
 def _scaled(sc, replicas: int, peak_utilisation: float):

@@ -178,6 +178,11 @@ class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
         self.obs_mode = check_choice("obs_mode", obs_mode, ("flat", "dict"))
         self.action_mode = check_choice("action_mode", action_mode, ("discrete", "continuous"))
         self.render_mode = check_choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
+        self._map = None  # rgb_array: the map renderer, with the episode's measurements (handed over in info())
+        if self.render_mode == "rgb_array":
+            from lwmecps_gym.rendering import MapRenderer
+
+            self._map = MapRenderer()
         self.w_latency = check_float("w_latency", w_latency, low=0.0)
         self.w_replicas = check_float("w_replicas", w_replicas, low=0.0)
         self.w_imbalance = check_float("w_imbalance", w_imbalance, low=0.0)
@@ -365,6 +370,8 @@ class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
 
     def info(self, m: ClusterMeasurement) -> dict[str, Any]:
         """Step info: ``metrics`` and the per-deployment lists of :meth:`features` (fresh copies)."""
+        if self._map is not None:
+            self._map.record(m)
         v = self.features(m)
         return {
             "metrics": self.metrics(m),
@@ -433,4 +440,4 @@ class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
 
         if self.render_mode == "ansi":
             return rendering.scaling_ansi(self)
-        return rendering.scaling_rgb(self)
+        return self._map.frame(self)
