@@ -185,6 +185,7 @@ class FakeTestApp:
         stub.route("GET", r"/api/result_experiment", self._experiment)
         stub.route("GET", r"/api/list_groups", self._groups)
         self.per_read: tuple[int, float] | None = None  # (n, latency_ms) served before each group_stats answer
+        self.on_stats = None  # optional callable run at each group_stats request (e.g. another controller acting)
 
     def serve(self, exp: str, n: int, latency_ms: float) -> None:
         """Record ``n`` successful requests of ``latency_ms`` each for experiment ``exp``."""
@@ -204,6 +205,8 @@ class FakeTestApp:
         gid = req.query.get("group_id", [""])[0]
         if gid != self.group_id:
             return 404, {"detail": "Group not found"}
+        if self.on_stats is not None:
+            self.on_stats()
         if self.per_read is not None:
             for e in self.experiments:
                 self.serve(e, *self.per_read)

@@ -266,3 +266,43 @@ def test_prometheus_label_values_are_escaped():
     assert 'pod=~"we\\"b-[a-z0-9]' in q['we"b']["count"]
     # a dot in a name matches only a dot (RE2-escaped, then string-escaped)
     assert 'pod=~"a\\\\.b-[a-z0-9]' in q["a.b"]["count"]
+
+
+def test_v3_on_kubernetes_reports_the_measured_replicas_after_an_external_rescale(stub, tmp_path):
+    """lwmecps-v3 observes spec.replicas and readyReplicas as the API reports them after the window,
+    so an HPA (or a person) rescaling during the window is visible, not the action the env sent."""
+    import gymnasium as gym
+    import numpy as np
+
+    import lwmecps_gym  # noqa: F401
+
+    nodes, dep = ["minikube", "minikube-m02"], "mec-test-app"
+    cluster = FakeCluster(stub, nodes, [dep], namespace="default")
+    app = FakeTestApp(stub, GROUP, {"e1": dep})
+    app.per_read = (3, 42.0)
+    hpa = {"armed": False}
+
+    def hpa_acts():  # at the window's opening read, another controller scales the deployment to 5
+        if hpa["armed"]:
+            hpa["armed"] = False
+            with cluster.lock:
+                d = cluster.deps[dep]
+                d.replicas, d.generation = 5, d.generation + 1
+
+    app.on_stats = hpa_acts
+    env = gym.make("lwmecps-v3", backend="kubernetes", node_name=nodes, namespace="default", deployments=[dep],
+                   deployment_name=dep, group_id=GROUP, max_replicas=8,
+                   env_config={"base_url": stub.url, "stabilization_time": 0.05,
+                               "kubeconfig": cluster.kubeconfig(str(tmp_path))})
+    try:
+        env.reset(seed=0)
+        obs, _, _, _, info = env.step(np.array([2]))
+        assert info["metrics"]["replicas"] == 2 and info["replicas_desired"] == [2]
+        hpa["armed"] = True
+        obs, _, _, _, info = env.step(np.array([2]))
+        assert stub.calls("PATCH")[-1].body == {"spec": {"replicas": 2}}  # the env asked for 2 ...
+        assert info["metrics"]["replicas"] == 5                             # ... the cluster runs 5
+        assert info["replicas_desired"] == [5] and info["replicas_ready"] == [5]
+        assert obs[2] == np.float32(5 / 8)  # observation index 2n + i: desired / max_replicas
+    finally:
+        env.close()
