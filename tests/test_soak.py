@@ -28,8 +28,8 @@ pytestmark = [pytest.mark.soak,
               pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmRSS from /proc")]
 
 LIMIT_MB = 10.0
-SHORT_STEPS = 300
-WARMUP_STEPS = 200
+SHORT_STEPS = 200
+WARMUP_STEPS = 100
 STEPS = int(os.environ.get("LWMECPS_SOAK_STEPS", SHORT_STEPS))
 IDS = sorted(k for k, spec in gym.registry.items()
              if str(spec.entry_point).split(".", 1)[0] in ("lwmecps_gym", "faas_gym", "marllb_env")

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 REJECTIONS = (ValueError, TypeError, FileNotFoundError, gymnasium.error.Error)
 
 #: Small, deterministic example counts: the whole hardening suite stays within its time budget.
-FAST = settings(max_examples=25, deadline=None, derandomize=True, database=None,
+FAST = settings(max_examples=20, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-FEW = settings(FAST, max_examples=10)
+FEW = settings(FAST, max_examples=6)
 
 _CONTAINERS = st.sampled_from([[1.0], (1, 2), {"x": 1}, {1.0}, object()])
 
