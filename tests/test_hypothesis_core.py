@@ -202,3 +202,28 @@ def test_qmix_checkpoint_with_code_is_refused(tmp_path):
     torch.save({"dims": Evil()}, path)
     with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
         QMIX.load(str(path))
+
+
+@FAST
+@given(attempts=st.integers(1, 6), permanent=st.booleans())
+def test_with_retry_calls_exactly_attempts_times_and_never_retries_permanent_errors(attempts, permanent):
+    from lwmecps_gym.core.backend import PermanentBackendError, TransientBackendError
+    from lwmecps_gym.core.retry import with_retry
+
+    calls = []
+
+    def fail():
+        calls.append(1)
+        raise (PermanentBackendError if permanent else TransientBackendError)("down")
+
+    with pytest.raises(PermanentBackendError if permanent else TransientBackendError, match="down"):
+        with_retry(attempts, 0.0, 0.0)(fail)()
+    assert len(calls) == (1 if permanent else attempts)
+
+
+@pytest.mark.parametrize(("args", "name"), [((0,), "retry_attempts"), ((2.0,), "retry_attempts"),
+                                            ((2, "0.5"), "retry_initial_s"), ((2, 0.1, math.inf), "retry_max_s")])
+def test_with_retry_arguments_are_checked(args, name):
+    from lwmecps_gym.core.retry import with_retry
+
+    assert_rejected(lambda: with_retry(*args), name)
