@@ -1,6 +1,7 @@
 """Step latency of ``LoadBalanceEnv(backend="shm")`` over the Python data-plane emulator.
 
     python examples/bench_shm.py --steps 200 --step-interval 0.25
+    python examples/bench_shm.py --quick        # 40 env steps: about 15 s
 
 The seed's performance target: a step takes the step interval plus under 50 ms. A step is
 ``write msg_in -> sleep(step_interval) -> read the newest msg_out frame + reservoirs ->
@@ -78,7 +79,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--step-interval", type=float, default=0.25)
     p.add_argument("--speed", type=float, default=1.0, help="emulator: data-plane seconds per wall second")
+    p.add_argument("--quick", action="store_true", help="40 env steps (a few seconds of data-plane time)")
     args = p.parse_args()
+    if args.quick:
+        args.steps = min(args.steps, 40)
     bench_region(2000)
     bench_env(args.steps, args.step_interval, args.speed)
 
