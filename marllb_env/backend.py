@@ -168,7 +168,8 @@ class SimBackend:
 
     def advance(self, seconds: float) -> None:
         """Run the simulator for ``seconds`` of simulated time."""
-        self.sim.advance(seconds)
+        sim = self.sim
+        sim.run_until(sim.now + seconds)
 
     def observe(self) -> LBMeasurement:
         """This LB's measurement over the interval since the previous ``observe`` (or reset).
@@ -181,11 +182,14 @@ class SimBackend:
         self._prev = s
         dt = s.time_s - p.time_s
         rows = s.feature_rows  # 11 features per server; the 3 ground-truth columns are appended
-        busy, prev_busy, cpus = s.busy_core_seconds, p.busy_core_seconds, s.cpus
-        for j, (n, q) in enumerate(zip(s.busy_workers, s.queue_length, strict=True)):
-            # busy <= cpus * dt by construction; the cap only absorbs float rounding
-            u = (busy[j] - prev_busy[j]) / (cpus[j] * dt) if dt > 0 else 0.0
-            rows[j] += (u if u < 1.0 else 1.0, n, q)
+        if dt > 0:
+            for row, b, b0, c, n, q in zip(rows, s.busy_core_seconds, p.busy_core_seconds, s.cpus, s.busy_workers,
+                                          s.queue_length, strict=True):
+                u = (b - b0) / (c * dt)  # busy <= cpus * dt by construction; the cap only absorbs float rounding
+                row += (u if u < 1.0 else 1.0, n, q)
+        else:
+            for row, n, q in zip(rows, s.busy_workers, s.queue_length, strict=True):
+                row += (0.0, n, q)
         both = np.array(rows, dtype=np.float32)  # one array per step; features and ground truth are views
         return LBMeasurement(
             s.time_s,

@@ -428,7 +428,7 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
             self.backend.advance(self.warmup_s)
             self.backend.observe()  # start the next interval's counters after the warm-up
         m = self.backend.observe()
-        self._x_prev = self._reward_input(m)
+        self._x_prev = self._reward_input(m)[0]
         return m
 
     def decode_action(self, action: Any) -> list[float]:
@@ -446,7 +446,7 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = super().step(action)
         m = self.last_measurement
-        self._x_prev = self._reward_input(m)
+        self._x_prev = self._reward_input(m)[0]
         return obs, reward, terminated, truncated or m.exhausted, info
 
     def observation(self, m: LBMeasurement) -> np.ndarray:
@@ -466,11 +466,11 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
             o = o.reshape(-1)
         return o
 
-    def _reward_input(self, m: LBMeasurement) -> list[float]:
-        """Column ``reward_field`` of ``m`` over the active servers (memoised for the last ``m``)."""
+    def _reward_input(self, m: LBMeasurement) -> tuple[list[float], float]:
+        """Column ``reward_field`` of ``m`` over the active servers, and its Jain index (memoised for the last ``m``)."""
         memo = self._x_memo
         if memo[0] is m:
-            return memo[1]
+            return memo[1], memo[2]
         k = self._field_idx
         act = m.active.tolist()
         if self._field_gt:
@@ -482,25 +482,21 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
                 )
         else:
             x = [v for v, a in zip(m.features[:, k].tolist(), act, strict=True) if a]
-        self._x_memo = (m, x, jain(x))
-        return x
-
-    def _jain_of_input(self, m: LBMeasurement) -> float:
-        """Jain's index of :meth:`_reward_input` (computed once per measurement)."""
-        self._reward_input(m)
-        return self._x_memo[2]
+        jx = jain(x)
+        self._x_memo = (m, x, jx)
+        return x, jx
 
     def reward(self, m: LBMeasurement) -> float:
         """``reward_type`` of column ``reward_field`` over the active servers (smoothed if asked)."""
-        x = self._reward_input(m)
+        x, jx = self._reward_input(m)
         if self.reward_smoothing is None and self._reward_fn is jain:
-            return self._jain_of_input(m)
+            return jx
         return float(self._reward_fn(smoothed(self._x_prev, x, self.reward_smoothing)))
 
     def info(self, m: LBMeasurement) -> dict[str, Any]:
         gt = m.ground_truth
         act = m.active.tolist()
-        x = self._reward_input(m)
+        x, jx = self._reward_input(m)
         su = sq = 0.0
         nq = 0.0
         for row, a in zip(gt.tolist(), act, strict=True):
@@ -517,7 +513,7 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
                 "rejects": fs.get("rejects", math.nan),
                 "cpu_util_mean": su / nx,
                 "jain_cpu_util": su * su / (nx * sq) if su > 0 else (1.0 if su == 0 else math.nan),
-                "jain_reward_field": self._jain_of_input(m),
+                "jain_reward_field": jx,
                 "flows_in_system": nq,
             },
             "time_s": m.time_s,

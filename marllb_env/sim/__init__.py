@@ -2,12 +2,14 @@
 
 Public API (stable; the multi-agent env and the shared-memory data plane build on it):
 
-* :class:`FlowSimulator` -- ``reset(seed | workload_rng/system_rng)``, ``set_weights(lb, w)``,
+* :class:`FlowSimulator` -- ``reset(seed | workload_rng/system_rng)`` (``seed`` through
+  :func:`lwmecps_gym.core.seeding.streams_from_seed`), ``set_weights(lb, w)``,
   ``set_dispatch(mode, lb)``, ``set_capacity(server, cpus, speed, at)``, ``set_active(server, flag, at)``,
   ``run_until(t)`` / ``advance(dt)``, ``features(lb) -> (n_servers, 11)``, ``features_all()``,
   ``n_flow_on(lb)``, ``reservoir(lb, server, kind)``, ``active_mask()``, ``ground_truth()``,
-  ``busy_core_seconds()``, ``counters()``, ``flow_records()``, ``workload_exhausted``.
-* :class:`ServerSpec`, :class:`FlowRecords`, :data:`FEATURE_NAMES`, :data:`GROUND_TRUTH_NAMES`.
+  ``busy_core_seconds()``, ``flows_in_system()``, ``counters()``, ``flow_records()``, ``workload_exhausted``,
+  ``snapshot(lb) -> LBSnapshot`` (everything one LB's backend reports, one cheap pass).
+* :class:`ServerSpec`, :class:`FlowRecords`, :class:`LBSnapshot`, :data:`FEATURE_NAMES`, :data:`GROUND_TRUTH_NAMES`.
 * :data:`DISPATCH_MODES`, :data:`ORACLE_MODES` (see :mod:`marllb_env.sim.dispatch`).
 """
 
@@ -20,6 +22,7 @@ from marllb_env.sim.simulator import (
     REJECTED,
     FlowRecords,
     FlowSimulator,
+    LBSnapshot,
     ServerSpec,
     as_server_specs,
 )
@@ -35,6 +38,7 @@ __all__ = [
     "WEIGHTED_MODES",
     "FlowRecords",
     "FlowSimulator",
+    "LBSnapshot",
     "ServerSpec",
     "as_server_specs",
     "build_alias",

@@ -38,6 +38,10 @@ Randomness
 Implementation: per server a virtual clock ``V_j`` (attained service per in-service
 flow) and a heap of finish tags ``V_arrival + s``; the next departure time of each
 server in a list whose minimum (O(n_servers), in C) is the next departure event.
+The processor-sharing rate is :func:`lwmecps_gym.core.queueing.ps_rate` everywhere (the hot
+departure loop inlines only the bookkeeping around it; measured: calling the core function
+there costs nothing measurable). All time-advance logic lives here: backends read
+:meth:`FlowSimulator.snapshot` and never the simulator's internals.
 """
 
 from __future__ import annotations
