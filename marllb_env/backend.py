@@ -104,6 +104,17 @@ class SimBackend:
             proportional to capacity.
         capacity_events: ``[(time_s, server, cpus), ...]`` capacity changes applied each episode.
         **sim_kwargs: passed to :class:`FlowSimulator` (reservoir_size, empty_slots, ...).
+
+    Example (the core backend contract, without an env):
+
+    >>> from marllb_env.backend import SimBackend
+    >>> be = SimBackend([1, 1, 2, 2], {"kind": "poisson", "rho": 0.9, "mean_size_s": 1.0})
+    >>> be.reset(seed=0)
+    >>> be.apply([1.0, 1.0, 2.0, 2.0])
+    >>> be.advance(10.0)
+    >>> m = be.observe()
+    >>> m.time_s, m.features.shape, m.ground_truth.shape, bool((m.ground_truth[:, 0] <= 1).all())
+    (10.0, (4, 11), (4, 3), True)
     """
 
     def __init__(

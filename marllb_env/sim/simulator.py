@@ -221,6 +221,15 @@ class FlowSimulator:
 
     Public state: ``now`` (s), ``n_servers``, ``n_lbs``, ``servers`` (current specs).
     All arrays returned are fresh copies.
+
+    Example:
+
+    >>> from marllb_env.sim import FlowSimulator
+    >>> sim = FlowSimulator([1, 2], {"kind": "poisson", "rho": 0.8, "mean_size_s": 0.5}, seed=0)
+    >>> sim.set_weights(0, [1.0, 2.0])
+    >>> sim.advance(60.0)
+    >>> sim.now, sim.features(0).shape, sim.snapshot(0).completed == int(sim.counters()["completed"][0])
+    (60.0, (2, 11), True)
     """
 
     def __init__(

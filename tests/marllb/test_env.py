@@ -388,7 +388,10 @@ def test_simulator_weight_validation_names_the_problem():
 def test_docstring_examples_run():
     import doctest
 
+    import marllb_env.backend
     import marllb_env.env
+    import marllb_env.sim.simulator
 
-    res = doctest.testmod(marllb_env.env)
-    assert res.attempted > 0 and res.failed == 0
+    for mod in (marllb_env.env, marllb_env.backend, marllb_env.sim.simulator):
+        res = doctest.testmod(mod)
+        assert res.attempted > 0 and res.failed == 0, mod.__name__
