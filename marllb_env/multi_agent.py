@@ -14,15 +14,18 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 from gymnasium.utils import EzPickle
-from pettingzoo import ParallelEnv
 
 from lwmecps_gym.core.backend import PermanentBackendError
+from lwmecps_gym.core.optional import extra_hint
 from lwmecps_gym.core.policy import BasePolicy
 from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, resolve_alias, unset
 from marllb_env.backend import MultiLBBackend, MultiLBMeasurement, MultiSimBackend
 from marllb_env.rewards import REWARD_FUNCTIONS, fairness
 from marllb_env.sim import FEATURE_NAMES, as_server_specs
+
+with extra_hint("marllb_env's multi-agent env (parallel_env)"):  # names the 'marl' extra if pettingzoo is missing
+    from pettingzoo import ParallelEnv
 
 #: Named scenarios: servers (cpus each) and number of LBs.
 SCENARIOS: dict[str, dict[str, Any]] = {

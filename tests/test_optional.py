@@ -60,3 +60,13 @@ def test_shm_emulator_without_main_guard_says_why(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "spawn" in proc.stderr and 'if __name__ == "__main__":' in proc.stderr
+
+
+def test_missing_pettingzoo_names_the_marl_extra(monkeypatch):
+    import marllb_env
+
+    monkeypatch.setitem(sys.modules, "pettingzoo", None)
+    monkeypatch.delitem(sys.modules, "marllb_env.multi_agent", raising=False)
+    monkeypatch.delattr(marllb_env, "multi_agent", raising=False)  # force a fresh import of the submodule
+    with pytest.raises(ImportError, match=r"multi-agent env .*'pettingzoo' of the 'marl' extra"):
+        marllb_env.parallel_env()
