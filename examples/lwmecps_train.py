@@ -57,6 +57,8 @@ SETUP = {
 }
 #: --quick: training steps (PPO: one rollout of 8 envs x 256 steps; the Q agent: 9 episodes of 240 steps)
 QUICK_TIMESTEPS = 2048
+#: --quick for SAC/TD3: one gradient step per env step makes them the slowest per step
+QUICK_TIMESTEPS_OFF_POLICY = 1024
 METRICS = ["latency_ms", "sla_violation_rate", "replicas", "failed_rps", "return"]
 
 
@@ -82,7 +84,9 @@ def main() -> None:
     ap.add_argument("--scenario", default=None, help="override the scenario (default: melbourne-cbd; Q: minikube-4)")
     ap.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: 8 on-policy, 1 off-policy)")
     ap.add_argument("--wandb", metavar="PROJECT", help="log to Weights & Biases (needs wandb)")
-    args = _cli.finish(ap, ap.parse_args(), timesteps=QUICK_TIMESTEPS, eval_episodes=2)
+    args = ap.parse_args()
+    quick_steps = QUICK_TIMESTEPS_OFF_POLICY if args.algo in ("SAC", "TD3") else QUICK_TIMESTEPS
+    args = _cli.finish(ap, args, timesteps=quick_steps, eval_episodes=2)
     env_id, env_kwargs, algo_kwargs = SETUP[args.algo]
     env_kwargs = dict(env_kwargs)
     if args.scenario:
