@@ -219,3 +219,22 @@ def test_raw_class_refuses_step_before_reset(env_id):
 
     env = getattr(importlib.import_module(mod), name)()
     assert_rejected(lambda: env.step(env.action_space.sample()), "reset")
+
+
+# ---------------------------------------------------------------------------------------- kubeconfig bytes
+
+
+@FEW
+@given(data=st.one_of(st.binary(max_size=120), st.lists(st.sampled_from(
+    [b"apiVersion: v1\n", b"kind: Config\n", b"clusters: [\n", b"- 1\n", b"current-context: nope\n",
+     b"users: {}\n", b"\xff\xfe\n", b"contexts:\n  - name: c\n", b"\t\t: :\n", b"\x00"]), max_size=5).map(b"".join)))
+def test_any_kubeconfig_bytes_give_a_clear_error_naming_the_file(tmp_path_factory, data):
+    pytest.importorskip("kubernetes")
+    from lwmecps_gym.backends.kubernetes import KubernetesConfig, _make_api_client
+    from lwmecps_gym.core.backend import PermanentBackendError
+
+    path = tmp_path_factory.mktemp("kc") / "kubeconfig"
+    path.write_bytes(data)
+    with pytest.raises(PermanentBackendError) as err:  # none of these is a usable kubeconfig
+        _make_api_client(KubernetesConfig(kubeconfig=str(path)))
+    assert str(path) in str(err.value)
