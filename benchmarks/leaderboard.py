@@ -97,11 +97,12 @@ def _evaluate_fixed(task, which: str):
 
     env = task.make_env()
     policies = task.baselines(env) if which == "baseline" else task.oracles(env)
-    env.close()
     rows = []
     for p in policies:
-        res = evaluate(task.env_id, p, seeds=list(task.eval_seeds), step_limit=task.step_limit, **task.env_kwargs)
+        # on the env the policies were built with: a clairvoyant oracle reads that env's simulator
+        res = evaluate(env, p, seeds=list(task.eval_seeds), step_limit=task.step_limit)
         rows.append((res.policy, float(np.mean(res.values(task.metric)))))
+    env.close()
     return rows
 
 

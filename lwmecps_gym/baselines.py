@@ -333,6 +333,11 @@ class MPCPolicy(_InfoPolicy):
         K = self.lead_windows
         H = K + 1
         if self.forecast == "oracle":
+            seen = np.asarray(self.backend.observe().demand_rps, dtype=float)
+            if not np.allclose(seen, np.asarray(info["demand_rps"], dtype=float), rtol=1e-9, atol=1e-9):
+                raise RuntimeError(
+                    "MPCPolicy(forecast='oracle') reads the simulator of the env it was built with, and that "
+                    "simulator is not the one this observation came from: evaluate the oracle on that env instance")
             F = self.backend.demand_forecast(H)
         else:
             F = np.tile(np.asarray(info["demand_rps"], dtype=float), (H, 1))
@@ -514,6 +519,35 @@ def _on_sim(env: Any) -> bool:
     from lwmecps_gym.backends.sim import SimBackend
 
     return isinstance(getattr(env.unwrapped, "backend", None), SimBackend)
+
+
+class LazyPolicy(BasePolicy):
+    """A policy built on first use (``reset`` or ``act``), e.g. one tuned by a grid search.
+
+    Listing baselines then costs nothing; the tuning runs once, when the policy is first
+    evaluated. ``build() -> Policy``; ``name`` is the label used until (and after) it is built.
+    """
+
+    def __init__(self, name: str, build: Any):
+        if not callable(build):
+            raise TypeError(f"build must be callable, got {build!r}")
+        self.name = name
+        self._build = build
+        self.policy: Any = None
+
+    def _get(self) -> Any:
+        if self.policy is None:
+            self.policy = self._build()
+            self.policy.name = self.name
+        return self.policy
+
+    def reset(self, seed: int | None = None) -> None:
+        reset = getattr(self._get(), "reset", None)
+        if callable(reset):
+            reset(seed)
+
+    def act(self, obs: Any, info: dict[str, Any]) -> Any:
+        return self._get().act(obs, info)
 
 
 def baselines_for(env: Any, include_oracle: bool | None = None, tune: bool = True) -> list[BasePolicy]:

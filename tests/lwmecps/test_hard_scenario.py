@@ -120,3 +120,14 @@ def test_oracle_bound_beats_tuned_hpa_and_naive_mpc_on_held_out_seeds():
     naive = evaluate(env, MPCPolicy("last-window", env), seeds=seeds).values("return")
     assert np.all(oracle > hpa) and np.all(oracle > naive)
     assert oracle.mean() > hpa.mean() + 0.1 * abs(hpa.mean())
+
+
+def test_task_declaration_is_cheap_and_the_oracle_refuses_a_foreign_env():
+    task = TASKS[0]
+    env = task.make_env()
+    names = [p.name for p in task.baselines(env)]  # tuned baselines tune lazily, on first use
+    assert names == ["static", "hpa", "nearest-site", "mpc-last-window"]
+    (oracle,) = task.oracles(env)
+    with pytest.raises(RuntimeError, match="env instance"):
+        evaluate(task.make_env(), oracle, seeds=[task.eval_seeds[0]], step_limit=2)
+    assert len(evaluate(env, oracle, seeds=[task.eval_seeds[0]], step_limit=2).values("return")) == 1
