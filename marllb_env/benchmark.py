@@ -155,11 +155,15 @@ def train_normalized(task: BenchmarkTask, recipe: Recipe, seed: int) -> Normaliz
     def make() -> gym.Env:
         return FlowsInSystemReward(gym.make(task.env_id, **kwargs))
 
-    venv = VecNormalize(make_vec_env(make, n_envs=recipe.n_envs, seed=seed * 1000), gamma=recipe.algo_kwargs.get(
-        "gamma", 0.99))
+    algo_kwargs = dict(recipe.algo_kwargs)
+    if "n_steps" in algo_kwargs:  # a budget below one rollout (smoke runs) gets one short rollout
+        algo_kwargs["n_steps"] = min(algo_kwargs["n_steps"], max(16, recipe.timesteps // recipe.n_envs))
+        if "batch_size" in algo_kwargs:
+            algo_kwargs["batch_size"] = min(algo_kwargs["batch_size"], algo_kwargs["n_steps"] * recipe.n_envs)
+    venv = VecNormalize(make_vec_env(make, n_envs=recipe.n_envs, seed=seed * 1000), gamma=algo_kwargs.get("gamma", 0.99))
     recurrent = recipe.algo == "RecurrentPPO"
     model = algorithm_class(recipe.algo)("MlpLstmPolicy" if recurrent else "MlpPolicy", venv, seed=seed, verbose=0,
-                                         **dict(recipe.algo_kwargs))
+                                         **algo_kwargs)
     model.learn(total_timesteps=recipe.timesteps)
     rms = venv.obs_rms
     policy = NormalizedSB3Policy(model, rms.mean, rms.var, venv.clip_obs, venv.epsilon, recipe.name, recurrent)

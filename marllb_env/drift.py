@@ -158,7 +158,9 @@ class HiddenCapacityEnv(LoadBalanceEnv):
     (vCPUs), not the true one. ``info["true_capacity"]`` (``(num_servers,)`` float64, CPU-seconds/s,
     the true capacity at the observation's time) is **clairvoyant**: only oracles
     (:mod:`marllb_env.oracles`) read it; learned agents never see ``info`` and the
-    non-clairvoyant baselines do not read it. Simulator backend only.
+    non-clairvoyant baselines do not read it. Every step's ``info["episode_metrics"]`` carries
+    at least the running ``fct_mean_s`` (mean FCT of the LB's flows completed so far, s; NaN
+    before the first completion). Simulator backend only.
 
     Raises:
         ValueError: ``backend`` other than ``"sim"``, bad ``capacity_drift``.
@@ -195,7 +197,14 @@ class HiddenCapacityEnv(LoadBalanceEnv):
         out = super().step(action)
         if self._drift is not None and self.simulator().now + 0.5 * _LOOKAHEAD_S > self._drift.until:
             self._schedule(self._drift.until + _LOOKAHEAD_S)
-        out[4]["true_capacity"] = self.true_capacity()
+        info = out[4]
+        info["true_capacity"] = self.true_capacity()
+        # the running mean FCT of this LB's completed flows, so an episode cut by the caller
+        # (e.g. the harness' step_limit) still reports the primary metric
+        c = self.simulator().counters()
+        done = int(c["completed"][0])
+        em = info.setdefault("episode_metrics", {})
+        em.setdefault("fct_mean_s", float(c["fct_sum_s"][0]) / done if done else float("nan"))
         return out
 
     def true_capacity(self) -> np.ndarray:
