@@ -10,7 +10,8 @@ Importing the package registers (idempotently):
   60 s intervals, 1440 steps.
 * ``faas_gym/AutoscalingBursty-v0`` -- the hard scenario of the benchmark (``faas_gym.benchmark``):
   on/off bursts of OrcBench model 16 (Azure functions idle for minutes, then bursts that last a
-  few intervals), 15 s cold starts, deltas {-4, -1, 0, +1, +4}, 240 steps of 15 s.
+  few intervals), 15 s cold starts, deltas {-4, -1, 0, +1, +4}, 240 steps of 15 s; runs the exact
+  request-level simulator (``model="des"``).
 
 All three use the simulator by default (``backend="sim"``); ``backend="openfaas"`` acts on a
 real function. ``import faas_gym`` does not import kubernetes, prometheus_api_client, torch
@@ -34,11 +35,13 @@ DAY_WORKLOAD = {
 #: The bursty scenario: OrcBench model 16 (93 Azure functions; inter-arrival SCV 464) rescaled to a
 #: mean of 8 requests/s keeps the model's on/off shape at the 15 s interval: 41 % of intervals empty,
 #: bursts of up to ~3x the mean that persist (lag-1 autocorrelation of interval counts 0.58); its own
-#: execution times (clipped at 5 s); 15 s cold starts (Knative's measured 10-15 s).
+#: execution times (clipped at 5 s); 15 s cold starts (Knative's measured 10-15 s). The exact
+#: request-level model: the fluid model misses the bursts' within-interval clumping (docs/faas_gym.md).
 BURSTY_SIM = {
     "workload": {"kind": "orcbench", "model": 16, "mean_rps": 8.0},
     "service_time": {"kind": "orcbench", "model": 16, "max_s": 5.0},
     "cold_start_s": 15.0,
+    "model": "des",
 }
 
 register_once(

@@ -92,6 +92,35 @@ class ArrivalStream(ABC):
         return np.bincount(idx, minlength=n).astype(np.int64)
 
 
+class CountsStream(ArrivalStream):
+    """Arrivals of given per-window counts (a forecast): window ``k``, ``[t0 + k dt, t0 + (k + 1) dt)``,
+    gets ``counts[k]`` arrivals at uniform random times inside it; none after the last window.
+
+    Args:
+        counts: non-negative ints, one per window.
+        interval_s: window length ``dt``, s.
+        rng: draws the arrival times inside each window.
+        t0: start of the first window, s.
+    """
+
+    def __init__(self, counts, interval_s: float, rng: np.random.Generator, t0: float = 0.0):
+        super().__init__(rng, t0)
+        parts = [np.sort(rng.uniform(t0 + k * interval_s, t0 + (k + 1) * interval_s, int(n)))
+                 for k, n in enumerate(counts)]
+        self._times = np.concatenate(parts) if parts else np.empty(0)
+
+    def arrivals_until(self, t1: float) -> np.ndarray:
+        t0, self.t = self.t, float(t1)
+        times = self._times
+        return times[np.searchsorted(times, t0):np.searchsorted(times, t1)]
+
+    def counts(self, interval_s: float, n: int) -> np.ndarray:
+        t0 = self.t
+        times = self.arrivals_until(t0 + n * interval_s)
+        edges = t0 + interval_s * np.arange(1, n + 1)
+        return np.diff(np.searchsorted(times, edges, side="left"), prepend=0).astype(np.int64)
+
+
 class _PoissonStream(ArrivalStream):
     def __init__(self, wl: _PoissonFamily, rng: np.random.Generator, t0: float):
         super().__init__(rng, t0)

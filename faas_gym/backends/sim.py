@@ -66,7 +66,14 @@ from typing import Any
 import numpy as np
 
 from faas_gym.backends.base import FaasMeasurement
-from faas_gym.workloads import ServiceTime, Workload, copy_generator, make_service_time, make_workload
+from faas_gym.workloads import (
+    CountsStream,
+    ServiceTime,
+    Workload,
+    copy_generator,
+    make_service_time,
+    make_workload,
+)
 from lwmecps_gym.core.queueing import erlang_c
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, coerce_dataclass
 
@@ -279,35 +286,37 @@ class SimBackend:
         """An independent copy of this simulator in its current state, for planning (MPC, oracles).
 
         The copy shares only immutable data and caches of pure functions; stepping it never changes
-        this simulator. Without ``future_counts`` its workload stream is a copy of this one's, so
-        it sees exactly the arrivals this simulator will see: the true future (a clairvoyant
-        oracle's model). With ``future_counts`` (fluid model only) its next ``len(future_counts)``
-        windows of ``interval_s`` seconds get those arrival counts instead (a forecast), treated
-        like a renewal workload's counts (no expected rate); later windows continue the copied stream.
+        this simulator. Without ``future_counts`` its workload stream and its service-time stream
+        are copies of this one's, so it sees exactly the arrivals (and, in the DES, the service
+        times) this simulator will see: the true future (a clairvoyant oracle's model). With
+        ``future_counts`` its next ``len(future_counts)`` windows of ``interval_s`` seconds get
+        those arrival counts instead (a forecast; :class:`~faas_gym.workloads.CountsStream`:
+        uniform times inside each window, no arrivals after the last; the fluid model treats them
+        like a renewal workload's counts), and its service times come from a fixed independent
+        stream, so a forecast copy knows nothing of the true future.
 
         Raises:
-            ValueError: ``future_counts`` with ``model="des"``, without ``interval_s``, or with
-                negative counts.
+            ValueError: ``future_counts`` without ``interval_s``, or with negative counts.
         """
         twin = object.__new__(SimBackend)
         twin.__dict__.update(self.__dict__)  # immutable config/service/workload and pure-function caches shared
         twin._bitgens = None  # a reset() of the twin builds its own generators
-        twin._stream = self._stream.fork()
-        twin._rng_wl = twin._stream.rng
-        twin._rng_sys = copy_generator(self._rng_sys)
         for name in ("_ready_at", "_pool", "_counts", "_means", "_free", "_pending"):
             setattr(twin, name, list(getattr(self, name)))
         twin._waiting = deque(self._waiting)
-        if future_counts is not None:
-            if self._des:
-                raise ValueError("future_counts needs model='fluid' (the DES draws arrival times)")
+        if future_counts is None:
+            twin._stream = self._stream.fork()
+            twin._rng_sys = copy_generator(self._rng_sys)
+        else:
             if interval_s is None:
                 raise ValueError("future_counts needs interval_s, the length of each counted window")
             dt = check_float("interval_s", interval_s, low=0.0, low_open=True)
             counts = [check_int(f"future_counts[{i}]", int(k), low=0) for i, k in enumerate(future_counts)]
-            twin._counts, twin._means = counts, [-1.0] * len(counts)
-            twin._ci, twin._chunk_dt = 0, dt
-            twin._head_end, twin._head_full = twin.t + dt, True
+            rng = np.random.Generator(np.random.PCG64(0))
+            twin._stream = CountsStream(counts, dt, rng, twin.t)
+            twin._rng_sys = rng
+            twin._counts, twin._means, twin._ci = [], [], 0  # the fluid model re-counts from the stream
+        twin._rng_wl = twin._stream.rng
         return twin
 
     # ------------------------------------------------------------------ scaling
