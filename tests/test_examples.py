@@ -96,11 +96,3 @@ def test_qmix_example_refuses_a_budget_that_cannot_update(tmp_path):
     assert proc.returncode == 2
     assert "fewer than --batch 8" in proc.stderr and "no gradient step" in proc.stderr
     assert not (tmp_path / "qmix.pt").exists()
-
-
-@pytest.mark.slow
-def test_ppo_shared_example_runs(tmp_path):
-    pytest.importorskip("supersuit")
-    _run(["examples/marllb_ppo_shared.py", "--scenario", "seed_4x4", "--timesteps", "256", "--train-steps", "20",
-          "--eval-episodes", "1", "--eval-steps", "20", "--out", str(tmp_path)])
-    assert (tmp_path / "ppo_shared.zip").exists() and (tmp_path / "ppo_shared_vecnormalize.pkl").exists()
