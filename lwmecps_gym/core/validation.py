@@ -58,7 +58,8 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
         TypeError: not an integer (``3.0``, ``"3"``, ``True`` are refused). ValueError: out of range.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer (not {type(value).__name__}), got {_short(value)}")
+        raise TypeError(f"{name} must be an integer{_range_text(low, high)} (not {type(value).__name__}), "
+                        f"got {_short(value)}")
     value = int(value)
     _check_range(name, value, low, high)
     return value
@@ -81,8 +82,8 @@ def check_float(
         ValueError: NaN, infinite, or outside the range.
     """
     if not _is_number(value):
-        raise TypeError(f"{name} must be a real number (int or float, not {type(value).__name__}), "
-                        f"got {_short(value)}")
+        raise TypeError(f"{name} must be a real number{_range_text(low, high, low_open)} (int or float, "
+                        f"not {type(value).__name__}), got {_short(value)}")
     v = float(value)
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite (a real number, not NaN or inf), got {value!r}")
@@ -266,6 +267,17 @@ def read_text_lines(name: str, path: Any, *, encoding: str = "utf-8") -> list[st
 def check_positive(name: str, value: Any) -> float:
     """Return ``value`` as a finite float ``> 0``."""
     return check_float(name, value, low=0.0, low_open=True)
+
+
+def _range_text(low: float | None, high: float | None, low_open: bool = False) -> str:
+    """`` in [low, high]`` / `` > low`` / ... for messages (empty without bounds)."""
+    if low is None and high is None:
+        return ""
+    if high is None:
+        return f" {'>' if low_open else '>='} {low}"
+    if low is None:
+        return f" <= {high}"
+    return f" in {'(' if low_open else '['}{low}, {high}]"
 
 
 def _is_number(value: Any) -> bool:
