@@ -121,7 +121,8 @@ class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
 
     Never terminates (autoscaling is a continuing task). Truncation by ``max_episode_steps``
     of the registered id: ``FaaSTrainGym-v1`` 10 steps of 30 s; ``faas_gym/Autoscaling-v0``
-    240 steps of 15 s (1 h); ``faas_gym/AutoscalingDay-v0`` 1440 steps of 60 s (24 h).
+    240 steps of 15 s (1 h); ``faas_gym/AutoscalingDay-v0`` 1440 steps of 60 s (24 h);
+    ``faas_gym/AutoscalingBursty-v0`` 240 steps of 15 s.
 
     ## Arguments
 
