@@ -154,8 +154,8 @@ class HiddenCapacityEnv(LoadBalanceEnv):
 
     Same spaces, reward, info and arguments as ``LoadBalanceEnv`` (default scenario
     ``"hidden_drift"``), plus ``capacity_drift`` (a :class:`CapacityDrift` or a mapping of its
-    fields; default: the scenario's ``capacity_drift``, or :class:`CapacityDrift`'s defaults if it has none). ``info["configured_capacity"]`` is the nominal capacity
-    (vCPUs), not the true one. ``info["true_capacity"]`` (``(num_servers,)`` float64, CPU-seconds/s,
+    fields; default: the scenario's ``capacity_drift``, or :class:`CapacityDrift`'s defaults if
+    it has none). ``info["configured_capacity"]`` is the nominal capacity (vCPUs), not the true one. ``info["true_capacity"]`` (``(num_servers,)`` float64, CPU-seconds/s,
     the true capacity at the observation's time) is **clairvoyant**: only oracles
     (:mod:`marllb_env.oracles`) read it; learned agents never see ``info`` and the
     non-clairvoyant baselines do not read it. Every step's ``info["episode_metrics"]`` carries
