@@ -14,7 +14,14 @@ from gymnasium import spaces
 from faas_gym.backends.base import FaasBackend, FaasMeasurement
 from lwmecps_gym.core.env import BackendEnv
 from lwmecps_gym.core.optional import extra_hint
-from lwmecps_gym.core.validation import check_choice, check_float, check_int, coerce_dataclass, resolve_alias, unset
+from lwmecps_gym.core.validation import (
+    check_choice,
+    check_float,
+    check_int,
+    coerce_dataclass,
+    resolve_alias,
+    unset,
+)
 
 DAY_S = 86_400.0
 ACTION_MODES = ("delta", "scale_up_down")
