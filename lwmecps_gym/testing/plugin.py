@@ -5,6 +5,7 @@ distribution (also loadable with ``pytest -p lwmecps_gym.testing.plugin``).
 |---|---|
 | ``lwmecps_http_stub`` | a started :class:`~lwmecps_gym.testing.http_stub.HttpStub` |
 | ``lwmecps_kubernetes`` | a started :class:`~lwmecps_gym.testing.kubernetes.MockKubernetes`; ``lwmecps_kubernetes.env_kwargs(tmp_path)`` are the ``gym.make`` arguments |
+| ``faas_openfaas`` | a started :class:`~lwmecps_gym.testing.openfaas.MockOpenFaaS` (exporter, real Prometheus, loopback Deployment); ``faas_openfaas.env_kwargs(tmp_path)`` are the ``gym.make`` arguments (skips the test without the ``prometheus`` binary) |
 | ``lwmecps_prometheus`` | a factory ``start(targets, scrape_interval_s=1.0)`` of real Prometheus servers (skips the test without the binary) |
 | ``marllb_shm_env`` | a factory ``make(**kwargs)`` of ``LoadBalanceEnv(backend="shm")`` over the data-plane emulator, closed afterwards |
 
@@ -33,6 +34,19 @@ def lwmecps_kubernetes() -> Iterator[Any]:
     from lwmecps_gym.testing.kubernetes import MockKubernetes
 
     with MockKubernetes() as mock:
+        yield mock
+
+
+@pytest.fixture
+def faas_openfaas() -> Iterator[Any]:
+    pytest.importorskip("kubernetes", reason='needs the prometheus extra: pip install -e ".[prometheus]"')
+    pytest.importorskip("prometheus_client", reason='needs the test extra: pip install -e ".[test]"')
+    from lwmecps_gym.testing.openfaas import MockOpenFaaS
+    from lwmecps_gym.testing.prometheus import MISSING_REASON, prometheus_binary
+
+    if prometheus_binary() is None:
+        pytest.skip(MISSING_REASON)
+    with MockOpenFaaS() as mock:
         yield mock
 
 
