@@ -107,7 +107,7 @@ def main() -> None:  # pragma: no cover - documentation table
     print("|---|---|---|---|---|---|---|")
     for cpus in (1, 4, 16):
         for rho in (0.5, 0.8, 0.9):
-            n = {0.5: 100_000, 0.8: 300_000, 0.9: 800_000}[rho]  # relaxation: ~6, 72, 340 flows
+            n = {0.5: 50_000, 0.8: 200_000, 0.9: 500_000}[rho]  # relaxation: ~6, 72, 340 flows
             r = ps_fidelity_case(cpus, rho, n, seeds=(1, 2, 3, 4, 5), batches=20)
             print(f"| {cpus} | {rho} | {r.theory_s:.4f} | {r.estimate_s:.4f} | {100 * r.error:+.2f}% | "
                   f"{100 * r.se_s / r.theory_s:.2f}% | {r.flows} |", flush=True)

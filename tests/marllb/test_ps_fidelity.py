@@ -8,7 +8,7 @@ probability < 1e-4 under approximate normality) and the standard error must be b
 share of the closed form, so the check can fail. Sample sizes follow the mixing time: one core at
 rho 0.9 needs millions of flows for a 1% standard error, and short runs at rho 0.9 have a skewed
 mean (long busy periods are rare), so here rho 0.9 is checked on 4 cores only, at a 6% standard
-error; the documentation table (``python -m marllb_env.fidelity``: 5 seeds x 800,000 flows at rho
+error; the documentation table (``python -m marllb_env.fidelity``: 5 seeds x 500,000 flows at rho
 0.9) has every case at about 1%.
 """
 
