@@ -33,6 +33,7 @@ register_once(
 register_once(
     "marllb_env/LoadBalanceTrace-v0", "marllb_env.env:LoadBalanceEnv", kwargs={"scenario": "trace_rate_150"}, **_EPISODE
 )
+register_once("marllb_env/LoadBalanceHard-v0", "marllb_env.drift:HiddenCapacityEnv", kwargs={"action_mode": "continuous"}, **{**_EPISODE, "max_episode_steps": 800})
 
 
 def parallel_env(**kwargs: Any):
