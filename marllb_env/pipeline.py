@@ -40,6 +40,8 @@ AGENT_TYPES = ("qmix", "sac-gru", "i-sac", "s-sac", "ppo", "recurrent-ppo")
 SINGLE_AGENT_TYPES = ("sac-gru", "recurrent-ppo")
 TRACE_TYPES = ("poisson", "marllb", "wikibench")
 SINGLE_ENV_ID = "marllb_env/LoadBalance-v0"
+#: the hard scenario's env (``hidden_drift``: true core speeds hidden and drifting; :mod:`marllb_env.drift`)
+HARD_ENV_ID = "marllb_env/LoadBalanceHard-v0"
 #: MARLLB's weight levels: the code's (default) and the paper's.
 WEIGHT_LEVELS = {"code": [1.0, 1.5, 2.0], "paper": [1.0, 1.2, 1.4, 1.6, 1.8, 2.0]}
 #: Workload of a setup built from ``--num-servers`` alone, and of ``--trace-type poisson`` on a
@@ -81,6 +83,8 @@ class Setup:
             env's default: Poisson, rho 0.9, exp 0.5 CPU-s jobs).
         episode_steps: steps of 0.25 s per evaluation episode.
         weight_levels: weight of each action index.
+        env_id: single-agent env id (default :data:`SINGLE_ENV_ID`; :data:`HARD_ENV_ID` for a scenario
+            with hidden, drifting capacities, e.g. ``hidden_drift``).
     """
 
     agent_type: str
@@ -90,6 +94,7 @@ class Setup:
     workload: dict[str, Any] | None
     episode_steps: int = 240
     weight_levels: list[float] = field(default_factory=lambda: list(WEIGHT_LEVELS["code"]))
+    env_id: str | None = None
 
     @property
     def family(self) -> str:
@@ -108,6 +113,7 @@ class Setup:
         else:  # LoadBalanceEnv's episodes end by gym.make's TimeLimit
             kw["max_episode_steps"] = kw.pop("max_steps")
             kw["flatten_obs"] = True
+            kw["action_mode"] = "discrete"
             if self.workload is None:  # the multi-agent env's default workload, made explicit
                 kw["workload"] = {"kind": "poisson", "rho": 0.9, "mean_size_s": 0.5}
         kw.update(overrides)
@@ -120,7 +126,7 @@ class Setup:
             from marllb_env.multi_agent import JointEnv
 
             return JointEnv(**kw)
-        return gym.make(SINGLE_ENV_ID, **kw)
+        return gym.make(self.env_id or SINGLE_ENV_ID, **kw)
 
     def make_parallel_env(self, max_steps: int | None = None) -> Any:
         """The PettingZoo env of this setup (multi-agent family)."""
@@ -134,6 +140,11 @@ class Setup:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Setup:
         return cls(**d)
+
+    @property
+    def hard(self) -> bool:
+        """True for the hidden-capacity scenario's env (:data:`HARD_ENV_ID`)."""
+        return self.env_id == HARD_ENV_ID
 
 
 def _trace_cpu_rate(trace: str) -> float:
@@ -152,7 +163,7 @@ def resolve_setup(
     trace: str | None = None,
     trace_path: str | None = None,
     rho: float = 0.9,
-    episode_steps: int = 240,
+    episode_steps: int | None = None,
     weight_levels: str = "code",
 ) -> Setup:
     """Build the :class:`Setup` of a run from the CLI's arguments.
@@ -175,7 +186,6 @@ def resolve_setup(
     check_choice("agent-type", agent_type, AGENT_TYPES)
     check_choice("trace-type", trace_type, TRACE_TYPES)
     check_choice("weight-levels", weight_levels, tuple(WEIGHT_LEVELS))
-    episode_steps = check_int("episode-steps", episode_steps, low=1)
     rho = check_float("rho", rho, low=0.0, low_open=True)
     if trace_type == "wikibench" and not trace_path:
         raise ValueError(NO_WIKIBENCH)
@@ -192,14 +202,20 @@ def resolve_setup(
 
     if scenario is None and num_servers is None:
         scenario = "moderate"
+    env_id = None
     if scenario is not None:
         multi = multi_agent_scenarios()
         check_choice("scenario", scenario, scenario_names())
         if scenario in SINGLE_SCENARIOS:
             sc = SINGLE_SCENARIOS[scenario]
-            if sc.get("capacity_events") or sc.get("capacity_drift"):
-                raise ValueError(f"scenario {scenario!r} changes server capacity during an episode, which the CLI's "
-                                 "envs (LoadBalance-v0, the multi-agent env) do not model; choose another scenario")
+            if sc.get("capacity_events"):
+                raise ValueError(f"scenario {scenario!r} has capacity events, which the CLI does not run; "
+                                 "choose another scenario")
+            if sc.get("capacity_drift"):
+                if agent_type not in SINGLE_AGENT_TYPES + ("ppo",) or int(sc["n_lbs"]) != 1:
+                    raise ValueError(f"scenario {scenario!r} runs on {HARD_ENV_ID}, a single-LB env: use "
+                                     f"--agent-type sac-gru, recurrent-ppo or ppo")
+                env_id = HARD_ENV_ID
             servers, n_lbs, workload = list(sc["servers"]), int(sc["n_lbs"]), dict(sc["workload"])
         else:
             sc = multi[scenario]
@@ -236,13 +252,21 @@ def resolve_setup(
         if not os.path.isfile(trace_path):
             raise ValueError(f"--trace-path {trace_path!r} does not exist")
         workload = {"kind": "wikibench", "path": os.path.abspath(trace_path)}
-    return Setup(agent_type, label, servers, n_lbs, workload, episode_steps, list(WEIGHT_LEVELS[weight_levels]))
+    if episode_steps is None:
+        episode_steps = 800 if env_id is not None else 240  # the hard task's registered length; 60 s
+    episode_steps = check_int("episode-steps", episode_steps, low=1)
+    if env_id is not None and trace_type != "poisson":
+        raise ValueError(f"scenario {scenario!r} has its own workload; --trace-type must be poisson")
+    return Setup(agent_type, label, servers, n_lbs, workload, episode_steps, list(WEIGHT_LEVELS[weight_levels]),
+                 env_id)
 
 
 # ------------------------------------------------------------------------------------ baselines
 def baselines(setup: Setup, oracles: bool = True) -> list[tuple[Any, dict[str, Any]]]:
     """Heuristic baselines of ``setup``'s family as ``(policy, env overrides)`` pairs.
 
+    ``hidden_drift`` (:data:`HARD_ENV_ID`): :func:`marllb_env.benchmark.hard_baselines` (tuned SED variants)
+    and :func:`~marllb_env.benchmark.hard_oracles` (SED with the true capacities).
     Multi-agent: every LB runs the same rule with capacity-proportional weights
     (:class:`marllb_env.multi_agent.StaticWeightsPolicy`): SED, LSQ, WCMP and the oracles GSQ
     (global true queue lengths) and SRT (true remaining job sizes). Single-agent (LB 0; the other
@@ -259,6 +283,11 @@ def baselines(setup: Setup, oracles: bool = True) -> list[tuple[Any, dict[str, A
             env = MultiLoadBalanceEnv(**setup.env_kwargs(dispatch=mode))
             out.append((StaticWeightsPolicy(env, name=name), {"dispatch": mode}))
         return out
+    if setup.hard:  # the task's tuned baselines and oracle, in the continuous action mode they were tuned in
+        from marllb_env.benchmark import hard_baselines, hard_oracles
+
+        pols = hard_baselines() + (hard_oracles() if oracles else [])
+        return [(p, {"action_mode": "continuous", **p.env_kwargs}) for p in pols]
     from marllb_env import baselines as B
 
     pols = [B.SED(), B.LSQ(), B.WCMP()] + ([B.GSQ(), B.SRT()] if oracles else [])

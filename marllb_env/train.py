@@ -11,7 +11,9 @@ single-agent env. SAC-GRU learners use :data:`marllb_env.sac_gru.PRESETS` (MARLL
 ``--preset large`` for the large scale) with ``--sac-*`` overrides.
 
 Every ``--eval-every`` training episodes the greedy policy is run on ``--val-episodes`` validation
-seeds (``20000 + i``, disjoint from training and test seeds); the best one is saved at
+seeds (``20000 + i``, disjoint from training and test seeds; score: the return, or minus the mean
+FCT on ``hidden_drift``, which trains on the task's reward ``-interval_s * flows in system``); the
+best one is saved at
 ``--save-path`` (plus ``<stem>.json``: setup and hyper-parameters), the final one at
 ``<stem>_last<ext>``. At the end the best model, SED, LSQ, WCMP and the oracles GSQ and SRT are
 evaluated with the shared harness on ``--eval-episodes`` held-out seeds (``10000 + i``); the table
@@ -63,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=None,
                    help="training episodes (default: the paper's 72; for ppo/recurrent-ppo the same number of "
                         "episodes' worth of steps)")
-    p.add_argument("--episode-steps", type=int, default=240, help="steps of 0.25 s per evaluation episode (60 s)")
+    p.add_argument("--episode-steps", type=int, default=None,
+                   help="steps of 0.25 s per evaluation episode (default 240 = 60 s; 800 on hidden_drift)")
     p.add_argument("--train-steps", type=int, default=None, help="steps per training episode (default: --episode-steps)")
     p.add_argument("--save-path", required=True, help="checkpoint of the best model (.pt; .zip for ppo/recurrent-ppo)")
     p.add_argument("--seed", type=int, default=0)
@@ -126,10 +129,24 @@ class _Logger:
 
 
 def _validate(setup: Setup, policy: Any, n: int, steps: int) -> float:
+    """Validation score (higher is better): the mean return, or minus the mean FCT on ``hidden_drift``
+    (its task metric)."""
     from lwmecps_gym.core.evaluation import evaluate
 
     seeds = [VALIDATION_SEED_BASE + i for i in range(n)]
-    return float(evaluate(lambda: setup.make_env(steps), policy, seeds=seeds).values("return").mean())
+    res = evaluate(lambda: setup.make_env(steps), policy, seeds=seeds)
+    return -float(res.values("fct_mean_s").mean()) if setup.hard else float(res.values("return").mean())
+
+
+def _training_env(setup: Setup, steps: int) -> Any:
+    """The env learners train on: ``setup.make_env``; on ``hidden_drift`` with the task's training reward
+    ``-interval_s * flows in system`` (:class:`marllb_env.benchmark.FlowsInSystemReward`)."""
+    env = setup.make_env(steps)
+    if setup.hard:
+        from marllb_env.benchmark import FlowsInSystemReward
+
+        env = FlowsInSystemReward(env)
+    return env
 
 
 def _write_meta(path: str, meta: dict[str, Any]) -> None:
@@ -173,7 +190,7 @@ def train_sac(setup: Setup, args: argparse.Namespace, episodes: int, train_steps
         over = {"hidden": 16, "batch_episodes": 2, "learning_starts": 1, "updates_per_episode": 2,
                 "seq_len": 8, "burn_in": 4, **over}
     cfg = preset(args.preset, **over)
-    env = setup.make_env(train_steps)
+    env = _training_env(setup, train_steps)
     obs_dim = int(np.prod(env.observation_space.shape))
     nvec = np.asarray(env.action_space.nvec)
     levels = int(nvec[0])
@@ -296,9 +313,7 @@ def train_sb3(setup: Setup, args: argparse.Namespace, episodes: int, train_steps
     else:
         from stable_baselines3.common.env_util import make_vec_env
 
-        from marllb_env.pipeline import SINGLE_ENV_ID
-
-        venv = make_vec_env(SINGLE_ENV_ID, n_envs=1, seed=args.seed, env_kwargs=setup.env_kwargs(train_steps))
+        venv = make_vec_env(lambda: _training_env(setup, train_steps), n_envs=1, seed=args.seed)
         per_episode = train_steps
     policy_name = "MlpLstmPolicy" if algo == "RecurrentPPO" else "MlpPolicy"
     model = algorithm_class(algo)(policy_name, venv, verbose=0, seed=None if shared else args.seed,
@@ -409,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         log.close()
     print(f"trained {args.agent_type} on {setup.scenario} ({setup.n_lbs} LBs, {len(setup.servers)} servers) for "
-          f"{episodes} episodes of {train_steps} steps in {time.perf_counter() - t0:.0f} s; best validation return "
+          f"{episodes} episodes of {train_steps} steps in {time.perf_counter() - t0:.0f} s; best validation score "
           f"{summary['best_val_return']:.2f}; saved {args.save_path} (+ {os.path.basename(meta_path(args.save_path))})")
     if not args.no_final_eval:
         print(final_report(args.save_path, setup, args.eval_episodes))

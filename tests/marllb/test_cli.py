@@ -78,3 +78,16 @@ def test_marllb_trace_is_rescaled_to_the_offered_load():
     assert 3.0 < s.workload["time_scale"] < 3.4
     own = resolve_setup("sac-gru", "trace_rate_400", trace_type="marllb")
     assert own.workload == {"kind": "marllb_trace", "trace": "rate_400"}  # a trace scenario keeps its rate
+
+
+def test_hard_scenario_runs_on_its_env_with_discrete_weights():
+    s = resolve_setup("sac-gru", "hidden_drift")
+    assert s.env_id == "marllb_env/LoadBalanceHard-v0" and s.episode_steps == 800 and s.family == "single"
+    env = s.make_env(3)
+    assert env.action_space.nvec.tolist() == [3] * 8  # the SAC-GRU's discrete weight levels, not the Box default
+    obs, info = env.reset(seed=0)
+    assert "true_capacity" in info and obs.shape == (8 * 11,)
+    with pytest.raises(ValueError, match="single-LB env"):
+        resolve_setup("i-sac", "hidden_drift")
+    with pytest.raises(ValueError, match="own workload"):
+        resolve_setup("sac-gru", "hidden_drift", trace_type="marllb")
