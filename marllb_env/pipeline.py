@@ -147,6 +147,25 @@ class Setup:
         return self.env_id == HARD_ENV_ID
 
 
+def parse_weight_levels(spec: str) -> list[float]:
+    """``"code"`` (1.0, 1.5, 2.0), ``"paper"`` (1.0 .. 2.0 step 0.2) or a comma-separated list of at least
+    two positive numbers (e.g. ``"0.25,0.5,1,2,4"``).
+
+    Raises:
+        ValueError: anything else.
+    """
+    if spec in WEIGHT_LEVELS:
+        return list(WEIGHT_LEVELS[spec])
+    try:
+        levels = [float(x) for x in str(spec).split(",")]
+    except ValueError:
+        levels = []
+    if len(levels) < 2 or not all(np.isfinite(v) and v > 0 for v in levels):
+        raise ValueError(f"weight-levels must be 'code', 'paper' or a comma-separated list of at least two positive "
+                         f"numbers, got {spec!r}")
+    return levels
+
+
 def _trace_cpu_rate(trace: str) -> float:
     """Offered CPU-seconds per second of a MARLLB trace (sum of job sizes / duration)."""
     times, iters = load_marllb_trace(trace)
@@ -178,6 +197,9 @@ def resolve_setup(
       ``trace``, default ``rate_150``) with its inter-arrival times scaled so that the offered load is
       ``rho`` of the cluster's capacity (a trace scenario keeps its own rate); ``wikibench`` replays
       ``trace_path``.
+    * ``weight_levels``: see :func:`parse_weight_levels`.
+    * A scenario with hidden, drifting capacities (``hidden_drift``) runs on :data:`HARD_ENV_ID` with
+      discrete weights, single-agent types only, 800-step episodes by default.
 
     Raises:
         ValueError: unknown names, counts that contradict the scenario, a single-agent type with
@@ -185,7 +207,7 @@ def resolve_setup(
     """
     check_choice("agent-type", agent_type, AGENT_TYPES)
     check_choice("trace-type", trace_type, TRACE_TYPES)
-    check_choice("weight-levels", weight_levels, tuple(WEIGHT_LEVELS))
+    levels = parse_weight_levels(weight_levels)
     rho = check_float("rho", rho, low=0.0, low_open=True)
     if trace_type == "wikibench" and not trace_path:
         raise ValueError(NO_WIKIBENCH)
@@ -257,8 +279,7 @@ def resolve_setup(
     episode_steps = check_int("episode-steps", episode_steps, low=1)
     if env_id is not None and trace_type != "poisson":
         raise ValueError(f"scenario {scenario!r} has its own workload; --trace-type must be poisson")
-    return Setup(agent_type, label, servers, n_lbs, workload, episode_steps, list(WEIGHT_LEVELS[weight_levels]),
-                 env_id)
+    return Setup(agent_type, label, servers, n_lbs, workload, episode_steps, levels, env_id)
 
 
 # ------------------------------------------------------------------------------------ baselines

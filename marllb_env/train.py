@@ -39,7 +39,6 @@ from marllb_env.pipeline import (
     AGENT_TYPES,
     TRACE_TYPES,
     VALIDATION_SEED_BASE,
-    WEIGHT_LEVELS,
     Setup,
     evaluate_setup,
     meta_path,
@@ -61,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", default=None, help="bundled MARLLB trace for --trace-type marllb (rate_150, rate_400)")
     p.add_argument("--trace-path", default=None, help="Wikibench trace file for --trace-type wikibench")
     p.add_argument("--rho", type=float, default=0.9, help="offered load a MARLLB trace is rescaled to")
-    p.add_argument("--weight-levels", default="code", choices=tuple(WEIGHT_LEVELS))
+    p.add_argument("--weight-levels", default="code",
+                   help="weight of each action index: code (1, 1.5, 2), paper (1 .. 2 step 0.2) or a list, e.g. "
+                        "0.25,0.5,1,2,4")
     p.add_argument("--episodes", type=int, default=None,
                    help="training episodes (default: the paper's 72; for ppo/recurrent-ppo the same number of "
                         "episodes' worth of steps)")

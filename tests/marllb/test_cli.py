@@ -91,3 +91,12 @@ def test_hard_scenario_runs_on_its_env_with_discrete_weights():
         resolve_setup("i-sac", "hidden_drift")
     with pytest.raises(ValueError, match="own workload"):
         resolve_setup("sac-gru", "hidden_drift", trace_type="marllb")
+
+
+def test_weight_levels_by_name_or_list():
+    assert resolve_setup("i-sac", "moderate", weight_levels="paper").weight_levels == [1.0, 1.2, 1.4, 1.6, 1.8, 2.0]
+    assert resolve_setup("sac-gru", "hidden_drift", weight_levels="0.25,0.5,1,2,4").weight_levels == [
+        0.25, 0.5, 1.0, 2.0, 4.0]
+    for bad in ("wide", "1", "1,-2", "1,x"):
+        with pytest.raises(ValueError, match="weight-levels"):
+            resolve_setup("i-sac", "moderate", weight_levels=bad)
