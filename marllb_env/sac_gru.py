@@ -35,10 +35,10 @@ reference notes, sections 1.2-1.3):
   schedule of the temperature (by about ``lr`` in ``log alpha`` per update with Adam).
   ``"max_ratio"`` is Christodoulou's ``0.98 * heads * log K`` (98% of the maximum entropy); a
   float sets the target directly.
-* **Replay**: whole episodes (MARLLB: 3000), sampled as windows of ``seq_len`` steps; the GRU
-  states at a window's start come from a ``burn_in``-step prefix run without gradient (R2D2,
-  Kapturowski et al. 2019) from the zero state (the true state when the prefix reaches the
-  episode's start). Updates start once more than ``learning_starts`` episodes are stored
+* **Replay**: whole episodes (MARLLB: 3000), sampled as windows of ``seq_len`` steps that start
+  at the episode's start (true zero GRU state) or at ``t0 >= burn_in``, where the GRU states come
+  from the ``burn_in`` steps before ``t0`` run without gradient from the zero state (R2D2,
+  Kapturowski et al. 2019). Updates start once more than ``learning_starts`` episodes are stored
   (MARLLB: 25); ``updates_per_episode`` gradient steps follow each episode (MARLLB: 25).
 
 Checkpoints are ``torch.save`` of plain state dicts (loadable with ``weights_only=True``) plus
