@@ -6,7 +6,7 @@ import happens when this module is imported, not on ``import marllb_env``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -19,7 +19,7 @@ from lwmecps_gym.core.backend import PermanentBackendError
 from lwmecps_gym.core.optional import extra_hint
 from lwmecps_gym.core.policy import BasePolicy
 from lwmecps_gym.core.seeding import draw_seed
-from lwmecps_gym.core.validation import check_choice, check_float, check_int, resolve_alias, unset
+from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_seed, resolve_alias, unset
 from marllb_env.backend import MultiLBBackend, MultiLBMeasurement, MultiSimBackend
 from marllb_env.rewards import REWARD_FUNCTIONS, fairness
 from marllb_env.sim import FEATURE_NAMES, as_server_specs
@@ -326,6 +326,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
 
     # ------------------------------------------------------------------ API
     def reset(self, seed: int | None = None, options: dict | None = None):
+        check_seed("seed", seed)
         if seed is not None or not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(seed)
         self.agents = list(self.possible_agents)
@@ -341,9 +342,15 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
     def step(self, actions: dict[str, Any]):
         if not self.agents:
             raise RuntimeError("step() called on a finished episode; call reset()")
+        if not isinstance(actions, Mapping):
+            raise TypeError(f"actions must be a dict agent -> action for agents {self.agents}, "
+                            f"got {type(actions).__name__}")
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"actions missing for agents {missing}")
+        unknown = [a for a in actions if a not in self.agents]
+        if unknown:
+            raise ValueError(f"actions given for unknown agents {unknown}; the agents are {self.agents}")
         weights = [self._weights(actions[a], a) for a in self.possible_agents]
         self.backend.apply(weights)
         self.backend.advance(self.interval_s)

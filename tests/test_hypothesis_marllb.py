@@ -220,10 +220,6 @@ def test_continuous_actions_refuse_nan_shape_and_bounds(action):
 
 # ---------------------------------------------------------------------------------------- PettingZoo
 
-PZ_GAP = "marllb_env/multi_agent.py: "
-
-
-@pytest.mark.xfail(strict=True, reason=PZ_GAP + "reset(seed=-1) fails in numpy without naming seed")
 @FEW
 @given(seed=bad_seed())
 def test_parallel_env_refuses_bad_seeds(seed):
@@ -244,13 +240,11 @@ def test_parallel_env_refuses_a_missing_agent_and_keeps_working():
     env.step(acts)
 
 
-@pytest.mark.xfail(strict=True, reason=PZ_GAP + "an extra agent's action is ignored")
 def test_parallel_env_refuses_an_unknown_agent():
     env, acts = _parallel_after_reset()
     assert_rejected(lambda: env.step({**acts, "lb_99": acts[env.agents[0]]}), "lb_99")
 
 
-@pytest.mark.xfail(strict=True, reason=PZ_GAP + "a list of actions fails with numpy's ambiguous truth value")
 def test_parallel_env_refuses_a_list_of_actions():
     env, acts = _parallel_after_reset()
     assert_rejected(lambda: env.step(list(acts.values())), "actions")
