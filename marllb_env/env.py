@@ -15,12 +15,18 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-
 from gymnasium.utils import RecordConstructorArgs
 
 from lwmecps_gym.core.backend import PermanentBackendError
 from lwmecps_gym.core.env import BackendEnv
-from lwmecps_gym.core.validation import check_choice, check_float, check_positive, resolve_alias, unset
+from lwmecps_gym.core.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_positive,
+    resolve_alias,
+    unset,
+)
 from marllb_env.backend import GT_NAMES, LBBackend, LBMeasurement, SimBackend, default_servers, fct_summary
 from marllb_env.rewards import REWARD_FUNCTIONS, get_reward_function, jain, smoothed
 from marllb_env.scenarios import get_scenario
@@ -313,8 +319,10 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
         self.reward_field = check_choice("reward_field", reward_field, REWARD_FIELDS)
         self.reward_type = reward_type
         self._reward_fn = get_reward_function(reward_type)
-        self.use_ground_truth = bool(use_ground_truth)
-        self.flatten_obs = bool(flatten_obs)
+        self.use_ground_truth = check_bool("use_ground_truth", use_ground_truth)  # "no" is not True
+        self.flatten_obs = check_bool("flatten_obs", flatten_obs)
+        if sim_config is not None and not isinstance(sim_config, Mapping):
+            raise TypeError(f"sim_config must be a mapping of FlowSimulator options, got {sim_config!r}")
         self.warmup_s = check_float("warmup_s", warmup_s, low=0.0)
         self.feature_set = check_choice("feature_set", feature_set, tuple(FEATURE_SETS))
         self._cols = FEATURE_SETS[self.feature_set]

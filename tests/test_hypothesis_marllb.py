@@ -92,11 +92,7 @@ CASES = [
 ]
 
 #: Known gaps in files owned by other engineers, as strict xfails (remove when fixed). Key: case id.
-KNOWN_GAPS: dict[str, str] = {
-    "marllb_env/LoadBalance-v0:use_ground_truth": "marllb_env/env.py: truthy strings ('no') are taken as True",
-    "marllb_env/LoadBalance-v0:flatten_obs": "marllb_env/env.py: truthy strings ('no') are taken as True",
-    "marllb_env/LoadBalance-v0:sim_config": "a non-mapping sim_config fails in dict() unnamed",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _params(cases):
