@@ -274,6 +274,11 @@ class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
             from faas_gym.backends.sim import SimBackend, SimConfig
 
             cfg = coerce_dataclass(SimConfig, sim_config, "sim_config")
+            given = sim_config.get("initial_replicas") if isinstance(sim_config, Mapping) else None
+            if given is not None and given != self.initial_replicas:  # never replaced silently
+                raise ValueError(f"sim_config['initial_replicas'] ({given!r}) conflicts with initial_replicas="
+                                 f"{self.initial_replicas} (in [{self.min_replicas}, {self.max_replicas}]); "
+                                 "set initial_replicas on the env")
             cfg = dataclasses.replace(cfg, slo_ms=self.slo_ms, initial_replicas=self.initial_replicas)
             return SimBackend(cfg), max(cfg.queue_capacity, 1)
         if sim_config is not None:
@@ -415,6 +420,8 @@ class FaasAutoscalingEnv(BackendEnv[FaasMeasurement]):
     def _delta_of(self, action: Any) -> int:
         """Validate a non-``int`` action (numpy integer, 0-d/1-element array) and return its delta."""
         n = len(self.deltas)
+        if np.asarray(action).dtype.kind == "f":  # 1.0 is not an index (Discrete refuses floats too)
+            raise ValueError(f"action must be an integer in [0, {n - 1}], got {action!r}")
         try:
             idx = int(np.asarray(action).reshape(()))
         except (TypeError, ValueError):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import json
 import math
 from abc import ABC, abstractmethod
@@ -43,7 +44,15 @@ from typing import Any
 
 import numpy as np
 
-from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_keys, check_positive
+from lwmecps_gym.core.validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_keys,
+    check_path,
+    check_positive,
+    decode_text,
+)
 
 #: Seconds per OrcBench inter-arrival unit (1/1000 minute; see the data README).
 ORCBENCH_IAT_UNIT_S = 0.06
@@ -381,10 +390,12 @@ class AzureTraceReplay(_PoissonFamily):
             ValueError: malformed header or row (message names the line and column), unknown
                 or ambiguous ``function``, or no rows.
         """
-        path = Path(path)
+        path = check_path("workload['path']", path)  # None, bytes or a missing file: named errors
         counts_rows: list[np.ndarray] = []
         names: list[str] = []
-        with path.open(newline="") as fh:
+        # decoded strictly: a binary file names itself, the line and the column
+        text = decode_text(path.read_bytes(), f"{path}")
+        with io.StringIO(text, newline="") as fh:
             reader = csv.reader(fh)
             try:
                 header = next(reader)

@@ -101,13 +101,7 @@ CASES = [
 ]
 
 #: Known gaps in files owned by other engineers, as strict xfails (remove when fixed). Key: str(case).
-KNOWN_GAPS: dict[str, str] = {
-    "faas_gym/Autoscaling-v0:initial_replicas-2": "faas_gym/env.py replaces sim_config['initial_replicas'] "
-                                                 "(and slo_ms) with the env's own, silently",
-    "faas_gym/Autoscaling-v0:path": "workloads.AzureTraceReplay.from_csv: a missing file / None path is not "
-                                    "named as workload['path']",
-}
-TRACE_GAP = "workloads.AzureTraceReplay.from_csv: undecodable bytes raise UnicodeDecodeError without the file name"
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _params(cases):
@@ -145,7 +139,6 @@ def test_constructor_and_reset_refuse_out_of_contract_values(case):
 # ---------------------------------------------------------------------------------------- trace files
 
 
-@pytest.mark.xfail(strict=True, reason=TRACE_GAP)
 @FEW
 @given(data=st.one_of(
     st.binary(min_size=0, max_size=300),
@@ -164,7 +157,6 @@ def test_azure_trace_bytes_load_or_fail_naming_the_file(tmp_path_factory, data):
     assert math.isfinite(wl.mean_rate_rps())
 
 
-@pytest.mark.xfail(strict=True, reason=TRACE_GAP)
 def test_binary_trace_names_file_and_line(tmp_path):
     path = tmp_path / "garbage.csv"
     path.write_bytes(b"HashOwner,HashApp,HashFunction,Trigger,1\n\xff\xfe\xfa binary\n")
@@ -201,7 +193,6 @@ def test_actions_outside_the_space_are_refused_and_the_env_keeps_working(env_id,
         env.close()
 
 
-@pytest.mark.xfail(strict=True, reason="faas_gym/env.py: an integral float action (1.0) is taken as the index 1")
 @pytest.mark.parametrize("action", [1.0, np.float64(1.0), np.array(1.0)])
 def test_float_actions_are_refused(action):
     env = _make_and_reset(A, {})
