@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from lwmecps_gym.core.optional import require
+from lwmecps_gym.core.plotting import EpisodeHistory
 
 #: Frame size, pixels (width, height).
 FRAME_SIZE = (960, 720)
@@ -31,7 +32,7 @@ _LEGEND = {"fontsize": 7, "loc": "lower right", "bbox_to_anchor": (1.0, 1.0), "f
            "borderaxespad": 0.1}
 
 
-class FaasRenderer:
+class FaasRenderer(EpisodeHistory):
     """Accumulates an episode's measurements and draws them.
 
     Args:
@@ -46,21 +47,11 @@ class FaasRenderer:
         self.slo_ms = float(slo_ms)
         self.max_replicas = int(max_replicas)
         self.title = title
-        self.history: list[Any] = []
-
-    def reset(self) -> None:
-        """Forget the history (a new episode)."""
-        self.history = []
+        super().__init__()
 
     def record(self, m: Any) -> None:
         """Append measurement ``m`` (a ``FaasMeasurement``); the same object twice is recorded once."""
-        if self.history:
-            last = self.history[-1]
-            if m is last:
-                return
-            if m.time_s <= last.time_s:
-                self.history = []
-        self.history.append(m)
+        self.append(m)
 
     def _series(self) -> dict[str, np.ndarray]:
         h = self.history

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from lwmecps_gym.core.optional import require
+from lwmecps_gym.core.plotting import EpisodeHistory
 
 #: Size of rendered frames (pixels).
 FRAME_W, FRAME_H = 960, 720
@@ -116,7 +117,7 @@ def _scale_bar(ax: Any, lon: np.ndarray, lat: np.ndarray) -> None:
     ax.annotate(f"{length:g} km", (xa, ya), xytext=(0, 4), textcoords="offset points", fontsize=8, zorder=6)
 
 
-class MapRenderer:
+class MapRenderer(EpisodeHistory):
     """``rgb_array`` frames of the MEC envs: a map of the scenario over a timeline strip.
 
     Map: base stations (grey dots); users (small dots) coloured by the site serving them
@@ -132,18 +133,9 @@ class MapRenderer:
     ``time_s`` is not after the last one starts a new episode's history.
     """
 
-    def __init__(self) -> None:
-        self.history: list[Any] = []
-
     def record(self, m: Any) -> None:
         """Append measurement ``m`` (a ``ClusterMeasurement``); the same object twice counts once."""
-        if self.history:
-            last = self.history[-1]
-            if m is last:
-                return
-            if m.time_s <= last.time_s:
-                self.history = []
-        self.history.append(m)
+        self.append(m)
 
     def figure(self, env: Any) -> Any:
         """The current frame of ``env`` as a :class:`matplotlib.figure.Figure` (not registered with pyplot)."""

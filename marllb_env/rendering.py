@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from lwmecps_gym.core.optional import require
+from lwmecps_gym.core.plotting import EpisodeHistory
 
 #: Frame size, pixels (width, height).
 FRAME_SIZE = (960, 720)
@@ -84,7 +85,7 @@ def _cpu_panel(ax, util: np.ndarray, capacity: np.ndarray | None) -> None:
     ax.set_title("CPU use (last interval)", fontsize=9, loc="left")
 
 
-class LBRenderer:
+class LBRenderer(EpisodeHistory):
     """History and frames of the single-agent :class:`~marllb_env.env.LoadBalanceEnv`.
 
     Args:
@@ -93,12 +94,8 @@ class LBRenderer:
 
     def __init__(self, title: str = "MARLLB load balancing"):
         self.title = title
-        self.history: list[tuple[Any, np.ndarray]] = []
+        super().__init__()
         self.capacity: np.ndarray | None = None
-
-    def reset(self) -> None:
-        """Forget the history (a new episode)."""
-        self.history = []
 
     def record(self, m: Any, weights: Sequence[float], capacity: Sequence[float] | None = None) -> None:
         """Append one interval.
@@ -109,15 +106,8 @@ class LBRenderer:
             weights: ``(n_servers,)`` weights in force during the interval.
             capacity: ``(n_servers,)`` CPUs per server, for the axis labels (optional).
         """
-        if self.history:
-            last = self.history[-1][0]
-            if m is last:
-                return
-            if m.time_s <= last.time_s:
-                self.history = []
-        if capacity is not None:
+        if self.append(m, (m, np.array(weights, dtype=float))) and capacity is not None:
             self.capacity = np.asarray(capacity, dtype=float)
-        self.history.append((m, np.array(weights, dtype=float)))
 
     def figure(self):
         """The current frame as a :class:`matplotlib.figure.Figure` (not registered with pyplot)."""

@@ -86,26 +86,25 @@ def test_registry_holds_every_family():
     assert {"lwmecps", "faas_gym", "FaaSTrainGym", "marllb_env"} <= families, IDS
 
 
-@pytest.mark.parametrize("env_id", IDS)
-def test_gymnasium_checker(env_id):
+def _gymnasium_check(env):
     from gymnasium.utils.env_checker import check_env
 
-    env = _make(env_id)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(env.unwrapped)
-    assert _unexplained(caught, env_id) == []
-    env.close()
+    check_env(env)
 
 
-@pytest.mark.parametrize("env_id", IDS)
-def test_sb3_checker(env_id):
+def _sb3_check(env):
     from stable_baselines3.common.env_checker import check_env
 
+    check_env(env)
+
+
+@pytest.mark.parametrize("checker", [_gymnasium_check, _sb3_check], ids=["gymnasium", "sb3"])
+@pytest.mark.parametrize("env_id", IDS)
+def test_env_checker_without_unexplained_warnings(env_id, checker):
     env = _make(env_id)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        check_env(env.unwrapped)
+        checker(env.unwrapped)
     assert _unexplained(caught, env_id) == []
     env.close()
 

@@ -200,3 +200,34 @@ def figure_to_rgb(fig: Figure) -> np.ndarray:
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[:, :, :3], dtype=np.uint8)
+
+
+class EpisodeHistory:
+    """The measurements of the episode so far, kept by a renderer (one entry per control interval).
+
+    A measurement whose ``time_s`` is not after the last one's starts a new episode's history; the
+    same measurement object twice is recorded once (an env may hand it over from ``reset`` and
+    ``render``). Renderers of every family subclass it.
+    """
+
+    def __init__(self) -> None:
+        self.history: list = []
+        self._last = None
+
+    def reset(self) -> None:
+        """Forget the history (a new episode)."""
+        self.history = []
+        self._last = None
+
+    def append(self, m, entry=None) -> bool:
+        """Record measurement ``m`` (stored as ``entry`` if given); returns ``False`` for a repeat of the last."""
+        last = self._last
+        if last is not None:
+            if m is last:
+                return False
+            if m.time_s <= last.time_s:
+                self.history = []
+        self._last = m
+        self.history.append(m if entry is None else entry)
+        return True
+
