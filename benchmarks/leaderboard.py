@@ -138,21 +138,29 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _plot(task, rows, path: Path) -> None:
+def plot_entry(e: dict, path: Path) -> None:
+    """The leaderboard figure of one task entry of the report (also re-drawable from the JSON)."""
+    import textwrap
+
     import matplotlib.figure
 
-    fig = matplotlib.figure.Figure(figsize=(7.5, 0.45 * len(rows) + 1.6), layout="constrained")
+    rows = [(n, "oracle", v, None, None) for n, v in e["oracles"]] + [(n, "baseline", v, None, None) for n, v in e["baselines"]]
+    rows += [(n, "RL", s["iqm"], *s["iqm_ci"]) for n, s in e["recipes"].items()]
+    fig = matplotlib.figure.Figure(figsize=(9, 0.5 * len(rows) + 1.8), layout="constrained")
     ax = fig.add_subplot()
     colours = {"oracle": "#6a3d9a", "baseline": "#1f78b4", "RL": "#e6550d"}
-    labels = [f"{name} ({kind})" for name, kind, *_ in rows]
     for i, (_, kind, value, lo, hi) in enumerate(rows):
         err = None if lo is None else [[value - lo], [hi - value]]
-        ax.barh(i, value, color=colours[kind], xerr=err, capsize=3)
-    ax.set_yticks(range(len(rows)), labels)
+        ax.barh(i, value, color=colours[kind], xerr=err, capsize=3, label=kind)
+    ax.set_yticks(range(len(rows)), [textwrap.fill(n, 34) for n, *_ in rows], fontsize=8)
     ax.invert_yaxis()
-    direction = "higher is better" if task.higher_is_better else "lower is better"
-    ax.set_xlabel(f"{task.metric} on held-out seeds ({direction}); RL: IQM over training seeds, 95% CI")
-    ax.set_title(f"{task.family} / {task.scenario}")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), ["clairvoyant oracle" if k == "oracle" else "non-clairvoyant baseline" if k == "baseline"
+                                else "RL: IQM over training seeds, 95% CI" for k in unique], fontsize=8, loc="best")
+    direction = "higher is better" if e["higher_is_better"] else "lower is better"
+    ax.set_xlabel(f"{e['metric']}, mean over {len(e['eval_seeds'])} held-out seeds ({direction})")
+    ax.set_title(f"{e['family']} / {e['scenario']}")
     fig.savefig(path, dpi=110)
 
 
@@ -200,10 +208,8 @@ def run(args) -> dict:
 
             best_oracle = pick(oracles, key=lambda r: r[1])
             entry["headroom"] = {"oracle": best_oracle[0], "value": headroom(best_oracle[1], best, task.higher_is_better)}
-        rows = [(n, "oracle", v, None, None) for n, v in oracles] + [(n, "baseline", v, None, None) for n, v in baselines]
-        rows += [(n, "RL", s["iqm"], *s["iqm_ci"]) for n, s in stats.items()]
         fig = fig_dir / f"leaderboard_{task.family}_{task.scenario}.png"
-        _plot(task, rows, fig)
+        plot_entry(entry, fig)
         entry["figure"] = os.path.relpath(fig, out_md.parent)
         report["tasks"].append(entry)
     report["wall_s"] = time.time() - t0

@@ -204,6 +204,9 @@ def test_writer_killed_mid_frame_never_yields_torn_frame(region):
 
 
 def _fast_writer(name: str, seconds: float, done) -> None:
+    """A writer at ~10k frames/s (the data plane publishes every few ms): fast enough to lap a
+    reader mid-copy, paced so that a reader on a loaded 2-core machine still gets a whole frame
+    within its 1000 retries (an unpaced busy loop laps the 4-frame ring every few microseconds)."""
     r = SharedMemoryRegion.attach(name)
     active = np.ones(64, bool)
     end = time.monotonic() + seconds
@@ -211,6 +214,7 @@ def _fast_writer(name: str, seconds: float, done) -> None:
     while time.monotonic() < end:
         t += 1
         r.write_msg_out(np.full(64, t % 2**31), active, ts=float(t))
+        time.sleep(0.0001)
     done.value = t
     r.close()
 
