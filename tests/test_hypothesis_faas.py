@@ -10,12 +10,9 @@ keeps working.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
 from hypothesis import given
@@ -25,28 +22,18 @@ import faas_gym  # noqa: F401 (registers the ids)
 from faas_gym.workloads import AzureTraceReplay, make_workload
 from tests.support.badinput import (
     FEW,
+    Case,
     assert_rejected,
     bad_choice,
     bad_int,
     bad_real,
     bad_seed,
+    case_params,
+    check_constructor_case,
+    kw,
+    make_and_reset,
     not_a_sequence,
 )
-
-
-@dataclass(frozen=True)
-class Case:
-    env_id: str
-    names: tuple[str, ...]
-    strategy: st.SearchStrategy
-    kwargs: Callable[[Any], dict]
-
-    def __str__(self) -> str:
-        return f"{self.env_id}:{self.names[0]}"
-
-
-def kw(name: str) -> Callable[[Any], dict]:
-    return lambda v: {name: v}
 
 
 def sim(key: str) -> Callable[[Any], dict]:
@@ -100,40 +87,9 @@ CASES = [
     Case(T, ("slo_ms",), POS, kw("slo_ms")),
 ]
 
-#: Known gaps in files owned by other engineers, as strict xfails (remove when fixed). Key: str(case).
-KNOWN_GAPS: dict[str, str] = {}
-
-
-def _params(cases):
-    seen: dict[str, int] = {}
-    for c in cases:
-        key = str(c)
-        seen[key] = seen.get(key, 0) + 1
-        ident = key if seen[key] == 1 else f"{key}-{seen[key]}"
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[ident])] if ident in KNOWN_GAPS else []
-        yield pytest.param(c, marks=marks, id=ident)
-
-
-def _make_and_reset(env_id: str, kwargs: dict) -> gym.Env:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        env = gym.make(env_id, **kwargs)
-        try:
-            env.reset(seed=0)
-        except BaseException:
-            env.close()
-            raise
-    return env
-
-
-@pytest.mark.parametrize("case", list(_params(CASES)))
+@pytest.mark.parametrize("case", list(case_params(CASES)))
 def test_constructor_and_reset_refuse_out_of_contract_values(case):
-    @FEW
-    @given(case.strategy)
-    def check(value):
-        assert_rejected(lambda: _make_and_reset(case.env_id, case.kwargs(value)), *case.names)
-
-    check()
+    check_constructor_case(case)
 
 
 # ---------------------------------------------------------------------------------------- trace files
@@ -170,7 +126,7 @@ def test_binary_trace_names_file_and_line(tmp_path):
 @FEW
 @given(seed=bad_seed())
 def test_reset_refuses_bad_seeds(seed):
-    env = _make_and_reset(A, {})
+    env = make_and_reset(A, {})
     try:
         assert_rejected(lambda: env.reset(seed=seed), "seed")
         env.reset(seed=1)
@@ -184,7 +140,7 @@ def test_reset_refuses_bad_seeds(seed):
 def test_actions_outside_the_space_are_refused_and_the_env_keeps_working(env_id, n, action):
     bad = action.draw(st.one_of(st.integers(max_value=-1), st.integers(min_value=n), st.sampled_from(
         [1.5, math.nan, "1", None, [0, 1], np.array([1, 2]), {"a": 1}])))
-    env = _make_and_reset(env_id, {})
+    env = make_and_reset(env_id, {})
     try:
         assert_rejected(lambda: env.step(bad), "action")
         obs, r, term, trunc, info = env.step(env.action_space.sample())
@@ -195,7 +151,7 @@ def test_actions_outside_the_space_are_refused_and_the_env_keeps_working(env_id,
 
 @pytest.mark.parametrize("action", [1.0, np.float64(1.0), np.array(1.0)])
 def test_float_actions_are_refused(action):
-    env = _make_and_reset(A, {})
+    env = make_and_reset(A, {})
     try:
         assert_rejected(lambda: env.step(action), "action")
     finally:

@@ -9,9 +9,7 @@ refused naming ``action``, and the env then steps normally.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -24,28 +22,18 @@ import lwmecps_gym  # noqa: F401 (registers the ids)
 from lwmecps_gym.scenarios import SCENARIO_NAMES
 from tests.support.badinput import (
     FEW,
+    Case,
     assert_rejected,
     bad_choice,
     bad_int,
     bad_real,
     bad_seed,
+    case_params,
+    check_constructor_case,
+    kw,
+    make_and_reset,
     not_a_sequence,
 )
-
-
-@dataclass(frozen=True)
-class Case:
-    env_id: str
-    names: tuple[str, ...]
-    strategy: st.SearchStrategy
-    kwargs: Callable[[Any], dict]
-
-    def __str__(self) -> str:
-        return f"{self.env_id}:{self.names[0]}"
-
-
-def kw(name: str) -> Callable[[Any], dict]:
-    return lambda v: {name: v}
 
 
 def nested(outer: str, inner: str) -> Callable[[Any], dict]:
@@ -94,43 +82,14 @@ CASES = [
     Case("lwmecps-v1", ("sla_ms",), POS, kw("sla_ms")),
 ]
 
-#: Known gaps in files owned by other engineers, as strict xfails: the test fails once a gap is fixed,
-#: so the marker is removed then. Key: str(case).
-KNOWN_GAPS: dict[str, str] = {
-}
-
-
-def _params(cases):
-    for c in cases:
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[str(c)])] if str(c) in KNOWN_GAPS else []
-        yield pytest.param(c, marks=marks, id=str(c))
-
-
-def _make_and_reset(env_id: str, kwargs: dict) -> gym.Env:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        env = gym.make(env_id, **kwargs)
-        try:
-            env.reset(seed=0)
-        except BaseException:
-            env.close()
-            raise
-    return env
-
-
-@pytest.mark.parametrize("case", list(_params(CASES)))
+@pytest.mark.parametrize("case", list(case_params(CASES)))
 def test_constructor_and_reset_refuse_out_of_contract_values(case):
-    @FEW
-    @given(case.strategy)
-    def check(value):
-        assert_rejected(lambda: _make_and_reset(case.env_id, case.kwargs(value)), *case.names)
-
-    check()
+    check_constructor_case(case)
 
 
 def test_node_cpu_names_itself_not_a_derived_value():
     with pytest.raises(ValueError, match="node_cpu") as err:
-        _make_and_reset(V3, {"scenario_options": {"node_cpu": -16}})
+        make_and_reset(V3, {"scenario_options": {"node_cpu": -16}})
     assert "max_replicas" not in str(err.value)
 
 
@@ -141,7 +100,7 @@ def test_node_cpu_names_itself_not_a_derived_value():
 @FEW
 @given(seed=bad_seed())
 def test_reset_refuses_bad_seeds(env_id, seed):
-    env = _make_and_reset(env_id, {})
+    env = make_and_reset(env_id, {})
     try:
         assert_rejected(lambda: env.reset(seed=seed), "seed")
         env.reset(seed=1)  # still usable
@@ -169,7 +128,7 @@ def bad_discrete_actions(n: int) -> st.SearchStrategy:
 @FEW
 @given(action=bad_multidiscrete_actions(8, 8))
 def test_v3_refuses_actions_outside_the_space_and_keeps_working(action):
-    env = _make_and_reset(V3, {})
+    env = make_and_reset(V3, {})
     try:
         assert_rejected(lambda: env.step(action), "action")
         obs, r, term, trunc, info = env.step(env.action_space.sample())
@@ -182,7 +141,7 @@ def test_v3_refuses_actions_outside_the_space_and_keeps_working(action):
 @given(action=st.one_of(st.integers(0, 7).map(lambda i: np.where(np.arange(8) == i, np.nan, 0.5)),
                         st.sampled_from([np.zeros(7), np.full(8, 2.0), np.full(8, -1.5), np.full(8, np.inf)])))
 def test_v3_continuous_refuses_nan_shape_and_bounds(action):
-    env = _make_and_reset(V3, {"action_mode": "continuous"})
+    env = make_and_reset(V3, {"action_mode": "continuous"})
     try:
         assert_rejected(lambda: env.step(np.asarray(action) if isinstance(action, np.ndarray) else action), "action")
         env.step(env.action_space.sample())
@@ -191,7 +150,7 @@ def test_v3_continuous_refuses_nan_shape_and_bounds(action):
 
 
 def test_v3_continuous_refuses_a_string_action():
-    env = _make_and_reset(V3, {"action_mode": "continuous"})
+    env = make_and_reset(V3, {"action_mode": "continuous"})
     try:
         assert_rejected(lambda: env.step("x"), "action")
     finally:
@@ -202,7 +161,7 @@ def test_v3_continuous_refuses_a_string_action():
 @FEW
 @given(action=bad_discrete_actions(8))
 def test_placement_refuses_actions_outside_the_space_and_keeps_working(env_id, action):
-    env = _make_and_reset(env_id, {})
+    env = make_and_reset(env_id, {})
     try:
         assert_rejected(lambda: env.step(action), "action")
         obs, *_ = env.step(env.action_space.sample())

@@ -10,12 +10,9 @@ naming the file (and, for a decode error, the line); actions outside the space a
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
 from hypothesis import given
@@ -25,29 +22,23 @@ import marllb_env
 from marllb_env.traces import MarllbTraceWorkload, TraceFormatError, WikibenchWorkload
 from tests.support.badinput import (
     FEW,
+    Case,
     assert_rejected,
     bad_bool,
     bad_choice,
     bad_int,
     bad_real,
     bad_seed,
+    case_params,
+    check_constructor_case,
+    kw,
+    make_and_reset,
     not_a_sequence,
 )
 
 
-@dataclass(frozen=True)
-class Case:
-    names: tuple[str, ...]
-    strategy: st.SearchStrategy
-    kwargs: Callable[[Any], dict]
-    env_id: str = "marllb_env/LoadBalance-v0"
-
-    def __str__(self) -> str:
-        return f"{self.env_id}:{self.names[0]}"
-
-
-def kw(name: str) -> Callable[[Any], dict]:
-    return lambda v: {name: v}
+def case(names, strategy, kwargs, env_id: str = "marllb_env/LoadBalance-v0") -> Case:
+    return Case(env_id, names, strategy, kwargs)
 
 
 def workload(kind: str, key: str) -> Callable[[Any], dict]:
@@ -58,73 +49,42 @@ POS = bad_real(0.0, low_open=True)
 NONNEG = bad_real(0.0)
 
 CASES = [
-    Case(("num_servers",), bad_int(low=1), kw("num_servers")),
-    Case(("interval_s",), POS, kw("interval_s")),
-    Case(("warmup_s",), NONNEG, kw("warmup_s")),
-    Case(("n_lbs",), bad_int(low=1), kw("n_lbs")),
-    Case(("reward_type",), bad_choice(["jain", "max", "mean", "std"]), kw("reward_type")),
-    Case(("feature_set",), bad_choice(["all", "marllb_agents"]), kw("feature_set")),
-    Case(("action_mode",), bad_choice(["discrete", "continuous"]), kw("action_mode")),
-    Case(("dispatch",), bad_choice(["sed", "wcmp", "lsq", "ecmp", "gsq"]), kw("dispatch")),
-    Case(("reward_smoothing",), bad_real(0.0, 1.0), kw("reward_smoothing")),
-    Case(("use_ground_truth",), bad_bool(), kw("use_ground_truth")),
-    Case(("flatten_obs",), bad_bool(), kw("flatten_obs")),
-    Case(("weight_levels",), not_a_sequence(), kw("weight_levels")),
-    Case(("weight_levels",), st.lists(st.sampled_from(["2", None, math.nan, -1.0, True]), min_size=1, max_size=3),
+    case(("num_servers",), bad_int(low=1), kw("num_servers")),
+    case(("interval_s",), POS, kw("interval_s")),
+    case(("warmup_s",), NONNEG, kw("warmup_s")),
+    case(("n_lbs",), bad_int(low=1), kw("n_lbs")),
+    case(("reward_type",), bad_choice(["jain", "max", "mean", "std"]), kw("reward_type")),
+    case(("feature_set",), bad_choice(["all", "marllb_agents"]), kw("feature_set")),
+    case(("action_mode",), bad_choice(["discrete", "continuous"]), kw("action_mode")),
+    case(("dispatch",), bad_choice(["sed", "wcmp", "lsq", "ecmp", "gsq"]), kw("dispatch")),
+    case(("reward_smoothing",), bad_real(0.0, 1.0), kw("reward_smoothing")),
+    case(("use_ground_truth",), bad_bool(), kw("use_ground_truth")),
+    case(("flatten_obs",), bad_bool(), kw("flatten_obs")),
+    case(("weight_levels",), not_a_sequence(), kw("weight_levels")),
+    case(("weight_levels",), st.lists(st.sampled_from(["2", None, math.nan, -1.0, True]), min_size=1, max_size=3),
          kw("weight_levels")),
-    Case(("weight_range",), st.sampled_from([(10.0, 0.1), (0.1,), 5, (0.1, math.inf), ("0.1", 10)]),
+    case(("weight_range",), st.sampled_from([(10.0, 0.1), (0.1,), 5, (0.1, math.inf), ("0.1", 10)]),
          kw("weight_range")),
-    Case(("capacity_events",), st.sampled_from([[5], 5, [[1.0]], [["a", 0, 1.0]], [[math.nan, 0, 1.0]]]),
+    case(("capacity_events",), st.sampled_from([[5], 5, [[1.0]], [["a", 0, 1.0]], [[math.nan, 0, 1.0]]]),
          kw("capacity_events")),
-    Case(("servers", "cpus", "speed"), st.one_of(not_a_sequence(), st.sampled_from([[1, -1], [1, math.nan], [], ["1", 2]])),
+    case(("servers", "cpus", "speed"), st.one_of(not_a_sequence(), st.sampled_from([[1, -1], [1, math.nan], [], ["1", 2]])),
          kw("servers")),
-    Case(("sim_config", "bogus"), st.sampled_from([{"bogus": 1}, [1], 5, "x"]), kw("sim_config")),
-    Case(("backend_kwargs",), st.sampled_from([{"speed": 2.0}, {"x": 1}]), kw("backend_kwargs")),
-    Case(("workload",), st.sampled_from([5, [1], {"kind": "bogus"}, {"kind": "poisson", "bogus": 1}]),
+    case(("sim_config", "bogus"), st.sampled_from([{"bogus": 1}, [1], 5, "x"]), kw("sim_config")),
+    case(("backend_kwargs",), st.sampled_from([{"speed": 2.0}, {"x": 1}]), kw("backend_kwargs")),
+    case(("workload",), st.sampled_from([5, [1], {"kind": "bogus"}, {"kind": "poisson", "bogus": 1}]),
          kw("workload")),
-    Case(("rho",), POS, workload("poisson", "rho")),
-    Case(("mean_size_s",), POS, workload("poisson", "mean_size_s")),
-    Case(("size_dist",), bad_choice(["exponential", "deterministic", "pareto", "lognormal"]),
+    case(("rho",), POS, workload("poisson", "rho")),
+    case(("mean_size_s",), POS, workload("poisson", "mean_size_s")),
+    case(("size_dist",), bad_choice(["exponential", "deterministic", "pareto", "lognormal"]),
          workload("poisson", "size_dist")),
-    Case(("trace",), st.sampled_from([None, 5, "no-such-trace", b"rate_150"]), workload("marllb_trace", "trace")),
-    Case(("time_scale",), POS, workload("marllb_trace", "time_scale")),
-    Case(("path",), st.sampled_from([None, 5, "/no/such/trace.txt"]), workload("wikibench", "path")),
+    case(("trace",), st.sampled_from([None, 5, "no-such-trace", b"rate_150"]), workload("marllb_trace", "trace")),
+    case(("time_scale",), POS, workload("marllb_trace", "time_scale")),
+    case(("path",), st.sampled_from([None, 5, "/no/such/trace.txt"]), workload("wikibench", "path")),
 ]
 
-#: Known gaps in files owned by other engineers, as strict xfails (remove when fixed). Key: case id.
-KNOWN_GAPS: dict[str, str] = {}
-
-
-def _params(cases):
-    seen: dict[str, int] = {}
-    for c in cases:
-        key = str(c)
-        seen[key] = seen.get(key, 0) + 1
-        ident = key if seen[key] == 1 else f"{key}-{seen[key]}"
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[ident])] if ident in KNOWN_GAPS else []
-        yield pytest.param(c, marks=marks, id=ident)
-
-
-def _make_and_reset(env_id: str, kwargs: dict) -> gym.Env:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        env = gym.make(env_id, **kwargs)
-        try:
-            env.reset(seed=0)
-        except BaseException:
-            env.close()
-            raise
-    return env
-
-
-@pytest.mark.parametrize("case", list(_params(CASES)))
+@pytest.mark.parametrize("case", list(case_params(CASES)))
 def test_constructor_and_reset_refuse_out_of_contract_values(case):
-    @FEW
-    @given(case.strategy)
-    def check(value):
-        assert_rejected(lambda: _make_and_reset(case.env_id, case.kwargs(value)), *case.names)
-
-    check()
+    check_constructor_case(case)
 
 
 # ---------------------------------------------------------------------------------------- trace files
@@ -175,7 +135,7 @@ def test_wikibench_bytes_load_or_fail_naming_the_file(tmp_path_factory, data):
 @FEW
 @given(seed=bad_seed())
 def test_reset_refuses_bad_seeds(seed):
-    env = _make_and_reset("marllb_env/LoadBalance-v0", {})
+    env = make_and_reset("marllb_env/LoadBalance-v0", {})
     try:
         assert_rejected(lambda: env.reset(seed=seed), "seed")
         env.reset(seed=1)
@@ -187,7 +147,7 @@ def test_reset_refuses_bad_seeds(seed):
 @FEW
 @given(data=st.data())
 def test_actions_outside_the_space_are_refused_and_the_env_keeps_working(env_id, data):
-    env = _make_and_reset(env_id, {})
+    env = make_and_reset(env_id, {})
     n = int(env.action_space.shape[0])
     bad = data.draw(st.one_of(
         st.integers(0, n - 1).flatmap(lambda i: st.sampled_from([-1, 3, 99]).map(
@@ -206,7 +166,7 @@ def test_actions_outside_the_space_are_refused_and_the_env_keeps_working(env_id,
 @given(action=st.one_of(st.integers(0, 3).map(lambda i: np.where(np.arange(4) == i, np.nan, 1.0)),
                         st.sampled_from([np.zeros(3), np.full(4, 1e9), np.full(4, -1e9), np.full(4, np.inf)])))
 def test_continuous_actions_refuse_nan_shape_and_bounds(action):
-    env = _make_and_reset("marllb_env/LoadBalance-v0", {"action_mode": "continuous"})
+    env = make_and_reset("marllb_env/LoadBalance-v0", {"action_mode": "continuous"})
     try:
         assert_rejected(lambda: env.step(action), "action")
         env.step(env.action_space.sample())

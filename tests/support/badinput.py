@@ -12,11 +12,14 @@ message names the parameter (so a user can tell what to fix).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium
-from hypothesis import HealthCheck, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 #: What an argument check may raise.
@@ -111,3 +114,58 @@ def assert_rejected(call: Callable[[], Any], *names: str) -> BaseException:
     if callable(close):
         close()
     raise AssertionError(f"accepted a value outside the contract of {names} (no error raised)")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One constructor argument's out-of-contract values: ``gym.make(env_id, **kwargs(value))`` must
+    raise naming one of ``names``."""
+
+    env_id: str
+    names: tuple[str, ...]
+    strategy: st.SearchStrategy
+    kwargs: Callable[[Any], dict]
+
+    def __str__(self) -> str:
+        return f"{self.env_id}:{self.names[0]}"
+
+
+def kw(name: str) -> Callable[[Any], dict]:
+    """``kwargs`` of a :class:`Case` that passes the value as argument ``name``."""
+    return lambda v: {name: v}
+
+
+def case_params(cases):
+    """``pytest.param`` per case with a unique id (repeated names get ``-2``, ``-3`` ...)."""
+    seen: dict[str, int] = {}
+    for c in cases:
+        key = str(c)
+        seen[key] = seen.get(key, 0) + 1
+        yield pytest.param(c, id=key if seen[key] == 1 else f"{key}-{seen[key]}")
+
+
+def make_and_reset(env_id: str, kwargs: dict):
+    """``gym.make`` and ``reset(seed=0)``; the env is closed if reset raises."""
+    import gymnasium as gym
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = gym.make(env_id, **kwargs)
+        try:
+            env.reset(seed=0)
+        except BaseException:
+            env.close()
+            raise
+    return env
+
+
+def check_constructor_case(case: Case) -> None:
+    """Every value drawn from ``case.strategy`` is refused by the constructor or reset, naming the argument."""
+
+    @FEW
+    @given(case.strategy)
+    def check(value):
+        assert_rejected(lambda: make_and_reset(case.env_id, case.kwargs(value)), *case.names)
+
+    check()
+
