@@ -5,21 +5,8 @@ series follow known closed forms in wall-clock time, and a real ``prometheus`` s
 it every 0.5 s; the ~5.5 s first-sample delay is paid once per session. Tests that need it are
 skipped with a clear reason when the ``prometheus`` binary is missing.
 
-The exporter (:class:`FaasExporter`) mimics:
-
-* the OpenFaaS gateway: ``gateway_function_invocation_total{function_name, code}`` (counter),
-  ``gateway_function_invocation_started{function_name}`` (exposed untyped, without ``_total``,
-  as the Go gateway names it), ``gateway_functions_seconds`` (histogram with the Go client's
-  default buckets) and ``gateway_service_count`` (gauge);
-* the kubelet's cAdvisor: ``container_cpu_usage_seconds_total``, ``container_memory_working_set_bytes``
-  and ``container_start_time_seconds`` with ``namespace``/``pod``/``container`` labels, including the
-  pause container (``container="POD"``) and the pod cgroup (``container=""``) that must be filtered out.
-
-Every counter is ``rate x (t - t0)`` (+ an offset), so ``rate()`` over any window is the rate
-exactly up to scrape-timestamp jitter; the expected observation is in :attr:`FaasExporter.expected`.
-Decoy series (function ``hello-world``, namespace ``staging``) must not leak into the results.
-
-The exporter and the Deployment JSON live in the shipped :mod:`lwmecps_gym.testing.openfaas`.
+The exporter (what it mimics is in its module docstring) and the Deployment JSON live in the shipped
+:mod:`lwmecps_gym.testing.openfaas`.
 """
 
 from __future__ import annotations

@@ -159,6 +159,14 @@ def make_and_reset(env_id: str, kwargs: dict):
     return env
 
 
+def assert_action_rejected(env, action) -> None:
+    """``env.step(action)`` raises naming ``action``, and the env still steps: a sampled action
+    gives an observation inside the space and a finite reward."""
+    assert_rejected(lambda: env.step(action), "action")
+    obs, r, *_ = env.step(env.action_space.sample())
+    assert env.observation_space.contains(obs) and math.isfinite(r)
+
+
 def check_constructor_case(case: Case) -> None:
     """Every value drawn from ``case.strategy`` is refused by the constructor or reset, naming the argument."""
 
