@@ -100,18 +100,24 @@ def cut_task(task, n_eval):
     return task if n_eval is None else replace(task, eval_seeds=task.eval_seeds[:n_eval])
 
 
-def _evaluate_fixed(task, which: str):
+def _fixed_policies(task, which: str, env):
+    return task.baselines(env) if which == "baseline" else task.oracles(env)
+
+
+def _evaluate_fixed(args):
+    """Worker: evaluate the ``index``-th baseline or oracle of one task on its evaluation seeds,
+    on the env the policy was built with (a clairvoyant oracle reads that env's simulator).
+    Returns (policy name, mean primary metric)."""
+    family, scenario, which, index, smoke, n_eval = args
     from lwmecps_gym.core.evaluation import evaluate
 
+    task = next(t for t in load_tasks((family,)) if t.scenario == scenario)
+    task = smoke_task(task) if smoke else cut_task(task, n_eval)
     env = task.make_env()
-    policies = task.baselines(env) if which == "baseline" else task.oracles(env)
-    rows = []
-    for p in policies:
-        # on the env the policies were built with: a clairvoyant oracle reads that env's simulator
-        res = evaluate(env, p, seeds=list(task.eval_seeds), step_limit=task.step_limit)
-        rows.append((res.policy, float(np.mean(res.values(task.metric)))))
+    policy = _fixed_policies(task, which, env)[index]
+    res = evaluate(env, policy, seeds=list(task.eval_seeds), step_limit=task.step_limit)
     env.close()
-    return rows
+    return res.policy, float(np.mean(res.values(task.metric)))
 
 
 def _rliable(task, recipe_scores: dict[str, list[float]], best_baseline: float, reps: int):
@@ -176,13 +182,24 @@ def run(args) -> dict:
     report = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "machine": _machine(), "tasks": []}
     jobs = [(t.family, t.scenario, r.name, s, args.smoke, args.budget_scale, args.eval_seeds)
             for t in tasks for r in t.recipes for s in seeds]
+    fixed = []
+    for t in tasks:
+        env = t.make_env()
+        fixed += [(t.family, t.scenario, which, i, args.smoke, args.eval_seeds)
+                  for which in ("baseline", "oracle") for i in range(len(_fixed_policies(t, which, env)))]
+        env.close()
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        trained = list(pool.map(_train_and_score, jobs))
+        # fixed policies first: an oracle's planning can be the longest single job
+        fixed_futures = [pool.submit(_evaluate_fixed, j) for j in fixed]
+        train_futures = [pool.submit(_train_and_score, j) for j in jobs]
+        fixed_rows = [f.result() for f in fixed_futures]
+        trained = [f.result() for f in train_futures]
     for task in tasks:
         t = smoke_task(task) if args.smoke else cut_task(task, args.eval_seeds)
-        baselines = _evaluate_fixed(t, "baseline")
-        oracles = _evaluate_fixed(t, "oracle")
+        mine = [(j[2], row) for j, row in zip(fixed, fixed_rows, strict=True) if (j[0], j[1]) == (task.family, task.scenario)]
+        baselines = [row for which, row in mine if which == "baseline"]
+        oracles = [row for which, row in mine if which == "oracle"]
         if not baselines:
             raise SystemExit(f"{task.family}/{task.scenario} declares no baseline")
         pick = max if task.higher_is_better else min
