@@ -27,7 +27,7 @@ import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
@@ -170,6 +170,39 @@ def plot_entry(e: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def _job_key(kind: str, job: tuple) -> str:
+    return json.dumps([kind, *job])
+
+
+def _run_jobs(fixed: list, jobs: list, workers: int, cache: Path | None) -> tuple[list, list]:
+    """Run the fixed-policy evaluations and the training jobs in one process pool.
+
+    With ``cache`` (a JSON-lines file), every finished job is appended as ``{"key", "result"}``
+    and jobs already there are not run again: an interrupted run resumes, and jobs may be
+    finished on several machines (the results page states one command and machine; say so).
+    """
+    done: dict[str, list] = {}
+    if cache is not None and cache.exists():
+        for line in cache.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                done[rec["key"]] = rec["result"]
+    keyed = [("fixed", j) for j in fixed] + [("train", j) for j in jobs]
+    todo = [(k, j) for k, j in keyed if _job_key(k, j) not in done]
+    if todo:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            # fixed policies first: an oracle's planning can be the longest single job
+            futures = {pool.submit(_evaluate_fixed if k == "fixed" else _train_and_score, j): (k, j) for k, j in todo}
+            for f in as_completed(futures):
+                key = _job_key(*futures[f])
+                done[key] = list(f.result())
+                if cache is not None:
+                    with cache.open("a") as fh:
+                        fh.write(json.dumps({"key": key, "result": done[key]}) + "\n")
+    rows = [tuple(done[_job_key(k, j)]) for k, j in keyed]
+    return rows[:len(fixed)], rows[len(fixed):]
+
+
 def run(args) -> dict:
     tasks = load_tasks(args.families)
     if not tasks:
@@ -189,12 +222,7 @@ def run(args) -> dict:
                   for which in ("baseline", "oracle") for i in range(len(_fixed_policies(t, which, env)))]
         env.close()
     t0 = time.time()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        # fixed policies first: an oracle's planning can be the longest single job
-        fixed_futures = [pool.submit(_evaluate_fixed, j) for j in fixed]
-        train_futures = [pool.submit(_train_and_score, j) for j in jobs]
-        fixed_rows = [f.result() for f in fixed_futures]
-        trained = [f.result() for f in train_futures]
+    fixed_rows, trained = _run_jobs(fixed, jobs, args.jobs, Path(args.cache) if args.cache else None)
     for task in tasks:
         t = smoke_task(task) if args.smoke else cut_task(task, args.eval_seeds)
         mine = [(j[2], row) for j, row in zip(fixed, fixed_rows, strict=True) if (j[0], j[1]) == (task.family, task.scenario)]
@@ -236,7 +264,10 @@ def run(args) -> dict:
 
 
 def _machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+    import torch
+
+    return (f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}, "
+            f"torch {torch.__version__.split('+')[0]} (CPU training, 1 thread per job)")
 
 
 def _markdown(report: dict, args) -> str:
@@ -295,6 +326,9 @@ def main(argv=None) -> None:
     p.add_argument("--budget-scale", type=float, default=1.0,
                    help="train each recipe for this fraction of its shipped timesteps (default 1.0); stated in the results")
     p.add_argument("--eval-seeds", type=int, default=None, help="use only the first N held-out seeds of each task")
+    p.add_argument("--cache", default=None, metavar="JSONL",
+                   help="append every finished job here and skip jobs already there (resume an interrupted run; "
+                        "keyed by task, recipe, seed and flags, not by code: use a fresh file after changing code)")
     p.add_argument("--smoke", action="store_true",
                    help="256 training steps, 2 evaluation seeds of 20 steps, 2 seeds: checks the pipeline, not results")
     args = p.parse_args(argv)

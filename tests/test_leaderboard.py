@@ -31,9 +31,20 @@ def test_every_family_declares_a_hard_task_with_oracle_baselines_and_recipes():
 @pytest.mark.slow
 def test_smoke_run_writes_results_page_json_and_figures(tmp_path):
     out = tmp_path / "results.md"
-    subprocess.run([sys.executable, "benchmarks/leaderboard.py", "--smoke", "--jobs", "2", "--out", str(out)],
-                   check=True, timeout=600)
+    cache = tmp_path / "jobs.jsonl"
+    cmd = [sys.executable, "benchmarks/leaderboard.py", "--smoke", "--jobs", "2", "--out", str(out), "--cache", str(cache)]
+    subprocess.run(cmd, check=True, timeout=600)
     report = json.loads(out.with_suffix(".json").read_text())
+    n_jobs = len(cache.read_text().splitlines())
+    assert n_jobs == sum(2 * len(t.recipes) for t in load_tasks()) + sum(
+        len(e["baselines"]) + len(e["oracles"]) for e in report["tasks"])
+    # resuming from a complete cache runs nothing and reproduces every raw score
+    subprocess.run(cmd, check=True, timeout=600)
+    assert len(cache.read_text().splitlines()) == n_jobs
+    again = json.loads(out.with_suffix(".json").read_text())
+    assert [e["recipes"][n]["scores"] for e in again["tasks"] for n in e["recipes"]] == [
+        e["recipes"][n]["scores"] for e in report["tasks"] for n in e["recipes"]]
+    assert [e["baselines"] for e in again["tasks"]] == [e["baselines"] for e in report["tasks"]]
     text = out.read_text()
     assert len(report["tasks"]) == len(load_tasks())
     for e in report["tasks"]:
