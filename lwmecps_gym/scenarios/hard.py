@@ -166,31 +166,51 @@ class DemandRelativeAction(gym.ActionWrapper):
     """Replica counts relative to the demand: an action space a learner can start from.
 
     ``MultiDiscrete([len(offsets)] * n)``: action ``a_i`` asks site ``i`` for
-    ``ceil(lambda_i / (mu * target_utilisation)) + offsets[a_i]`` replicas, clipped to
-    ``[0, max_replicas]`` (the map is the action's definition, not input repair), where
-    ``lambda_i`` is the last window's measured demand. Offset 0 is the HPA rule; positive
-    offsets are headroom ahead of a rising crowd, negative ones save replicas.
+    ``clip(base_i + offsets[a_i], min_replicas, max_replicas)`` replicas (the map is the action's
+    definition, not input repair), where ``base_i`` is the HPA recommendation: the largest
+    ``ceil(lambda_i / (mu * target_utilisation))`` of the last ``stabilization_windows + 1``
+    windows (HPA's scale-down stabilisation; ``0``: the last window only), ``lambda_i`` the
+    measured demand (req/s) and ``mu`` the service rate. Offset 0 is the HPA rule; positive
+    offsets are headroom ahead of a rising crowd, negative ones save replicas. With the tuned
+    ``hpa`` baseline's ``target_utilisation``, ``stabilization_windows`` and ``min_replicas=1``,
+    offset 0 IS that baseline, so a learner acts as a residual on it (residual policy learning,
+    Silver et al. 2018, arXiv:1812.06298).
 
-    Raises ``ValueError`` on bad arguments or an action outside the space.
+    Args:
+        env: the ``melbourne-flash`` env (or any ``lwmecps-v3`` layout env reporting
+            ``info["demand_rps"]``).
+        target_utilisation: HPA target, in ``(0, 1]``.
+        offsets: the replica offsets the actions select, a non-empty tuple of distinct ints.
+        stabilization_windows: ``k >= 0`` (see above).
+        min_replicas: lower bound of the request, in ``[0, max_replicas]``.
+    Raises:
+        ValueError: a bad argument (naming it) or an action outside the space.
     """
 
     def __init__(self, env: gym.Env, target_utilisation: float = 0.7,
-                 offsets: tuple[int, ...] = (-2, -1, 0, 1, 2, 3, 4, 6, 8)):
+                 offsets: tuple[int, ...] = (-2, -1, 0, 1, 2, 3, 4, 6, 8), stabilization_windows: int = 0,
+                 min_replicas: int = 0):
         from lwmecps_gym.core.validation import check_float
 
         super().__init__(env)
         self.target = check_float("target_utilisation", target_utilisation, low=0.0, high=1.0, low_open=True)
-        if not offsets or any(not isinstance(o, (int, np.integer)) for o in offsets):
-            raise ValueError(f"offsets must be a non-empty tuple of ints, got {offsets!r}")
+        if (not isinstance(offsets, (tuple, list)) or not offsets
+                or any(isinstance(o, bool) or not isinstance(o, (int, np.integer)) for o in offsets)
+                or len(set(int(o) for o in offsets)) != len(offsets)):
+            raise ValueError(f"offsets must be a non-empty tuple of distinct ints, got {offsets!r}")
         self.offsets = np.asarray(offsets, dtype=np.int64)
         u = env.unwrapped
         self.n, self.m, self.mu = int(u.n), int(u.max_replicas), float(u.scenario.service_rate_rps)
+        self.stabilization_windows = check_int("stabilization_windows", stabilization_windows, low=0)
+        self.min_replicas = check_int("min_replicas", min_replicas, low=0, high=self.m)
         self.action_space = spaces.MultiDiscrete(np.full(self.n, len(offsets), dtype=np.int64))
         self._demand = np.zeros(self.n)
+        self._recent: list[np.ndarray] = []
 
     def reset(self, **kwargs: Any):
         obs, info = self.env.reset(**kwargs)
         self._demand = np.asarray(info["demand_rps"], dtype=float)
+        self._recent = []
         return obs, info
 
     def step(self, action: Any):
@@ -198,27 +218,53 @@ class DemandRelativeAction(gym.ActionWrapper):
         self._demand = np.asarray(info["demand_rps"], dtype=float)
         return obs, r, term, trunc, info
 
+    def base(self) -> np.ndarray:
+        """The HPA recommendation ``base`` (``int64 (n,)``) the next action is relative to."""
+        rec = np.ceil(self._demand / (self.mu * self.target) - 1e-9).astype(np.int64)
+        if not self.stabilization_windows:
+            return rec
+        return np.max(self._recent[-self.stabilization_windows:] + [rec], axis=0)
+
     def action(self, action: Any) -> np.ndarray:
         a = np.asarray(action)
         if a.shape != (self.n,) or a.dtype.kind not in "iu" or a.min() < 0 or a.max() >= len(self.offsets):
             raise ValueError(f"action must be {self.n} ints in [0, {len(self.offsets) - 1}], got {action!r}")
-        base = np.ceil(self._demand / (self.mu * self.target) - 1e-9).astype(np.int64)
-        return np.clip(base + self.offsets[a], 0, self.m)
+        base = self.base()
+        if self.stabilization_windows:
+            rec = np.ceil(self._demand / (self.mu * self.target) - 1e-9).astype(np.int64)
+            self._recent = (self._recent + [rec])[-self.stabilization_windows:]
+        return np.clip(base + self.offsets[a], self.min_replicas, self.m)
+
+
+#: The keyword arguments of :class:`DemandRelativeAction` accepted in ``action_options``.
+DEMAND_RELATIVE_OPTIONS = ("target_utilisation", "offsets", "stabilization_windows", "min_replicas")
 
 
 def make_scaling_hard(budget: int = HARD_BUDGET, flash_crowds: FlashCrowds | None = HARD_FLASH_CROWDS,
-                      trend_features: bool = True, action: str = "replicas", **env_kwargs: Any) -> gym.Env:
+                      trend_features: bool = True, action: str = "replicas",
+                      action_options: Mapping[str, Any] | None = None, **env_kwargs: Any) -> gym.Env:
     """Build the ``melbourne-flash`` env: ``LWMECPSEnv3`` with :data:`HARD_DEFAULTS`, flash crowds,
     :class:`ReplicaBudget` and (``trend_features``) :class:`DemandTrend`.
 
     ``action="replicas"`` (default): the env's own ``MultiDiscrete`` replica counts;
-    ``"demand-relative"``: :class:`DemandRelativeAction` (HPA rule plus an offset per site).
+    ``"demand-relative"``: :class:`DemandRelativeAction` (HPA rule plus an offset per site), with
+    ``action_options`` its keyword arguments (``target_utilisation``, ``offsets``,
+    ``stabilization_windows``, ``min_replicas``; ``None``: its defaults; only with
+    ``action="demand-relative"``).
     ``env_kwargs`` override the defaults (``sim_config`` and ``scenario_options`` are merged
     key by key). ``flash_crowds=None`` turns the crowds off. Raises ``ValueError`` on bad input.
     """
     from lwmecps_gym.core.validation import check_choice
 
     action = check_choice("action", action, ("replicas", "demand-relative"))
+    if action_options is not None:
+        if action != "demand-relative":
+            raise ValueError(f"action_options needs action='demand-relative', got action={action!r}")
+        if not isinstance(action_options, Mapping):
+            raise ValueError(f"action_options must be a mapping or None, got {action_options!r}")
+        unknown = sorted(set(action_options) - set(DEMAND_RELATIVE_OPTIONS))
+        if unknown:
+            raise ValueError(f"action_options: unknown key(s) {unknown}; allowed: {list(DEMAND_RELATIVE_OPTIONS)}")
     from lwmecps_gym.envs.scaling import LWMECPSEnv3
 
     kw: dict[str, Any] = {**HARD_DEFAULTS, **env_kwargs}
@@ -234,5 +280,5 @@ def make_scaling_hard(budget: int = HARD_BUDGET, flash_crowds: FlashCrowds | Non
     if trend_features:
         env = DemandTrend(env)
     if action == "demand-relative":
-        env = DemandRelativeAction(env)
+        env = DemandRelativeAction(env, **dict(action_options or {}))
     return env
