@@ -23,6 +23,8 @@ from lwmecps_gym.core.registration import register_once
 __version__ = "0.1.0"
 
 ENTRY_POINT = "faas_gym.env:FaasAutoscalingEnv"
+#: The native batched vector env (fluid model): ``gymnasium.make_vec(id, N, vectorization_mode="vector_entry_point")``.
+VECTOR_ENTRY_POINT = "faas_gym.vector:FaasVectorEnv"
 
 #: The day scenario's workload: OrcBench model 0 at 16 requests/s at the 14:00 peak, thinned by a
 #: diurnal profile of amplitude 0.6 (mean 10 requests/s, trough 4 requests/s).
@@ -49,12 +51,16 @@ register_once(
     ENTRY_POINT,
     max_episode_steps=10,
     kwargs={"deltas": list(range(-5, 6)), "min_replicas": 1, "max_replicas": 10, "interval_s": 30.0},
+    vector_entry_point=VECTOR_ENTRY_POINT,
 )
-register_once("faas_gym/Autoscaling-v0", ENTRY_POINT, max_episode_steps=240, kwargs={})
+register_once(
+    "faas_gym/Autoscaling-v0", ENTRY_POINT, max_episode_steps=240, kwargs={}, vector_entry_point=VECTOR_ENTRY_POINT
+)
 register_once(
     "faas_gym/AutoscalingDay-v0",
     ENTRY_POINT,
     max_episode_steps=1440,
+    vector_entry_point=VECTOR_ENTRY_POINT,
     kwargs={"interval_s": 60.0, "sim_config": {"workload": DAY_WORKLOAD}},
 )
 
@@ -71,6 +77,7 @@ _LAZY = {
     "SimConfig": "faas_gym.backends.sim",
     "FaasBackend": "faas_gym.backends.base",
     "FaasMeasurement": "faas_gym.backends.base",
+    "FaasVectorEnv": "faas_gym.vector",
 }
 
 
@@ -83,4 +90,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'faas_gym' has no attribute {name!r}")
 
 
-__all__ = ["FaasAutoscalingEnv", "SimBackend", "SimConfig", "FaasBackend", "FaasMeasurement", "DAY_WORKLOAD", "BURSTY_SIM"]
+__all__ = ["FaasAutoscalingEnv", "FaasVectorEnv", "SimBackend", "SimConfig", "FaasBackend", "FaasMeasurement", "DAY_WORKLOAD", "BURSTY_SIM"]

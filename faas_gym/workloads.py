@@ -545,7 +545,11 @@ class _RenewalStream(ArrivalStream):
         while nxt < t1:
             n = int(max(64, 1.25 * (t1 - nxt) / self.mean))
             gaps = self.iat[self.rng.integers(0, len(self.iat), n)]
-            times = nxt + np.concatenate([[0.0], np.cumsum(gaps[:-1])])
+            # times = nxt + [0, cumsum(gaps[:-1])], built in place (same floating-point operations)
+            times = np.empty(n)
+            times[0] = 0.0
+            np.cumsum(gaps[:-1], out=times[1:])
+            times += nxt
             nxt = float(times[-1] + gaps[-1])
             cut = np.searchsorted(times, t1)
             parts.append(times[:cut])
@@ -620,6 +624,24 @@ class _ThinnedStream(ArrivalStream):
         times = self.base.arrivals_until(t1)
         return times[self.rng.random(times.size) < self.wl.keep_probability(times)]
 
+    def counts(self, interval_s: float, n: int) -> np.ndarray:
+        """Per-interval counts of the thinned process without thinning every arrival: interval ``k``
+        keeps ``Binomial(N_k, p_k)`` of the base's ``N_k`` arrivals, with ``p_k`` the keep probability
+        averaged over the interval (:meth:`DiurnalModulation.mean_keep_probability`).
+
+        Exact in the mean for a stationary base (its arrivals fall uniformly within an interval on
+        average); conditional on the base's arrival times the exact kept count is a sum of
+        Bernoulli(``p(t_i)``), whose variance differs from the binomial's by at most
+        ``N_k * (Delta p)^2 / 4`` with ``Delta p`` the change of ``p`` within the interval
+        (<= 1.6e-3 for the day scenario's 60 s intervals: < 1e-6 relative). ``arrivals_until``
+        (the DES) still thins every arrival.
+        """
+        t0 = self.t
+        base = self.base.counts(interval_s, n)
+        edges = t0 + interval_s * np.arange(n + 1)
+        self.t = float(edges[-1])
+        return self.rng.binomial(base, self.wl.mean_keep_probability(edges[:-1], edges[1:])).astype(np.int64)
+
 
 @dataclass(frozen=True)
 class DiurnalModulation(Workload):
@@ -644,6 +666,13 @@ class DiurnalModulation(Workload):
     def keep_probability(self, t: np.ndarray) -> np.ndarray:
         w = 2 * math.pi / self.period_s
         return (1.0 + self.amplitude * np.cos(w * (t - self.peak_s))) / (1.0 + self.amplitude)
+
+    def mean_keep_probability(self, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
+        """Time-average of :meth:`keep_probability` over each ``[t0, t1)`` (``t1 > t0``, s), in closed form."""
+        w = 2 * math.pi / self.period_s
+        a = self.amplitude
+        span = np.sin(w * (t1 - self.peak_s)) - np.sin(w * (t0 - self.peak_s))
+        return (1.0 + a * span / (w * (t1 - t0))) / (1.0 + a)
 
     def mean_rate_rps(self):
         return self.base.mean_rate_rps() / (1.0 + self.amplitude)

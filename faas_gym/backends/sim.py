@@ -65,7 +65,9 @@ from typing import Any
 
 import numpy as np
 
+from faas_gym.backends import fluid
 from faas_gym.backends.base import FaasMeasurement
+from faas_gym.backends.fluid import FluidParams
 from faas_gym.workloads import (
     CountsStream,
     ServiceTime,
@@ -74,11 +76,11 @@ from faas_gym.workloads import (
     make_service_time,
     make_workload,
 )
-from lwmecps_gym.core.queueing import erlang_c
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, coerce_dataclass
 
 MODELS = ("fluid", "des")
 _CHUNK = 256  # intervals of arrival counts generated at once by the fluid model
+MAX_CHUNK_INTERVALS = _CHUNK  #: the longest chunk of :func:`chunk_length`
 
 
 def _default_workload() -> dict:
@@ -138,17 +140,6 @@ class SimConfig:
         object.__setattr__(self, "service_time", make_service_time(self.service_time))
 
 
-def _erlang_c_interp(c: float, a: float) -> float:
-    """Erlang C at a non-integer server count ``c`` (time-averaged ready slots): linear between
-    :func:`~lwmecps_gym.core.queueing.erlang_c` at ``floor(c)`` and ``floor(c) + 1``."""
-    lo = int(c)
-    frac = c - lo
-    c_lo = erlang_c(lo, a)
-    if frac <= 1e-12:
-        return c_lo
-    return c_lo + frac * (erlang_c(lo + 1, a) - c_lo)
-
-
 _MASK64 = (1 << 64) - 1
 
 
@@ -159,6 +150,41 @@ def _splitmix64(x: int) -> tuple[int, int]:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
     return x, z ^ (z >> 31)
+
+
+def seed_pcg64_pair(seed: int, bitgens: Sequence[np.random.PCG64]) -> None:
+    """Set the states of the workload and system ``PCG64`` generators of a simulator reset with ``seed``.
+
+    Equivalent in role to :func:`lwmecps_gym.core.seeding.make_streams` (two independent streams,
+    the workload one untouched by system draws), but existing generators are re-seeded by setting
+    their 128-bit state and odd increment from SplitMix64 outputs of the seed: constructing
+    Generators costs ~150 us, which would dominate short episodes (``FaaSTrainGym-v1`` has 10 steps).
+    """
+    x = seed & _MASK64
+    for bg in bitgens:
+        words = []
+        for _ in range(4):
+            x, w = _splitmix64(x)
+            words.append(w)
+        bg.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": (words[0] << 64) | words[1], "inc": ((words[2] << 64) | words[3]) | 1},
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+
+
+def chunk_length(n_chunks: int) -> int:
+    """Intervals in the fluid model's next chunk of arrival counts after ``n_chunks`` chunks: 2, 4, 8,
+    ... up to 256, so short episodes do not pay for long ones."""
+    return min(_CHUNK, 2 * 2 ** min(n_chunks, 7))
+
+
+def draw_counts(stream, dt: float, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The next ``n`` intervals of ``dt`` s of ``stream``: ``(int64 counts, float64 expected counts or
+    None when the workload cannot say)``."""
+    counts = stream.counts(dt, n)
+    return counts, getattr(stream, "last_means", None)
 
 
 _FIELDS = tuple(FaasMeasurement.__dataclass_fields__)
@@ -197,7 +223,7 @@ def _measurement(*values: Any) -> FaasMeasurement:
 #: Entries each per-backend memo (fluid windows ~480 B, Erlang C values ~170 B) holds before it is
 #: cleared: 4096 keeps both under ~3 MB (65,536 reached ~42 MB); the hit rate, and the step speed,
 #: did not change measurably (AutoscalingDay-v0 ~3,690 steps/s either way).
-MEMO_MAX_ENTRIES = 4096
+MEMO_MAX_ENTRIES = fluid.MEMO_MAX_ENTRIES
 
 class SimBackend:
     """Simulated :class:`~faas_gym.backends.base.FaasBackend` (see the module docstring).
@@ -215,15 +241,12 @@ class SimBackend:
         cfg = self.config
         self.service: ServiceTime = cfg.service_time
         self.workload: Workload = cfg.workload
-        self._mean_s = self.service.mean_s
         self._conc = cfg.concurrency
         self._des = cfg.model == "des"
-        self._mu = 1.0 / self._mean_s
-        self._ac = (1.0 + self.service.scv) / 2.0  # Allen-Cunneen factor with Poisson arrivals (c_a^2 = 1)
-        self._sq_list = [float(v) for v in self.service.quantiles(16)]
-        self._slo_s = cfg.slo_ms / 1000.0
-        self._p_svc_over_slo = sum(1 for v in self._sq_list if v > self._slo_s) / len(self._sq_list)
-        self._ec_cache: dict[tuple[float, float], float] = {}
+        #: constants of the fluid model's per-interval math (:mod:`faas_gym.backends.fluid`)
+        self.params = FluidParams.from_config(cfg)
+        self._slo_s = self.params.slo_s
+        self._ops = fluid.ScalarOps()  # holds the Erlang C memo
         self._fluid_memo: dict[tuple[float, int, float, float], tuple] = {}
         self._last: FaasMeasurement | None = None
         self._bitgens: tuple[np.random.PCG64, np.random.PCG64] | None = None
@@ -259,30 +282,13 @@ class SimBackend:
         self._last = None
 
     def _reseed(self, seed: int) -> None:
-        """Seed the workload and system streams from ``seed`` (same seed -> same streams).
-
-        Equivalent in role to :func:`lwmecps_gym.core.seeding.make_streams` (two independent
-        streams, the workload one untouched by system draws), but the two PCG64 generators are
-        built once and re-seeded by setting their 128-bit state and odd increment from
-        SplitMix64 outputs of the seed: constructing Generators costs ~150 us, which would
-        dominate short episodes (``FaaSTrainGym-v1`` has 10 steps).
-        """
+        """Seed the workload and system streams from ``seed`` (:func:`seed_pcg64_pair`; the generators
+        are built once)."""
         if self._bitgens is None:
             self._bitgens = (np.random.PCG64(0), np.random.PCG64(0))
             self._rng_wl = np.random.Generator(self._bitgens[0])
             self._rng_sys = np.random.Generator(self._bitgens[1])
-        x = seed & _MASK64
-        for bg in self._bitgens:
-            words = []
-            for _ in range(4):
-                x, w = _splitmix64(x)
-                words.append(w)
-            bg.state = {
-                "bit_generator": "PCG64",
-                "state": {"state": (words[0] << 64) | words[1], "inc": ((words[2] << 64) | words[3]) | 1},
-                "has_uint32": 0,
-                "uinteger": 0,
-            }
+        seed_pcg64_pair(seed, self._bitgens)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -435,17 +441,11 @@ class SimBackend:
     def _finish_window(
         self, t1, dt, arrived, completed, dropped, in_system, queue, resp_sum_s, slo_viol, busy_s, ready_slot_s
     ) -> None:
-        cfg = self.config
         ready_at = self._ready_at
         n_ready = len(ready_at) if not ready_at or ready_at[-1] <= t1 else bisect.bisect_right(ready_at, t1)
-        cpu = busy_s / ready_slot_s if ready_slot_s > 0 else 0.0
-        cpu = 1.0 if cpu > 1.0 else cpu
-        if n_ready > 0:
-            busy_avg = busy_s / dt
-            mem = (n_ready * cfg.memory_idle_mb + busy_avg * cfg.memory_per_request_mb) / (n_ready * cfg.memory_limit_mb)
-            mem = 1.0 if mem > 1.0 else mem
-        else:
-            mem = 0.0
+        cpu, mem, resp_ms, rate, thr = fluid.scalar.window_metrics(
+            n_ready, busy_s, ready_slot_s, dt, arrived, completed, resp_sum_s, self.params, self._ops
+        )
         self._last = _measurement(
             t1,
             dt,
@@ -453,9 +453,9 @@ class SimBackend:
             len(self._ready_at),
             cpu,
             mem,
-            resp_sum_s * 1000.0 / completed if completed else 0.0,
-            arrived / dt,
-            completed / dt,
+            resp_ms,
+            rate,
+            thr,
             self._cold_pending,
             queue,
             dropped,
@@ -495,10 +495,10 @@ class SimBackend:
         while True:
             if self._ci >= len(self._counts):
                 # chunks grow 2, 4, 8, ... _CHUNK intervals: short episodes do not pay for long ones
-                n = min(_CHUNK, 2 * 2 ** min(self._n_chunks, 7))
+                n = chunk_length(self._n_chunks)
                 self._n_chunks += 1
-                self._counts = self._stream.counts(dt, n).tolist()
-                means = getattr(self._stream, "last_means", None)
+                counts, means = draw_counts(self._stream, dt, n)
+                self._counts = counts.tolist()
                 self._means = means.tolist() if means is not None else [-1.0] * n
                 self._chunk_dt = dt
                 self._ci = 0
@@ -545,115 +545,16 @@ class SimBackend:
             r = self._fluid_window(q0, wait_area, slot_s, arrived, mean_count, dt)
         q1, self._wait_area, dropped, busy_s, resp, viol, lq = r
         self._q = q1
-        busy_end = busy_s / dt if q1 == 0.0 else slot_s / dt
-        queue = int(round(q1 + lq))
-        in_end = queue + int(round(busy_end))
-        completed = self._in_system + arrived - dropped - in_end
-        if completed < 0:
-            completed = 0
-            in_end = self._in_system + arrived - dropped
-        # no completions -> no response time and no violations measured in this window
-        resp_sum = resp * completed
-        viol_out = viol if completed else 0.0
-        self._finish_window(t1, dt, arrived, completed, dropped, in_end, min(queue, in_end), resp_sum, viol_out, busy_s, slot_s)
+        completed, in_end, queue, resp_sum, viol_out = fluid.scalar.window_counts(
+            q1, lq, busy_s, slot_s, dt, self._in_system, arrived, dropped, resp, viol, self._ops
+        )
+        self._finish_window(t1, dt, arrived, completed, dropped, in_end, queue, resp_sum, viol_out, busy_s, slot_s)
 
     def _fluid_window(
         self, q0: float, wait_area: float, slot_s: float, arrived: int, mean_count: float, dt: float
     ) -> tuple[float, float, int, float, float, float, float]:
-        """One fluid-model window (see the module docstring); a pure function of its arguments.
-
-        Returns:
-            ``(q1, wait_area1, dropped, busy_s, resp_s, slo_violation_rate, lq)``: backlog at the end,
-            its accumulated waiting area (request-seconds), drops, busy slot-seconds, mean response
-            time of completed requests (s), SLO-violation rate, stationary queue length.
-        """
-        c = slot_s / dt  # time-averaged servers
-        mu = self._mu
-        lam = arrived / dt
-        lam_stat = mean_count / dt if mean_count >= 0.0 else lam  # expected rate when the workload knows it
-        cap = c * mu  # completions per second at full load
-        resp = 0.0
-        viol = 0.0
-        lq = 0.0
-        if cap <= 0.0:
-            q1 = q0 + arrived
-            busy_s = 0.0
-            wait_area += 0.5 * (q0 + q1) * dt
-        else:
-            # drift of the fluid backlog: the expected rate when the workload knows it (the count's
-            # Poisson noise around it is what Erlang C already accounts for), else the count
-            net = (lam_stat if mean_count >= 0.0 else lam) - cap
-            if net >= 0.0:  # overloaded: backlog grows by the arrivals beyond capacity
-                q1 = q0 + (lam - cap) * dt
-                if q1 > 0.0:
-                    busy_s = slot_s
-                else:  # expected overload, fewer arrivals than capacity in this window
-                    q1 = 0.0
-                    busy_s = (q0 + arrived) / mu
-                    if busy_s > slot_s:
-                        busy_s = slot_s
-                q_avg = 0.5 * (q0 + q1)
-                wq = 0.0
-                pw = 0.0
-            else:  # stable: fluid backlog drains, then the stationary queue
-                drain = q0 / -net
-                if drain >= dt:
-                    q1 = q0 + net * dt
-                    q_avg = 0.5 * (q0 + q1)
-                    busy_s = slot_s
-                    wq = 0.0
-                    pw = 0.0
-                else:
-                    q1 = 0.0
-                    q_avg = 0.5 * q0 * drain / dt
-                    busy_s = c * drain + (lam / mu) * (dt - drain)
-                    if busy_s > slot_s:
-                        busy_s = slot_s
-                    a = lam_stat / mu
-                    key = (c, a)
-                    pw = self._ec_cache.get(key)
-                    if pw is None:
-                        if len(self._ec_cache) > MEMO_MAX_ENTRIES:
-                            self._ec_cache.clear()
-                        pw = self._ec_cache[key] = _erlang_c_interp(c, a)
-                    wq = pw / -(lam_stat - cap) * self._ac
-            # fluid wait: the queue's waiting area (request-seconds) is released to the requests that
-            # leave the backlog, in proportion (so a backlog built while no replica was ready carries
-            # its age into the window where it is served)
-            pool = wait_area + q_avg * dt
-            through = q0 + arrived
-            served_frac = (through - q1) / through if through > 0.0 else 1.0
-            released = pool * served_frac
-            wait_area = pool - released
-            served = through - q1
-            d = released / served if served > 0.0 else 0.0
-            resp = self._mean_s + d + wq
-            if pw > 1e-4 and wq > 0.0:  # below 1e-4 the waiting tail changes the rate by < 1e-4
-                theta = pw / wq
-                x0 = self._slo_s - d
-                sq = self._sq_list
-                k = bisect.bisect_left(sq, x0)  # quantiles >= x0 violate whatever the wait
-                acc = float(len(sq) - k)
-                for j in range(k - 1, -1, -1):  # the rest need a wait > x0 - s_j; terms shrink as j falls
-                    term = pw * math.exp(-theta * (x0 - sq[j]))
-                    acc += term
-                    if term < 1e-12:
-                        break
-                viol = acc / len(sq)
-            elif d > 0.0:
-                x0 = self._slo_s - d
-                viol = (len(self._sq_list) - bisect.bisect_right(self._sq_list, x0)) / len(self._sq_list)
-            else:
-                viol = self._p_svc_over_slo
-            if pw > 0.0 and q1 == 0.0:
-                lq = wq * lam  # Little's law for the stationary queue
-        dropped = 0
-        qcap = self.config.queue_capacity
-        if q1 > qcap:
-            dropped = int(round(q1 - qcap))
-            wait_area *= qcap / q1  # dropped requests take their share of the age
-            q1 = float(qcap)
-        return q1, wait_area, dropped, busy_s, resp, viol, lq
+        """One fluid-model window: :func:`faas_gym.backends.fluid.fluid_window` on Python floats."""
+        return fluid.scalar.fluid_window(q0, wait_area, slot_s, arrived, mean_count, dt, self.params, self._ops)
 
     # ------------------------------------------------------------------ exact DES
     def _advance_des(self, dt: float) -> None:

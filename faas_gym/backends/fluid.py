@@ -1,0 +1,398 @@
+"""The fluid model's per-interval math, written once for one env (Python floats) or many (numpy arrays).
+
+:class:`~faas_gym.backends.sim.SimBackend` (one function, Python scalars) and
+:class:`~faas_gym.vector.FaasVectorEnv` (``num_envs`` functions, arrays over the env axis) call the
+same source here; the model is described in :mod:`faas_gym.backends.sim`. The functions below are
+written over arrays with ``where`` (``numpy.where``); :data:`scalar` holds the same functions
+compiled from the same source with every ``where(c, a, b)`` turned into ``(a if c else b)`` (an AST
+rewrite at import: Python floats pay no ufunc overhead and evaluate only the branch taken). The
+selected value is computed by the same floating-point operations in the same order either way, so
+a sub-env of the vector env reproduces the single env bit for bit. Each function also takes an
+``ops`` object (:class:`ScalarOps` or :class:`ArrayOps`) for rounding, counting and the two
+pieces below.
+
+Two pieces have a scalar and an array evaluation of one formula (tested equal): Erlang C at a
+non-integer server count (the scalar path memoises :func:`lwmecps_gym.core.queueing.erlang_c`; the
+array path runs the same Erlang B recursion over the env axis) and the SLO-violation tail (the
+scalar path sums the terms with an early exit; the array path sums the same terms, in the same
+order, as a matrix over the 16 service-time quantiles). The array tail uses ``numpy.exp``, which
+may differ from ``math.exp`` in the last bit: the SLO-violation rate (and so the reward) of a
+sub-env can differ from the single env's by ~1e-16 relative; nothing else depends on it.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import inspect
+import math
+import types
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lwmecps_gym.core.queueing import erlang_c
+
+#: Entries each memo holds before it is cleared (see :data:`faas_gym.backends.sim.MEMO_MAX_ENTRIES`).
+MEMO_MAX_ENTRIES = 4096
+
+
+@dataclass(frozen=True)
+class FluidParams:
+    """Constants of one simulated function for the fluid model (times in s).
+
+    Attributes:
+        mu: service rate of one slot, 1/E[S] (1/s).
+        mean_s: mean service time E[S].
+        ac: Allen-Cunneen factor ``(1 + SCV_S) / 2``.
+        slo_s: response-time objective.
+        sq: 16 mid-point service-time quantiles, ascending (tuple of float).
+        p_svc_over_slo: fraction of ``sq`` above ``slo_s``.
+        qcap: queue capacity (requests).
+        memory_idle_mb, memory_per_request_mb, memory_limit_mb: memory model (MB).
+    """
+
+    mu: float
+    mean_s: float
+    ac: float
+    slo_s: float
+    sq: tuple
+    p_svc_over_slo: float
+    qcap: int
+    memory_idle_mb: float
+    memory_per_request_mb: float
+    memory_limit_mb: float
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> FluidParams:
+        """From a :class:`~faas_gym.backends.sim.SimConfig`."""
+        svc = cfg.service_time
+        sq = tuple(float(v) for v in svc.quantiles(16))
+        slo_s = cfg.slo_ms / 1000.0
+        return cls(
+            mu=1.0 / svc.mean_s,
+            mean_s=svc.mean_s,
+            ac=(1.0 + svc.scv) / 2.0,
+            slo_s=slo_s,
+            sq=sq,
+            p_svc_over_slo=sum(1 for v in sq if v > slo_s) / len(sq),
+            qcap=cfg.queue_capacity,
+            memory_idle_mb=cfg.memory_idle_mb,
+            memory_per_request_mb=cfg.memory_per_request_mb,
+            memory_limit_mb=cfg.memory_limit_mb,
+        )
+
+
+def _erlang_c_interp(c: float, a: float) -> float:
+    """Erlang C at a non-integer server count ``c`` (time-averaged ready slots): linear between
+    :func:`~lwmecps_gym.core.queueing.erlang_c` at ``floor(c)`` and ``floor(c) + 1``."""
+    lo = int(c)
+    frac = c - lo
+    c_lo = erlang_c(lo, a)
+    if frac <= 1e-12:
+        return c_lo
+    return c_lo + frac * (erlang_c(lo + 1, a) - c_lo)
+
+
+class ScalarOps:
+    """Operations on Python floats (one env); ``erlang_c`` memoises per instance."""
+
+    def __init__(self):
+        self._ec_cache: dict[tuple[float, float], float] = {}
+
+    @staticmethod
+    def rint(x) -> int:
+        return int(round(x))
+
+    @staticmethod
+    def count_le(sq, x) -> int:
+        """Number of ``sq`` values <= ``x``."""
+        return bisect.bisect_right(sq, x)
+
+    sin = staticmethod(math.sin)
+    cos = staticmethod(math.cos)
+
+    def erlang_c(self, mask, c, a):
+        """Erlang C interpolated at ``c`` servers, offered load ``a`` (0.0 where ``mask`` is false)."""
+        if not mask:
+            return 0.0
+        key = (c, a)
+        pw = self._ec_cache.get(key)
+        if pw is None:
+            if len(self._ec_cache) > MEMO_MAX_ENTRIES:
+                self._ec_cache.clear()
+            pw = self._ec_cache[key] = _erlang_c_interp(c, a)
+        return pw
+
+    @staticmethod
+    def slo_tail(mask, pw, wq, x0, sq):
+        """``mean_j P(S_j + W > slo)`` with ``P(W > x) = pw exp(-theta x)``, ``theta = pw / wq``
+        (quantiles ``>= x0`` always violate); terms summed from the largest quantile below ``x0``
+        downwards, stopping after the first term < 1e-12 (they shrink as ``j`` falls)."""
+        if not mask:
+            return 0.0
+        theta = pw / wq
+        k = bisect.bisect_left(sq, x0)  # quantiles >= x0 violate whatever the wait
+        acc = float(len(sq) - k)
+        for j in range(k - 1, -1, -1):  # the rest need a wait > x0 - s_j; terms shrink as j falls
+            term = pw * math.exp(-theta * (x0 - sq[j]))
+            acc += term
+            if term < 1e-12:
+                break
+        return acc / len(sq)
+
+
+class ArrayOps:
+    """Operations on float64/int64 arrays over the env axis (many envs)."""
+
+    def __init__(self):
+        self._ec_cache: dict[tuple[float, float], float] = {}
+
+    @staticmethod
+    def rint(x):
+        return np.rint(x).astype(np.int64)
+
+    @staticmethod
+    def count_le(sq, x):
+        return np.searchsorted(np.asarray(sq), x, side="right")
+
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+
+    def erlang_c(self, mask, c, a):
+        """Array :meth:`ScalarOps.erlang_c`: memo hits from the same cache keys, misses by the Erlang B
+        recursion ``b = a b / (k + a b)`` run over the env axis (``k`` up to the largest ``floor(c) + 1``)."""
+        out = np.zeros(c.shape)
+        idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            return out
+        cache = self._ec_cache
+        keys = list(zip(c[idx].tolist(), a[idx].tolist(), strict=True))
+        vals = [cache.get(k) for k in keys]
+        miss = [i for i, v in enumerate(vals) if v is None]
+        if miss:
+            mc = c[idx[miss]]
+            ma = a[idx[miss]]
+            pw = _erlang_c_interp_array(mc, ma)
+            if len(cache) + len(miss) > 16 * MEMO_MAX_ENTRIES:
+                cache.clear()
+            for i, v in zip(miss, pw.tolist(), strict=True):
+                vals[i] = cache[keys[i]] = v
+        out[idx] = vals
+        return out
+
+    @staticmethod
+    def slo_tail(mask, pw, wq, x0, sq):
+        """Array :meth:`ScalarOps.slo_tail`: the same terms in the same order, as a matrix over the
+        quantiles (the running sum is ``numpy.cumsum``, sequential like the scalar loop)."""
+        out = np.zeros(pw.shape)
+        idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            return out
+        sqa = np.asarray(sq)[::-1]  # descending: the scalar loop's order
+        n = sqa.size
+        p, x = pw[idx, None], x0[idx, None]
+        theta = p / wq[idx, None]
+        below = sqa < x  # j < k
+        term = p * np.exp(-theta * np.where(below, x - sqa, 0.0))
+        small = below & (term < 1e-12)
+        stopped = np.zeros_like(small)  # a term < 1e-12 was added at a larger j: the loop broke
+        stopped[:, 1:] = np.logical_or.accumulate(small, axis=1)[:, :-1]
+        terms = np.where(below & ~stopped, term, 0.0)
+        k = below.sum(axis=1)
+        acc = np.empty((idx.size, n + 1))
+        acc[:, 0] = n - k
+        acc[:, 1:] = terms
+        out[idx] = np.cumsum(acc, axis=1)[:, -1] / n
+        return out
+
+
+def _erlang_c_interp_array(c: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """:func:`_erlang_c_interp` over arrays (same operations per element)."""
+    lo = c.astype(np.int64)
+    frac = c - lo
+    kmax = int(lo.max()) + 1
+    b = np.empty((kmax + 1, c.size))
+    b[0] = 1.0
+    for k in range(1, kmax + 1):
+        t = a * b[k - 1]
+        b[k] = t / (k + t)
+    cols = np.arange(c.size)
+
+    def ec(n):
+        bn = b[n, cols]
+        nf = n.astype(np.float64)
+        safe = np.where(nf > 0, nf, 1.0)
+        val = bn / (1.0 - (a / safe) * (1.0 - bn))
+        return np.where((n <= 0) | (a >= nf), 1.0, np.where(a <= 0.0, 0.0, val))
+
+    c_lo = ec(lo)
+    hi = np.where(frac <= 1e-12, c_lo, c_lo + frac * (ec(lo + 1) - c_lo))
+    return hi
+
+
+where = np.where  # the array meaning of ``where`` in the functions below (see :data:`scalar`)
+
+
+def fluid_window(q0, wait_area, slot_s, arrived, mean_count, dt, p: FluidParams, ops):
+    """One fluid-model window (module docstring of :mod:`faas_gym.backends.sim`).
+
+    Args:
+        q0: fluid backlog at the start (requests, float).
+        wait_area: its accumulated waiting area (request-seconds).
+        slot_s: ready slot-seconds in the window.
+        arrived: arrivals in the window (int).
+        mean_count: their expected number, or a negative value if the workload cannot say.
+        dt: window length, s (a Python float).
+        p: the function's :class:`FluidParams`.
+        ops: :class:`ScalarOps` or :class:`ArrayOps` instance (all of the above scalars or
+            equal-length arrays accordingly; ``dt`` is always a scalar).
+
+    Returns:
+        ``(q1, wait_area1, dropped, busy_s, resp_s, slo_violation_rate, lq)``: backlog at the end,
+        its waiting area, drops (int), busy slot-seconds, mean response time of the completed
+        requests (s), SLO-violation rate, stationary queue length.
+    """
+    mu = p.mu
+    c = slot_s / dt  # time-averaged servers
+    lam = arrived / dt
+    known = mean_count >= 0.0
+    lam_stat = where(known, mean_count / dt, lam)  # expected rate when the workload knows it
+    cap = c * mu  # completions per second at full load
+    has_cap = cap > 0.0
+    # drift of the fluid backlog: the expected rate when known (its Poisson noise is Erlang C's)
+    net = lam_stat - cap
+    over = net >= 0.0
+    # overloaded: the backlog grows by the arrivals beyond capacity
+    q1_over = q0 + (lam - cap) * dt
+    grows = q1_over > 0.0
+    busy_under = (q0 + arrived) / mu
+    busy_over = where(grows, slot_s, where(busy_under > slot_s, slot_s, busy_under))
+    q1_over = where(grows, q1_over, 0.0)
+    # stable: the fluid backlog drains, then the stationary queue
+    drain = q0 / where(over, 1.0, -net)
+    long = drain >= dt
+    q1_long = q0 + net * dt
+    busy_drained = c * drain + (lam / mu) * (dt - drain)
+    busy_drained = where(busy_drained > slot_s, slot_s, busy_drained)
+    stationary = has_cap & (net < 0.0) & (drain < dt)
+    pw = ops.erlang_c(stationary, c, lam_stat / mu)
+    wq = where(stationary, pw / where(stationary, -(lam_stat - cap), 1.0) * p.ac, 0.0)
+    q1 = where(over, q1_over, where(long, q1_long, 0.0))
+    q_avg = where(over, 0.5 * (q0 + q1_over), where(long, 0.5 * (q0 + q1_long), 0.5 * q0 * drain / dt))
+    busy_s = where(over, busy_over, where(long, slot_s, busy_drained))
+    # fluid wait: the backlog's waiting area is released to the requests that leave it, in proportion
+    pool = wait_area + q_avg * dt
+    through = q0 + arrived
+    pos = through > 0.0
+    served_frac = where(pos, (through - q1) / where(pos, through, 1.0), 1.0)
+    released = pool * served_frac
+    wait_area1 = pool - released
+    served = through - q1
+    pos = served > 0.0
+    d = where(pos, released / where(pos, served, 1.0), 0.0)
+    resp = p.mean_s + d + wq
+    x0 = p.slo_s - d
+    tail = (pw > 1e-4) & (wq > 0.0)  # below 1e-4 the waiting tail changes the rate by < 1e-4
+    viol_tail = ops.slo_tail(tail, pw, where(tail, wq, 1.0), x0, p.sq)
+    n_q = len(p.sq)
+    viol = where(tail, viol_tail, where(d > 0.0, (n_q - ops.count_le(p.sq, x0)) / n_q, p.p_svc_over_slo))
+    lq = where((pw > 0.0) & (q1 == 0.0), wq * lam, 0.0)  # Little's law for the stationary queue
+    # no ready capacity at all: everything waits
+    q1_none = q0 + arrived
+    q1 = where(has_cap, q1, q1_none)
+    busy_s = where(has_cap, busy_s, 0.0)
+    wait_area1 = where(has_cap, wait_area1, wait_area + 0.5 * (q0 + q1_none) * dt)
+    resp = where(has_cap, resp, 0.0)
+    viol = where(has_cap, viol, 0.0)
+    lq = where(has_cap, lq, 0.0)
+    # drops beyond the queue capacity take their share of the age
+    qcap = p.qcap
+    excess = q1 > qcap
+    dropped = where(excess, ops.rint(q1 - qcap), 0)
+    wait_area1 = where(excess, wait_area1 * (qcap / where(excess, q1, 1.0)), wait_area1)
+    q1 = where(excess, float(qcap), q1)
+    return q1, wait_area1, dropped, busy_s, resp, viol, lq
+
+
+def window_counts(q1, lq, busy_s, slot_s, dt, in_system, arrived, dropped, resp, viol, ops):
+    """Integer request counts of a fluid window that conserve requests exactly.
+
+    Returns:
+        ``(completed, in_system_end, queue, resp_sum_s, slo_violation_rate)``: completions (int),
+        requests in the system at the end (int), waiting ones (int, <= in_system_end), summed response
+        time of the completions (s), and the violation rate (0.0 when nothing completed).
+    """
+    busy_end = where(q1 == 0.0, busy_s / dt, slot_s / dt)
+    queue = ops.rint(q1 + lq)
+    in_end = queue + ops.rint(busy_end)
+    completed = in_system + arrived - dropped - in_end
+    neg = completed < 0
+    in_end = where(neg, in_system + arrived - dropped, in_end)
+    completed = where(neg, 0, completed)
+    # no completions -> no response time and no violations measured in this window
+    resp_sum = resp * completed
+    viol_out = where(completed != 0, viol, 0.0)
+    queue = where(queue < in_end, queue, in_end)
+    return completed, in_end, queue, resp_sum, viol_out
+
+
+def window_metrics(n_ready, busy_s, ready_slot_s, dt, arrived, completed, resp_sum_s, p: FluidParams, ops):
+    """Utilisations, response time and rates of a window (fluid model and DES alike).
+
+    Returns:
+        ``(cpu_utilization, memory_utilization, response_time_ms, request_rate_rps, throughput_rps)``.
+    """
+    cpu = busy_s / where(ready_slot_s > 0, ready_slot_s, 1.0)
+    cpu = where(ready_slot_s > 0, cpu, 0.0)
+    cpu = where(cpu > 1.0, 1.0, cpu)
+    busy_avg = busy_s / dt
+    ready = n_ready > 0
+    nr = where(ready, n_ready, 1)
+    mem = (nr * p.memory_idle_mb + busy_avg * p.memory_per_request_mb) / (nr * p.memory_limit_mb)
+    mem = where(mem > 1.0, 1.0, mem)
+    mem = where(ready, mem, 0.0)
+    done = completed != 0
+    resp_ms = where(done, resp_sum_s * 1000.0 / where(done, completed, 1), 0.0)
+    return cpu, mem, resp_ms, arrived / dt, completed / dt
+
+
+class _WhereToIfExp(ast.NodeTransformer):
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id == "where" and len(node.args) == 3 and not node.keywords:
+            test, body, orelse = node.args
+            return ast.copy_location(ast.IfExp(test=test, body=body, orelse=orelse), node)
+        return node
+
+
+def _scalar_where(cond, a, b):
+    return a if cond else b
+
+
+def scalar_variant(fn):
+    """``fn`` recompiled from its source with ``where(c, a, b)`` -> ``(a if c else b)``; without the
+    source (a bytecode-only install) the same code with an eager scalar ``where`` (denominators of
+    untaken branches are guarded, so this is only slower)."""
+    try:
+        lines, first = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        out = types.FunctionType(fn.__code__, {**fn.__globals__, "where": _scalar_where}, fn.__name__)
+    else:
+        tree = _WhereToIfExp().visit(ast.parse("".join(lines)))
+        ast.increment_lineno(tree, first - 1)
+        ns: dict[str, Any] = {}
+        exec(compile(ast.fix_missing_locations(tree), inspect.getsourcefile(fn) or "<fluid>", "exec"), fn.__globals__, ns)
+        out = ns[fn.__name__]
+    out.__doc__ = f"Python-float variant of :func:`{fn.__name__}` (same source). " + (fn.__doc__ or "")
+    return out
+
+
+#: The Python-float variants of :func:`fluid_window`, :func:`window_counts` and
+#: :func:`window_metrics` (use with a :class:`ScalarOps`).
+scalar = types.SimpleNamespace(
+    fluid_window=scalar_variant(fluid_window),
+    window_counts=scalar_variant(window_counts),
+    window_metrics=scalar_variant(window_metrics),
+)

@@ -1,0 +1,490 @@
+"""A native batched :class:`gymnasium.vector.VectorEnv` of the FaaS autoscaling env (fluid simulator).
+
+``gymnasium.make_vec("faas_gym/Autoscaling-v0", num_envs=64, vectorization_mode="vector_entry_point")``
+builds a :class:`FaasVectorEnv`: ``num_envs`` independent functions stepped together with numpy over
+the env axis. Each sub-env is the single env (:class:`faas_gym.env.FaasAutoscalingEnv` with the
+simulator's fluid model) run with the same seed and actions: the per-interval model math
+(:mod:`faas_gym.backends.fluid`), the observation and the reward (:func:`faas_gym.env.observation_values`,
+:func:`faas_gym.env.reward_value`) are the same functions the single env calls, the arrival counts
+come from one workload stream per sub-env seeded exactly as the single env seeds its simulator, and
+the replica life cycle (cold starts, keep-alive pool) is :meth:`SimBackend.apply
+<faas_gym.backends.sim.SimBackend.apply>` over arrays of ready and expiry times. Observations and
+rewards match the single env's bit for bit, except the SLO-violation tail (numpy's ``exp``: ~1e-16
+relative, see :mod:`faas_gym.backends.fluid`).
+
+Only the fluid model (``sim_config["model"] == "fluid"``, the default) with the simulator backend is
+batched; the exact DES (``model="des"``, e.g. ``faas_gym/AutoscalingBursty-v0``) and real backends are
+refused: use ``vectorization_mode="sync"`` for them.
+
+Autoreset follows Gymnasium 1.x: ``autoreset_mode="NextStep"`` (default) or ``"SameStep"`` (then
+``info["final_obs"]`` / ``info["final_info"]`` hold the finished episodes' last observation and
+info). ``reset(seed=s)`` seeds sub-env ``i`` with ``s + i`` (like :class:`~gymnasium.vector.SyncVectorEnv`);
+a list gives one seed per sub-env. ``info`` is Gymnasium's vector format: the single env's keys,
+each an array over the env axis, with a boolean ``_key`` mask (nested for ``metrics`` and
+``episode_metrics``; the latter is absent, mask false, in a sub-env that was just reset).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.error import ResetNeeded
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from faas_gym.backends import fluid
+from faas_gym.backends.base import FaasMeasurement
+from faas_gym.backends.sim import (
+    MAX_CHUNK_INTERVALS,
+    SimBackend,
+    chunk_length,
+    draw_counts,
+    seed_pcg64_pair,
+)
+from faas_gym.env import FaasAutoscalingEnv, observation_values, reward_value
+from lwmecps_gym.core.seeding import draw_seed
+from lwmecps_gym.core.validation import check_int, check_seed
+
+_FIELDS = tuple(FaasMeasurement.__dataclass_fields__)
+_EPISODE_KEYS = ("response_time_ms", "slo_violation_rate", "replica_seconds", "cold_starts", "dropped", "drop_rate")
+
+
+class FaasVectorEnv(VectorEnv):
+    """``num_envs`` copies of :class:`~faas_gym.env.FaasAutoscalingEnv` (fluid simulator), batched.
+
+    Args:
+        num_envs: number of sub-envs, >= 1.
+        max_episode_steps: truncation after this many steps (``None``: never), like ``TimeLimit``.
+        autoreset_mode: ``"NextStep"`` (default) or ``"SameStep"`` (an :class:`~gymnasium.vector.AutoresetMode`
+            or its value).
+        **env_kwargs: the single env's arguments (see :class:`~faas_gym.env.FaasAutoscalingEnv`),
+            validated by it; ``backend`` must be ``"sim"`` and ``sim_config["model"]`` ``"fluid"``.
+
+    Spaces: ``single_observation_space`` / ``single_action_space`` are the single env's; the batched
+    ones are ``Box(num_envs, 11)`` float32 and ``MultiDiscrete([n_actions] * num_envs)``.
+
+    Raises:
+        ValueError: bad ``num_envs``, ``max_episode_steps`` or ``autoreset_mode``, a backend other than
+            the simulator, or the DES model (named in the message).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        max_episode_steps: int | None = None,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        **env_kwargs: Any,
+    ):
+        self.num_envs = check_int("num_envs", num_envs, low=1)
+        if max_episode_steps is not None:
+            check_int("max_episode_steps", max_episode_steps, low=1)
+        self.max_episode_steps = max_episode_steps
+        modes = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
+        try:
+            mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            mode = None
+        if mode not in modes:
+            raise ValueError(
+                f"autoreset_mode must be one of {[m.value for m in modes]}, got {autoreset_mode!r}"
+            )
+        self.autoreset_mode = mode
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        if "render_mode" in env_kwargs and env_kwargs["render_mode"] is not None:
+            raise ValueError("render_mode is not supported by the vector env; use vectorization_mode='sync'")
+        template = FaasAutoscalingEnv(**env_kwargs)  # validates every argument like the single env
+        backend = template.backend
+        if not isinstance(backend, SimBackend):
+            raise ValueError("the native vector env needs backend='sim'; use vectorization_mode='sync' for others")
+        if backend.config.model != "fluid":
+            raise ValueError(
+                f"the native vector env batches sim_config model='fluid' only, got model={backend.config.model!r}; "
+                "use vectorization_mode='sync' for the exact DES"
+            )
+        self.template = template
+        self.config = backend.config
+        self.params = backend.params
+        self.workload = backend.workload
+        self.single_observation_space = template.observation_space
+        self.single_action_space = template.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.render_mode = None
+        self._ops = fluid.ArrayOps()
+        t = template
+        self.interval_s = t.interval_s
+        self._deltas = np.asarray(t.deltas, dtype=np.int64)
+        self._obs_consts = (t.start_time_of_day_s, t.max_replicas, t.response_time_cap_ms, t.rate_cap_rps, t.queue_cap)
+        self._reward_consts = (t.max_replicas, t.w_slo, t.w_cost, t.w_cold_start, t.w_drop)
+        n, m = self.num_envs, t.max_replicas
+        self._m = m
+        self._cols = np.arange(m)
+        self._rows = np.arange(n)
+        self._np_randoms: list[np.random.Generator | None] = [None] * n
+        self._bitgens = [(np.random.PCG64(0), np.random.PCG64(0)) for _ in range(n)]
+        self._rng_wl = [np.random.Generator(b[0]) for b in self._bitgens]
+        self._streams: list[Any] = [None] * n
+        width = MAX_CHUNK_INTERVALS
+        self._cbuf = np.zeros((n, width), dtype=np.int64)
+        self._mbuf = np.full((n, width), -1.0)
+        self._cpos = np.zeros(n, dtype=np.int64)
+        self._clen = np.zeros(n, dtype=np.int64)
+        self._nchunks = np.zeros(n, dtype=np.int64)
+        self._t = np.zeros(n)
+        self._ready = np.full((n, m), np.inf)  # sorted ready times of live replicas, +inf padding
+        self._pool = np.full((n, m), -np.inf)  # expiry times of kept-alive replicas, -inf padding
+        self._live = np.zeros(n, dtype=np.int64)  # desired (= live) replicas
+        self._cold = np.zeros(n, dtype=np.int64)
+        self._in_system = np.zeros(n, dtype=np.int64)
+        self._q = np.zeros(n)
+        self._wa = np.zeros(n)
+        self._desired = np.zeros(n, dtype=np.int64)
+        self._steps = np.zeros(n, dtype=np.int64)
+        self._tot = {k: np.zeros(n) for k in ("completed", "resp", "viol", "replica_s", "arrived")}
+        self._tot_cold = np.zeros(n, dtype=np.int64)
+        self._tot_dropped = np.zeros(n, dtype=np.int64)
+        self._autoreset = np.zeros(n, dtype=bool)
+        self._obs: np.ndarray | None = None
+        self._all = np.ones(n, dtype=bool)
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+        """Reset every sub-env; ``seed`` an int (sub-env ``i`` gets ``seed + i``), a list of ``num_envs``
+        ints/None, or None.
+
+        Raises:
+            ValueError: a negative or non-integer seed, or a list of the wrong length.
+        """
+        n = self.num_envs
+        if seed is None:
+            seeds: list[int | None] = [None] * n
+        elif isinstance(seed, (list, tuple)):
+            if len(seed) != n:
+                raise ValueError(f"seed must be an int, None or a list of num_envs={n} seeds, got {len(seed)} seeds")
+            seeds = list(seed)
+        else:
+            check_seed("seed", seed)
+            seeds = [seed + i for i in range(n)]
+        for i, s in enumerate(seeds):
+            check_seed(f"seed[{i}]", s)
+        if seed is not None and not isinstance(seed, (list, tuple)):
+            self._np_random, self._np_random_seed = seeding.np_random(seed)
+        rows = self._rows
+        self._reset_rows(rows, seeds)
+        meas = self._advance(rows, None)
+        self._autoreset[:] = False
+        obs = self._observe(meas)
+        self._obs = obs
+        return obs, self._reset_info(meas)
+
+    def step(self, actions):
+        """Step every sub-env with ``actions`` (``num_envs`` integers in ``[0, n_actions - 1]``).
+
+        Raises:
+            ResetNeeded: before :meth:`reset`.
+            ValueError / TypeError: ``actions`` of the wrong shape, dtype or range (names the sub-env).
+        """
+        if self._obs is None:
+            raise ResetNeeded("step() called before reset(); call env.reset(seed=...) first")
+        a = self._check_actions(actions)
+        n = self.num_envs
+        done_before = self._autoreset
+        next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
+        resetting = done_before.any() if next_step else False
+        requested = self._desired + self._deltas[a]
+        t = self.template
+        target = np.clip(requested, t.min_replicas, t.max_replicas)
+        if resetting:
+            idx = np.flatnonzero(done_before)
+            self._reset_rows(idx, [None] * idx.size)
+            target[idx] = t.initial_replicas
+            requested[idx] = t.initial_replicas
+        self._desired = target
+        meas = self._advance(self._rows, target)
+        obs = self._observe(meas)
+        step_mask = ~done_before if resetting else self._all
+        reward = np.where(step_mask, self._reward(meas), 0.0)
+        self._steps += 1
+        if resetting:
+            self._steps[idx] = 0
+        info = self._step_info(meas, requested, step_mask)
+        terminated = np.zeros(n, dtype=bool)
+        if self.max_episode_steps is not None:
+            truncated = self._steps >= self.max_episode_steps
+        else:
+            truncated = np.zeros(n, dtype=bool)
+        done = terminated | truncated
+        if next_step:
+            self._autoreset = done
+        elif done.any():
+            obs, info = self._same_step_reset(np.flatnonzero(done), obs, info)
+        self._obs = obs
+        return obs, reward, terminated, truncated, info
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.template.close()
+
+    # ------------------------------------------------------------------ helpers: state
+    def _check_actions(self, actions) -> np.ndarray:
+        n_act = int(self.single_action_space.n)
+        a = np.asarray(actions)
+        if a.shape != (self.num_envs,):
+            raise ValueError(f"actions must have shape ({self.num_envs},) (one per sub-env), got shape {a.shape}")
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"actions must be integers in [0, {n_act - 1}], got dtype {a.dtype}")
+        bad = (a < 0) | (a >= n_act)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"actions[{i}] must be an integer in [0, {n_act - 1}], got {a[i]!r}")
+        return a
+
+    def _reset_rows(self, idx, seeds) -> None:
+        """Rewind sub-envs ``idx`` like ``FaasAutoscalingEnv.reset`` + ``SimBackend.reset``."""
+        init = self.template.initial_replicas
+        for i, s in zip(np.asarray(idx).tolist(), seeds, strict=True):
+            if s is not None:
+                self._np_randoms[i], _ = seeding.np_random(s)
+            elif self._np_randoms[i] is None:
+                self._np_randoms[i], _ = seeding.np_random()
+            seed_pcg64_pair(draw_seed(self._np_randoms[i]), self._bitgens[i])
+            self._streams[i] = self.workload.stream(self._rng_wl[i], 0.0)
+        self._cpos[idx] = 0
+        self._clen[idx] = 0
+        self._nchunks[idx] = 0
+        self._t[idx] = 0.0
+        self._ready[idx] = np.inf
+        self._ready[idx, :init] = 0.0
+        self._pool[idx] = -np.inf
+        self._live[idx] = init
+        self._cold[idx] = 0
+        self._in_system[idx] = 0
+        self._q[idx] = 0.0
+        self._wa[idx] = 0.0
+        self._desired[idx] = init
+        self._steps[idx] = 0
+        self._reset_totals(idx)
+
+    def _reset_totals(self, idx) -> None:
+        for v in self._tot.values():
+            v[idx] = 0.0
+        self._tot_cold[idx] = 0
+        self._tot_dropped[idx] = 0
+
+    def _apply(self, rows, target) -> None:
+        """:meth:`SimBackend.apply` for sub-envs ``rows`` (``target`` replicas each), over arrays."""
+        cur = self._live[rows]
+        change = target != cur
+        if not change.any():
+            return
+        cfg = self.config
+        inf = np.inf
+        cols = self._cols[None, :]
+        m = self._m
+        now = self._t[rows][:, None]
+        ready = self._ready[rows]
+        pool = self._pool[rows]
+        pool = np.where(change[:, None] & (pool <= now), -inf, pool)  # kept-alive replicas that expired
+        up = target > cur
+        if up.any():
+            k = np.where(up, target - cur, 0)
+            alive = (pool > -inf).sum(axis=1)
+            warm = np.minimum(k, alive)  # revived without a cold start, newest first
+            self._cold[rows] += k - warm
+            pool.sort(axis=1)
+            pool = np.where(cols >= (m - warm)[:, None], -inf, pool)
+            c0 = cur[:, None]
+            c1 = (cur + warm)[:, None]
+            ready = np.where((cols >= c0) & (cols < c1), now, ready)
+            ready = np.where(up[:, None] & (cols >= c1) & (cols < target[:, None]), now + cfg.cold_start_s, ready)
+            ready.sort(axis=1)
+        down = target < cur
+        if down.any():
+            removed = down[:, None] & (cols >= target[:, None]) & (cols < cur[:, None])
+            if cfg.keep_alive_s > 0:
+                n_keep = (removed & (ready <= now)).sum(axis=1)  # ready ones are kept warm
+                pool.sort(axis=1)  # -inf (free) first: there is room (kept + live <= max_replicas)
+                pool = np.where(cols < n_keep[:, None], now + cfg.keep_alive_s, pool)
+            ready = np.where(removed, inf, ready)
+        self._ready[rows] = ready
+        self._pool[rows] = pool
+        self._live[rows] = target
+
+    def _next_counts(self, rows):
+        """Arrivals and expected arrivals of the next interval of sub-envs ``rows`` (the single env's chunks)."""
+        pos = self._cpos[rows]
+        need = pos >= self._clen[rows]
+        if need.any():
+            dt = self.interval_s
+            for i in np.asarray(rows)[need].tolist():
+                n = chunk_length(int(self._nchunks[i]))
+                self._nchunks[i] += 1
+                counts, means = draw_counts(self._streams[i], dt, n)
+                self._cbuf[i, :n] = counts
+                self._mbuf[i, :n] = -1.0 if means is None else means
+                self._clen[i] = n
+                self._cpos[i] = 0
+            pos = self._cpos[rows]
+        arrived = self._cbuf[rows, pos]
+        mean = self._mbuf[rows, pos]
+        self._cpos[rows] = pos + 1
+        return arrived, mean
+
+    def _advance(self, rows, target) -> dict[str, np.ndarray]:
+        """Apply ``target`` (None: keep) and simulate one interval of sub-envs ``rows``; the measurement
+        fields as arrays (``SimBackend.advance`` + ``observe``)."""
+        if target is not None:
+            self._apply(rows, target)
+        dt = self.interval_s
+        p = self.params
+        ops = self._ops
+        t0 = self._t[rows]
+        t1 = t0 + dt
+        arrived, mean = self._next_counts(rows)
+        ready = self._ready[rows]
+        live = self._live[rows]
+        conc = self.config.concurrency
+        last = ready[np.arange(live.size), np.maximum(live - 1, 0)]
+        fast = (live == 0) | (last <= t0)
+        slot = live * (t1 - t0) * conc
+        if not fast.all():
+            part = np.where(ready < t1[:, None], t1[:, None] - np.maximum(ready, t0[:, None]), 0.0)
+            slot = np.where(fast, slot, np.cumsum(part, axis=1)[:, -1] * conc)
+        q1, wa1, dropped, busy, resp, viol, lq = fluid.fluid_window(
+            self._q[rows], self._wa[rows], slot, arrived, mean, dt, p, ops
+        )
+        self._q[rows] = q1
+        self._wa[rows] = wa1
+        completed, in_end, queue, resp_sum, viol_out = fluid.window_counts(
+            q1, lq, busy, slot, dt, self._in_system[rows], arrived, dropped, resp, viol, ops
+        )
+        n_ready = (ready <= t1[:, None]).sum(axis=1)
+        cpu, mem, resp_ms, rate, thr = fluid.window_metrics(n_ready, busy, slot, dt, arrived, completed, resp_sum, p, ops)
+        cold = self._cold[rows]
+        self._cold[rows] = 0
+        self._in_system[rows] = in_end
+        self._t[rows] = t1
+        values = (t1, np.full(t1.size, dt), n_ready, live, cpu, mem, resp_ms, rate, thr, cold, queue, dropped,
+                  viol_out, arrived, completed, in_end)
+        return dict(zip(_FIELDS, values, strict=True))
+
+    # ------------------------------------------------------------------ helpers: outputs
+    def _observe(self, m) -> np.ndarray:
+        cols = observation_values(
+            m["time_s"], m["replicas"], m["cpu_utilization"], m["memory_utilization"], m["response_time_ms"],
+            m["request_rate_rps"], m["throughput_rps"], m["cold_starts"], m["queue_length"],
+            m["replicas_desired"], *self._obs_consts, self._ops,
+        )
+        return np.stack(cols, axis=1).astype(np.float32)
+
+    def _reward(self, m) -> np.ndarray:
+        return reward_value(
+            m["slo_violation_rate"], m["replicas_desired"], m["cold_starts"], m["dropped"], m["arrived"],
+            *self._reward_consts,
+        )
+
+    def _metrics(self, m, mask) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for k, v in m.items():
+            d[k] = v
+            d["_" + k] = mask
+        d["replica_seconds"] = m["replicas_desired"] * self.interval_s
+        d["_replica_seconds"] = mask
+        return d
+
+    def _reset_info(self, m) -> dict[str, Any]:
+        mask = self._all.copy()
+        n = self.num_envs
+        return {
+            "metrics": self._metrics(m, mask), "_metrics": mask,
+            "clipped": np.zeros(n, dtype=bool), "_clipped": mask,
+            "requested_replicas": self._desired.copy(), "_requested_replicas": mask,
+        }
+
+    def _step_info(self, m, requested, step_mask) -> dict[str, Any]:
+        mask = self._all.copy()
+        metrics = self._metrics(m, mask)
+        tot = self._tot
+        done = m["completed"]
+        w = np.where(step_mask, 1, 0)  # sub-envs reset in this step add nothing
+        tot["completed"] += done * w
+        tot["resp"] += m["response_time_ms"] * done * w
+        tot["viol"] += m["slo_violation_rate"] * done * w
+        tot["replica_s"] += metrics["replica_seconds"] * w
+        self._tot_cold += m["cold_starts"] * w
+        self._tot_dropped += m["dropped"] * w
+        tot["arrived"] += m["arrived"] * w
+        n = tot["completed"]
+        has = n != 0
+        safe = np.where(has, n, 1.0)
+        arr = tot["arrived"]
+        ep_mask = step_mask.copy()
+        episode = {
+            "response_time_ms": np.where(has, tot["resp"] / safe, 0.0),
+            "slo_violation_rate": np.where(has, tot["viol"] / safe, 0.0),
+            "replica_seconds": tot["replica_s"].copy(),
+            "cold_starts": self._tot_cold.copy(),
+            "dropped": self._tot_dropped.copy(),
+            "drop_rate": np.where(arr != 0, self._tot_dropped / np.where(arr != 0, arr, 1.0), 0.0),
+        }
+        for k in _EPISODE_KEYS:
+            episode["_" + k] = ep_mask
+        return {
+            "metrics": metrics, "_metrics": mask,
+            "episode_metrics": episode, "_episode_metrics": ep_mask,
+            "clipped": self._desired != requested, "_clipped": mask,
+            "requested_replicas": requested, "_requested_replicas": mask,
+        }
+
+    def _same_step_reset(self, idx, obs, info):
+        """SAME_STEP: reset the finished sub-envs ``idx`` now; their last observation and info go to
+        ``final_obs`` / ``final_info`` (object array / nested dict-of-arrays with masks)."""
+        n = self.num_envs
+        done = np.zeros(n, dtype=bool)
+        done[idx] = True
+        final_obs = np.full(n, None, dtype=object)
+        for i in idx.tolist():
+            final_obs[i] = obs[i].copy()
+        final_info = _masked_copy(info, done)
+        self._reset_rows(idx, [None] * idx.size)
+        meas = self._advance(idx, None)
+        obs = obs.copy()
+        obs[idx] = self._observe(meas)
+        info["metrics"] = {k: v.copy() for k, v in info["metrics"].items()}
+        for k, v in meas.items():
+            info["metrics"][k][idx] = v
+        info["metrics"]["replica_seconds"][idx] = meas["replicas_desired"] * self.interval_s
+        info["clipped"] = info["clipped"].copy()
+        info["clipped"][idx] = False
+        info["requested_replicas"] = info["requested_replicas"].copy()
+        info["requested_replicas"][idx] = self._desired[idx]
+        ep = {k: (v.copy() if not k.startswith("_") else v) for k, v in info["episode_metrics"].items()}
+        ep_mask = info["_episode_metrics"] & ~done
+        for k in _EPISODE_KEYS:
+            ep[k][idx] = 0
+            ep["_" + k] = ep_mask
+        info["episode_metrics"] = ep
+        info["_episode_metrics"] = ep_mask
+        info["final_obs"] = final_obs
+        info["_final_obs"] = done
+        info["final_info"] = final_info
+        info["_final_info"] = done.copy()
+        return obs, info
+
+
+def _masked_copy(info: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
+    """A copy of a vector info dict whose ``_key`` masks are ANDed with ``mask``."""
+    out: dict[str, Any] = {}
+    for k, v in info.items():
+        if isinstance(v, dict):
+            out[k] = _masked_copy(v, mask)
+        elif k.startswith("_"):
+            out[k] = v & mask
+        else:
+            out[k] = v.copy()
+    return out
+
