@@ -8,7 +8,8 @@ seed so sampling is not timed; resets on episode end are timed, as in training.
 
 Modes (``--mode``, any of):
 
-* ``single``: ``gym.make(id)`` (default wrappers) vs ``gym.make("CartPole-v1")``;
+* ``single``: ``gym.make(id)`` (default wrappers) vs ``gym.make("CartPole-v1")``; also
+  ``marllb_env.parallel_env`` (the multi-agent PettingZoo env, all agents' actions per step);
 * ``vector``: ``gym.make_vec(id, N, "sync")`` (and ``"vector_entry_point"`` where the id registers a
   native vector env; ``"async"`` with ``--async``) vs CartPole's native numpy vector env at the same
   ``N``, for each ``--num-envs`` (env-steps/s = N x vector steps/s);
@@ -40,6 +41,29 @@ import marllb_env  # noqa: F401
 
 PACKAGES = ("lwmecps_gym", "faas_gym", "marllb_env")
 CARTPOLE = "CartPole-v1"
+
+
+class _ParallelAsEnv:
+    """A PettingZoo ``ParallelEnv`` stepped like one env (``single`` mode only): a ``Dict`` action of
+    every agent's action; the episode ends when any agent's does."""
+
+    def __init__(self, env):
+        self.env = env
+        self.action_space = gym.spaces.Dict({a: env.action_space(a) for a in env.possible_agents})
+
+    def reset(self, seed=None):
+        return self.env.reset(seed=seed)
+
+    def step(self, actions):
+        obs, rew, term, trunc, info = self.env.step(actions)
+        return obs, rew, any(term.values()), any(trunc.values()), info
+
+    def close(self):
+        self.env.close()
+
+
+#: ids that are not Gymnasium ids: the multi-agent env (its default moderate scenario), ``single`` mode only
+PARALLEL_ENVS = {"marllb_env.parallel_env": lambda: _ParallelAsEnv(marllb_env.parallel_env())}
 
 
 def project_ids() -> list[str]:
@@ -105,7 +129,8 @@ def interleaved(make_a, make_b, vector: bool, chunk: int, rounds: int) -> tuple[
 def bench_single(ids, chunk, rounds) -> list[dict]:
     rows = []
     for env_id in ids:
-        cp, env = interleaved(lambda: gym.make(CARTPOLE), lambda env_id=env_id: gym.make(env_id), False, chunk, rounds)
+        make = PARALLEL_ENVS.get(env_id, lambda env_id=env_id: gym.make(env_id))
+        cp, env = interleaved(lambda: gym.make(CARTPOLE), make, False, chunk, rounds)
         rows.append({"mode": "single", "id": env_id, "num_envs": 1, "steps_s": env.rate(), "cartpole_steps_s": cp.rate(),
                      "ratio_cpu": env.rate() / cp.rate(), "ratio_wall": env.rate("wall") / cp.rate("wall")})
         print(_row(rows[-1]), flush=True)
@@ -195,10 +220,12 @@ def main(argv=None) -> list[dict]:
             ap.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.quick:
         args.chunk, args.rounds, args.num_envs, args.ppo_steps = 200, 5, [1, 64], 2048
-    ids = args.ids or project_ids()
-    unknown = [i for i in ids if i not in gym.registry]
+    ids = args.ids or project_ids() + (list(PARALLEL_ENVS) if args.mode == ["single"] else [])
+    unknown = [i for i in ids if i not in gym.registry and i not in PARALLEL_ENVS]
     if unknown:
         ap.error(f"unknown ids {unknown}; registered project ids: {project_ids()}")
+    if set(args.mode) - {"single"} and set(ids) & set(PARALLEL_ENVS):
+        ap.error(f"{sorted(PARALLEL_ENVS)} are measured in --mode single only")
     warnings.filterwarnings("ignore", message=".*is out of date.*")
     print(f"# {platform.machine()}, Python {platform.python_version()}, gymnasium {gym.__version__}; "
           f"{args.rounds} rounds x {args.chunk} steps interleaved with {CARTPOLE}; ratios of steps per CPU-second")

@@ -290,12 +290,11 @@ class MultiSimBackend:
         self.sim = FlowSimulator(specs, workload, n_lbs=n_lbs, dispatch=dispatch, **sim_kwargs)
         self.n_lbs, self.n_servers = self.sim.n_lbs, self.sim.n_servers
         self.dispatch = check_choice("dispatch", dispatch, DISPATCH_MODES)
-        self._cpus = np.array([s.cpus for s in specs])
+        self._cpus = [float(s.cpus) for s in specs]
         self._start_interval()
 
     def _start_interval(self) -> None:
-        self._busy0 = self.sim.busy_core_seconds()
-        self._counters = self.sim.counters()
+        self._snaps = [self.sim.snapshot(i) for i in range(self.n_lbs)]  # the interval's start
         self._elapsed = 0.0
 
     def reset(self, seed: int | None = None) -> None:
@@ -323,23 +322,28 @@ class MultiSimBackend:
     def observe(self) -> MultiLBMeasurement:
         """Every LB's features now and the interval's utilisation and flow counts since the last ``observe``."""
         sim = self.sim
-        c = sim.counters()
-        busy = sim.busy_core_seconds()
+        snaps = [sim.snapshot(i) for i in range(self.n_lbs)]  # one cheap pass per LB: lists, no arrays
+        prev = self._snaps
+        s, p = snaps[0], prev[0]
         dt = self._elapsed
-        util = (busy - self._busy0) / (self._cpus * dt) if dt > 0 else np.zeros(self.n_servers)
-        prev = self._counters
+        if dt > 0:
+            util = [(b - b0) / (c * dt) for b, b0, c in zip(s.busy_core_seconds, p.busy_core_seconds, self._cpus,
+                                                             strict=True)]
+        else:
+            util = [0.0] * self.n_servers
         m = MultiLBMeasurement(
-            sim.now,
-            sim.features_all(),
-            sim.active_mask(),
-            sim.flows_in_system(),
-            util,
-            float(int(c["completed"].sum()) - int(prev["completed"].sum())),
-            float(int(c["rejects"].sum()) - int(prev["rejects"].sum())),
-            float(c["fct_sum_s"].sum() - prev["fct_sum_s"].sum()),
+            s.time_s,
+            np.array([x.feature_rows for x in snaps], dtype=np.float64),
+            np.array(s.active, dtype=np.bool_),
+            np.array([n + q for n, q in zip(s.busy_workers, s.queue_length, strict=True)], dtype=np.float64),
+            np.array(util, dtype=np.float64),
+            float(sum(x.completed for x in snaps) - sum(x.completed for x in prev)),
+            float(sum(x.rejects for x in snaps) - sum(x.rejects for x in prev)),
+            # the per-LB sums added left to right, as numpy's sum of a short array
+            float(sum(x.fct_sum_s for x in snaps) - sum(x.fct_sum_s for x in prev)),
             sim.workload_exhausted,
         )
-        self._busy0, self._counters, self._elapsed = busy, c, 0.0
+        self._snaps, self._elapsed = snaps, 0.0
         return m
 
     def flow_records(self) -> FlowRecords:

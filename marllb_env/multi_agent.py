@@ -225,6 +225,9 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         high[:, 0] = cap
         high[:, 1:] = t_max
         self._obs_high = high.reshape(-1)
+        self._obs_high_tol = self._obs_high * (1.0 + 1e-6)
+        self._check_bounds = self.backend_name != "sim"
+        self._levels = levels.tolist()
         self._obs_space = spaces.Box(0.0, self._obs_high, dtype=np.float32)
         self._act_space = spaces.MultiDiscrete([levels.size] * n)
         self.state_space = spaces.Box(
@@ -268,9 +271,13 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
 
     # ------------------------------------------------------------------ functions of the measurement
     def _features(self, m: MultiLBMeasurement) -> np.ndarray:
-        """``m.features`` checked against the observation bounds (beyond float32 rounding: a broken data plane)."""
+        """``m.features`` checked against the observation bounds (beyond float32 rounding: a broken data plane).
+
+        Only the data plane's features are checked: the simulator's are within the bounds by
+        construction (counts <= workers + backlog; seconds <= the episode's simulated time).
+        """
         f = m.features
-        if np.any(f.reshape(self.n_lbs, -1) > self._obs_high * (1.0 + 1e-6)):
+        if self._check_bounds and np.any(f.reshape(self.n_lbs, -1) > self._obs_high_tol):
             raise PermanentBackendError(
                 "features exceed the observation bounds (flows > workers + backlog, or seconds "
                 "features > max_age_s): raise backend_kwargs['max_age_s'] or check the data plane"
@@ -282,19 +289,23 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         return {a: f[i].copy() for i, a in enumerate(self.possible_agents) if a in self.agents}
 
     def _reward(self, m: MultiLBMeasurement) -> float:
-        field = m.features[:, :, self._field_idx].mean(axis=0)  # averaged over LBs (MARLLB QMIX)
-        return fairness(self.reward_type, field[m.active])
+        # the field averaged over LBs (MARLLB QMIX), over the active servers; Python floats: the
+        # arrays are tiny, and numpy's mean over axis 0 adds the LBs in this same order
+        cols = m.features[:, :, self._field_idx].T.tolist()
+        n = self.n_lbs
+        x = [sum(c) / n for c, a in zip(cols, m.active.tolist(), strict=True) if a]
+        return fairness(self.reward_type, x)
 
     def _metrics(self, m: MultiLBMeasurement) -> dict[str, float]:
-        active = m.active
-        util = m.cpu_util[active]
+        util = [u for u, a in zip(m.cpu_util.tolist(), m.active.tolist(), strict=True) if a]
         completed = m.completed
         return {
             "fct_mean_s": m.fct_sum_s / completed if completed else 0.0,
             "completed": float(completed),
             "rejects": float(m.rejects),
-            "jain_util": fairness("jain", np.clip(util, 0.0, None)),
-            "utilization": float(np.mean(util)),
+            "jain_util": fairness("jain", [u if u > 0.0 else 0.0 for u in util]),
+            # numpy's float64 mean is a plain left-to-right sum below 8 values (pairwise beyond)
+            "utilization": sum(util) / len(util) if len(util) < 8 else float(np.mean(util)),
         }
 
     def state(self) -> np.ndarray:
@@ -314,15 +325,18 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         ).astype(np.float32)
         return np.minimum(s, self.state_space.high)
 
-    def _weights(self, action: Any, agent: str) -> np.ndarray:
-        a = np.asarray(action)
-        if a.shape != (self.n_servers,) or not np.issubdtype(a.dtype, np.integer):
+    def _weights(self, action: Any, agent: str) -> list[float]:
+        """Agent ``agent``'s weights (``n_servers`` floats, a list: the simulator's cheap path) for ``action``."""
+        a = action if type(action) is np.ndarray else np.asarray(action)
+        if a.shape != (self.n_servers,) or a.dtype.kind not in "iu":
             raise ValueError(
                 f"action of {agent} must be an integer array of shape ({self.n_servers},), got {a.dtype} {a.shape}"
             )
-        if np.any(a < 0) or np.any(a >= self.weight_levels.size):
-            raise ValueError(f"action of {agent} has indices outside [0, {self.weight_levels.size}): {a.tolist()}")
-        return self.weight_levels[a]
+        al = a.tolist()
+        lv = self._levels
+        if min(al) < 0 or max(al) >= len(lv):
+            raise ValueError(f"action of {agent} has indices outside [0, {len(lv)}): {al}")
+        return [lv[i] for i in al]
 
     # ------------------------------------------------------------------ API
     def reset(self, seed: int | None = None, options: dict | None = None):
@@ -366,7 +380,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         if terminated or truncated:
             info["episode_metrics"] = self.episode_metrics()
         obs = self._obs(m)
-        self._record_frame(np.stack(weights), m, metrics)
+        if self._renderer is not None:
+            self._record_frame(np.array(weights), m, metrics)
         agents = list(self.agents)
         rewards = {a: float(reward) for a in agents}
         terms = {a: terminated for a in agents}

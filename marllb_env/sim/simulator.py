@@ -79,6 +79,10 @@ GROUND_TRUTH_NAMES: tuple[str, ...] = (
 )
 
 RESERVOIR_MODES = ("random_replacement", "algorithm_r")
+#: samples a reservoir takes between two reads of its statistics before it stops keeping its
+#: sorted copies up to date and sorts once at the next read (two ``sorted`` of 128 values cost
+#: about as much as this many incremental updates)
+LAZY_SORT_AFTER = 8
 INF = math.inf
 
 #: Flow status codes in :class:`FlowRecords`.
@@ -322,10 +326,11 @@ class FlowSimulator:
         R = L * S * 2
         zero = self.empty_slots == "zero"
         # per reservoir: [values, times, v * decay**(t0 - t), sorted values, sorted decayed, sum v, sum v^2,
-        # sum decayed]; "zero" mode starts with K (0, 0) slots as VPP
+        # sum decayed, samples since the statistics were last read]; the sorted copies are None while
+        # stale (see _sample); "zero" mode starts with K (0, 0) slots as VPP
         self._res = [
-            [[0.0] * K, [0.0] * K, [0.0] * K, [0.0] * K, [0.0] * K, 0.0, 0.0, 0.0] if zero
-            else [[], [], [], [], [], 0.0, 0.0, 0.0]
+            [[0.0] * K, [0.0] * K, [0.0] * K, [0.0] * K, [0.0] * K, 0.0, 0.0, 0.0, 0] if zero
+            else [[], [], [], [], [], 0.0, 0.0, 0.0, 0]
             for _ in range(R)
         ]
         self._cache: list[list[float] | None] = [None] * R
@@ -469,23 +474,30 @@ class FlowSimulator:
             raise ValueError(f"run_until target {t_end!r} is before now={self.now!r}")
         nd = self._nd
         ctl = self._ctl
-        if self._ta > t_end and not ctl and min(nd) > t_end:  # nothing happens in this interval
+        ta = self._ta
+        if ta > t_end and not ctl and min(nd) > t_end:  # nothing happens in this interval
             self.now = float(t_end)
             self._rebase_decay()
             return
-        # locals for the departure path (inlined: it is the hot loop)
+        # the event loop, arrivals and departures inlined (it is the hot loop): locals throughout
         V, T, busy, cpus, speed, nserv = self._V, self._T, self._busy, self._cpus, self._speed, self._nserv
-        heaps, sumF, waitq, wwork = self._heaps, self._sumF, self._waitq, self._wwork
-        f_lb, f_done, f_status, f_arr, f_pos, f_size = (
-            self._f_lb, self._f_done, self._f_status, self._f_arr, self._f_pos, self._f_size
+        heaps, sumF, waitq, wwork, nw, bl = self._heaps, self._sumF, self._waitq, self._wwork, self._nw, self._bl
+        f_lb, f_done, f_status, f_arr, f_pos, f_size, f_srv = (
+            self._f_lb, self._f_done, self._f_status, self._f_arr, self._f_pos, self._f_size, self._f_srv
         )
         on, ongoing, c_done, c_fct, s_done = self._on, self._ongoing, self._c_done, self._c_fct, self._s_done
+        c_arr, s_arr, c_rej, s_rej = self._c_arr, self._s_arr, self._c_rej, self._s_rej
+        modes, invws = self._mode, self._invw
+        bt, bs, be, bh, bi = self._bt, self._bs, self._be, self._bh, self._bi
+        nb = len(bt)
         sample = self._sample
-        arrive = self._arrive
+        rand = self._rand
         S = self.n_servers
+        n_lbs = self.n_lbs
+        n_fd = range(self.fd_samples_per_arrival)
+        nan = math.nan
         while True:
             td = min(nd)
-            ta = self._ta
             t = td if td <= ta else ta
             if ctl and ctl[0][0] < t:
                 if ctl[0][0] > t_end:
@@ -496,9 +508,86 @@ class FlowSimulator:
             if t > t_end:
                 break
             if td > ta:
-                arrive(ta)
+                # ---- arrival of the next flow of the workload at its LB (edge router: hash % n_lbs)
+                size = bs[bi]
+                lb = be[bi] % n_lbs
+                h = bh[bi]
+                bi += 1
+                if bi < nb:
+                    ta = bt[bi]
+                else:
+                    self._bi = bi
+                    self._load_next_arrival()
+                    bt, bs, be, bh, bi, ta = self._bt, self._bs, self._be, self._bh, self._bi, self._ta
+                    nb = len(bt)
+                fid = len(f_arr)
+                mode = modes[lb]
+                o = on[lb]
+                if mode == "sed":  # the default mode, inlined (same rule as _choose)
+                    iw = invws[lb]
+                    best = INF
+                    j = -1
+                    nt = 0
+                    for k in self._act:
+                        x = (o[k] + 1) * iw[k]
+                        if x < best:
+                            best = x
+                            j = k
+                            nt = 1
+                        elif x == best:
+                            nt += 1
+                            if rand() * nt < 1.0:
+                                j = k
+                else:
+                    j = self._choose(lb, mode, h, size, t)
+                f_arr.append(t)
+                f_size.append(size)
+                f_lb.append(lb)
+                f_srv.append(j)
+                c_arr[lb] += 1
+                s_arr[j] += 1
+                # flow-duration samples of this LB's ongoing flows (the ACKs VPP samples)
+                lst = ongoing[lb]
+                if lst:
+                    base = lb * S
+                    for _ in n_fd:
+                        g = lst[int(rand() * len(lst))]
+                        sample(((base + f_srv[g]) << 1) + 1, t, t - f_arr[g])
+                n = nserv[j]
+                if n < nw[j]:
+                    dt = t - T[j]  # bring server j's clock to t (as _advance_server)
+                    if dt > 0:
+                        if n:
+                            c = cpus[j]
+                            V[j] += ps_rate(speed[j], c, n) * dt
+                            busy[j] += (n if n <= c else c) * dt
+                        T[j] = t
+                    v = V[j]
+                    fv = v + size
+                    hp = heaps[j]
+                    heappush(hp, (fv, fid))
+                    sumF[j] += fv
+                    n += 1
+                    nserv[j] = n
+                    d = hp[0][0] - v
+                    nd[j] = t + (d if d > 0.0 else 0.0) / ps_rate(speed[j], cpus[j], n)
+                elif len(waitq[j]) < bl[j]:
+                    waitq[j].append(fid)
+                    wwork[j] += size
+                else:
+                    f_done.append(nan)
+                    f_status.append(REJECTED)
+                    f_pos.append(-1)
+                    c_rej[lb] += 1
+                    s_rej[j] += 1
+                    continue
+                f_done.append(nan)
+                f_status.append(IN_PROGRESS)
+                o[j] += 1
+                f_pos.append(len(lst))
+                lst.append(fid)
                 continue
-            # departure of the flow with the smallest finish tag at server j
+            # ---- departure of the flow with the smallest finish tag at server j
             j = nd.index(td)
             n = nserv[j]
             c = cpus[j]
@@ -541,6 +630,8 @@ class FlowSimulator:
                 nd[j] = t + (d if d > 0.0 else 0.0) / ps_rate(speed[j], c, n)
             else:
                 nd[j] = INF
+        self._bi = bi
+        self._ta = ta
         self.now = float(t_end)
         self._rebase_decay()
 
@@ -617,17 +708,19 @@ class FlowSimulator:
     def _sample(self, r: int, t: float, v: float) -> None:
         """Offer sample ``v`` taken at ``t`` to reservoir ``r = (lb * S + server) * 2 + kind``.
 
-        Kind 0 is FCT, 1 flow duration. Besides the slots, each reservoir keeps sorted
-        copies of its values and of ``v * decay**(t0 - t)`` plus running sums, so the
-        five statistics cost O(1) per step (the decayed order is time-invariant: the
-        factor ``decay**(now - t0)`` is common to all samples).
+        Kind 0 is FCT, 1 flow duration. Besides the slots, each reservoir keeps running sums and
+        sorted copies of its values and of ``v * decay**(t0 - t)`` (the decayed order is
+        time-invariant: the factor ``decay**(now - t0)`` is common to all samples), so the five
+        statistics cost O(1) per step. The sorted copies are kept up to date sample by sample
+        while the statistics are read (each step, for the observing LB); a reservoir that takes
+        more than :data:`LAZY_SORT_AFTER` samples between two reads drops them and sorts once at
+        its next read (LBs nobody observes, or many samples per step); same values either way.
         """
         R = self._res[r]
         vals = R[0]
-        c = len(vals)
         K = self.reservoir_size
         if self._res_fast:
-            if c < K:
+            if len(vals) < K:
                 slot = -1
             else:
                 ui = self._ui
@@ -638,7 +731,7 @@ class FlowSimulator:
                 slot = int(self._ub[ui] * K)
         elif self.reservoir_mode == "algorithm_r":
             self._rseen[r] += 1
-            if c < K:
+            if len(vals) < K:
                 slot = -1
             else:
                 slot = int(self._rand() * self._rseen[r])
@@ -647,24 +740,33 @@ class FlowSimulator:
         else:
             if self._rand() >= self.keep_prob:
                 return
-            slot = -1 if c < K else int(self._rand() * K)
+            slot = -1 if len(vals) < K else int(self._rand() * K)
         if t - self._t0 > 300.0:  # long run_until: rebase before exp() could overflow
             self._rebase_decay(t)
         ve = v * math.exp((t - self._t0) * self._lninvd)
+        sv = R[3]
+        if sv is not None:
+            unread = R[8] + 1
+            if unread > LAZY_SORT_AFTER:
+                sv = R[3] = R[4] = None  # sorted once at the next read
+            else:
+                R[8] = unread
         if slot >= 0:  # replace
             ves = R[2]
             old = vals[slot]
             olde = ves[slot]
-            sv = R[3]
-            del sv[bisect_left(sv, old)]
-            se = R[4]
-            del se[bisect_left(se, olde)]
             vals[slot] = v
             ves[slot] = ve
             R[1][slot] = t
             R[5] += v - old
             R[6] += v * v - old * old
             R[7] += ve - olde
+            if sv is not None:
+                del sv[bisect_left(sv, old)]
+                se = R[4]
+                del se[bisect_left(se, olde)]
+                insort(sv, v)
+                insort(se, ve)
         else:  # fill the next empty slot
             vals.append(v)
             R[1].append(t)
@@ -672,8 +774,9 @@ class FlowSimulator:
             R[5] += v
             R[6] += v * v
             R[7] += ve
-        insort(R[3], v)
-        insort(R[4], ve)
+            if sv is not None:
+                insort(sv, v)
+                insort(R[4], ve)
         self._cache[r] = None
 
     def _rebase_decay(self, t: float | None = None) -> None:
@@ -688,7 +791,8 @@ class FlowSimulator:
             self._t0 = t
             for R in self._res:
                 R[2] = [x * f for x in R[2]]
-                R[4] = [x * f for x in R[4]]
+                if R[4] is not None:  # x -> x * f keeps the order
+                    R[4] = [x * f for x in R[4]]
                 R[5] = math.fsum(R[0])
                 R[6] = math.fsum(x * x for x in R[0])
                 R[7] = math.fsum(R[2])
@@ -802,84 +906,6 @@ class FlowSimulator:
             tab = self._maglev = maglev_table(tuple(act), self.maglev_size)
         return tab[h % len(tab)]
 
-    def _arrive(self, t: float) -> None:
-        i = self._bi
-        size = self._bs[i]
-        lb = self._be[i] % self.n_lbs
-        h = self._bh[i]
-        i += 1
-        self._bi = i
-        if i < len(self._bt):
-            self._ta = self._bt[i]
-        else:
-            self._load_next_arrival()
-        fid = len(self._f_arr)
-        mode = self._mode[lb]
-        if mode == "sed":  # the default mode, inlined (same rule as _choose)
-            o = self._on[lb]
-            iw = self._invw[lb]
-            best = INF
-            j = -1
-            nt = 0
-            for s in self._act:
-                x = (o[s] + 1) * iw[s]
-                if x < best:
-                    best = x
-                    j = s
-                    nt = 1
-                elif x == best:
-                    nt += 1
-                    if self._rand() * nt < 1.0:
-                        j = s
-        else:
-            j = self._choose(lb, mode, h, size, t)
-        self._f_arr.append(t)
-        self._f_size.append(size)
-        self._f_lb.append(lb)
-        self._f_srv.append(j)
-        self._c_arr[lb] += 1
-        self._s_arr[j] += 1
-        # flow-duration samples of this LB's ongoing flows (the ACKs VPP samples)
-        lst = self._ongoing[lb]
-        if lst:
-            f_srv, f_arr = self._f_srv, self._f_arr
-            base = lb * self.n_servers
-            for _ in range(self.fd_samples_per_arrival):
-                ui = self._ui
-                if ui >= 4096:
-                    self._ub = self._srng.random(4096).tolist()
-                    ui = 0
-                self._ui = ui + 1
-                g = lst[int(self._ub[ui] * len(lst))]
-                self._sample(((base + f_srv[g]) << 1) + 1, t, t - f_arr[g])
-        n = self._nserv[j]
-        if n < self._nw[j]:
-            self._advance_server(j, t)
-            c = self._cpus[j]
-            fv = self._V[j] + size
-            hp = self._heaps[j]
-            heappush(hp, (fv, fid))
-            self._sumF[j] += fv
-            n += 1
-            self._nserv[j] = n
-            d = hp[0][0] - self._V[j]
-            self._nd[j] = t + (d if d > 0.0 else 0.0) / ps_rate(self._speed[j], c, n)
-        elif len(self._waitq[j]) < self._bl[j]:
-            self._waitq[j].append(fid)
-            self._wwork[j] += size
-        else:
-            self._f_done.append(math.nan)
-            self._f_status.append(REJECTED)
-            self._f_pos.append(-1)
-            self._c_rej[lb] += 1
-            self._s_rej[j] += 1
-            return
-        self._f_done.append(math.nan)
-        self._f_status.append(IN_PROGRESS)
-        self._on[lb][j] += 1
-        self._f_pos.append(len(lst))
-        lst.append(fid)
-
     def _check_lb(self, lb: int) -> int:
         return check_int("lb", lb, low=0, high=self.n_lbs - 1)
 
@@ -895,6 +921,10 @@ class FlowSimulator:
         """``[mean, p90, std, mean of v*decay**(t0-t), p90 of it]`` of reservoir ``r`` (cached until it changes)."""
         R = self._res[r]
         n = len(R[0])
+        R[8] = 0
+        if R[3] is None:  # dropped while unread (see _sample)
+            R[3] = sorted(R[0])
+            R[4] = sorted(R[2])
         if n == 0:
             row = [0.0, 0.0, 0.0, 0.0, 0.0]
         else:
