@@ -24,6 +24,7 @@ import numpy as np
 
 from faas_gym.baselines import HPAPolicy, KPAPolicy, OpenFaaSRPSPolicy, StaticPolicy, ThresholdPolicy
 from faas_gym.mpc import MPCPolicy
+from faas_gym.recipes import burst_phase_trainer
 from lwmecps_gym.core.benchmark import BenchmarkTask, Recipe
 from lwmecps_gym.core.policy import BasePolicy
 
@@ -146,6 +147,12 @@ RECIPES = (
     Recipe(name="PPO", algo="PPO", timesteps=100_000, train=train_rescaled,
            algo_kwargs={"n_steps": 1024, "batch_size": 256, "gamma": 0.95, "ent_coef": 0.01, "learning_rate": 3e-4}),
     Recipe(name="DQN", algo="DQN", timesteps=100_000, train=train_rescaled,
+           algo_kwargs={"learning_rate": 5e-4, "buffer_size": 100_000, "learning_starts": 2_000,
+                        "exploration_fraction": 0.2, "gamma": 0.95, "target_update_interval": 1_000}),
+    # the DQN recipe's settings on the burst-phase observation (faas_gym.recipes: idle/busy run lengths and
+    # the rate trend, which the on/off workload's near-fixed idle gaps make predictive); docs/faas_gym.md,
+    # "Learning recipes", has the short-run checks over training seeds
+    Recipe(name="DQN-burst-phase", algo="DQN", timesteps=100_000, train=burst_phase_trainer(max_run=8),
            algo_kwargs={"learning_rate": 5e-4, "buffer_size": 100_000, "learning_starts": 2_000,
                         "exploration_fraction": 0.2, "gamma": 0.95, "target_update_interval": 1_000}),
 )

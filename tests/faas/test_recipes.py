@@ -1,0 +1,130 @@
+"""faas_gym.recipes: the burst-phase observation, its policy on the unwrapped env and its trainer."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import faas_gym  # noqa: F401  (registers ids)
+from faas_gym.benchmark import BURSTY_ID, TASKS
+from faas_gym.recipes import (
+    BurstPhaseFeatures,
+    BurstPhaseObservation,
+    BurstPhasePolicy,
+    burst_phase_trainer,
+)
+from lwmecps_gym.core.evaluation import evaluate
+
+
+def _rollout(env, seed, actions):
+    obs, info = env.reset(seed=seed)
+    out = [(obs, 0.0, info)]
+    for a in actions:
+        obs, r, _, _, info = env.step(a)
+        out.append((obs, r, info))
+    return out
+
+
+def test_runs_follow_the_arrivals_and_are_capped():
+    env = BurstPhaseObservation(gym.make(BURSTY_ID), max_run=8)
+    assert env.observation_space.shape == (15,) and env.action_space == env.unwrapped.action_space
+    rng = np.random.default_rng(0)
+    steps = _rollout(env, 10_000, rng.integers(0, 5, size=120).tolist())
+    idle = busy = 0
+    seen_idle = seen_busy = False
+    for obs, _, info in steps:
+        assert env.observation_space.contains(obs)
+        if info["metrics"]["arrived"] > 0:
+            idle, busy = 0, busy + 1
+        else:
+            idle, busy = idle + 1, 0
+        assert obs[11] == pytest.approx(min(idle, 8) / 8 * 2 - 1)
+        assert obs[12] == pytest.approx(min(busy, 8) / 8 * 2 - 1)
+        seen_idle |= idle >= 6  # the scenario's idle gaps (6-7 intervals) are in the sample
+        seen_busy |= busy > 8  # and a burst longer than the cap
+    assert seen_idle and seen_busy
+
+
+def test_rate_features_are_the_last_two_intervals():
+    env = BurstPhaseObservation(gym.make(BURSTY_ID))
+    steps = _rollout(env, 10_001, [2] * 30)
+    cap = np.log1p(env.unwrapped.rate_cap_rps)
+    rates = [info["metrics"]["arrived"] / info["metrics"]["window_s"] for _, _, info in steps]
+    for k, (obs, _, _) in enumerate(steps):
+        assert obs[13] == pytest.approx(np.log1p(rates[k]) / cap * 2 - 1, abs=1e-6)
+        prev = rates[k - 1] if k else 0.0
+        assert obs[14] == pytest.approx(np.log1p(prev) / cap * 2 - 1, abs=1e-6)
+
+
+def test_wrapper_changes_only_the_observation_and_reset_forgets_the_episode():
+    actions = [4, 4, 0, 1, 2, 2, 3, 2] * 10
+    raw = _rollout(gym.make(BURSTY_ID), 10_002, actions)
+    env = BurstPhaseObservation(gym.make(BURSTY_ID))
+    _rollout(env, 10_003, actions)  # a different episode first: its runs must not leak
+    wrapped = _rollout(env, 10_002, actions)
+    space = env.unwrapped.observation_space
+    for (o_raw, r_raw, i_raw), (o_w, r_w, i_w) in zip(raw, wrapped):
+        assert r_raw == r_w and i_raw["metrics"] == i_w["metrics"]
+        np.testing.assert_allclose(o_w[:11], 2 * (o_raw - space.low) / (space.high - space.low) - 1, atol=1e-6)
+    again = BurstPhaseObservation(gym.make(BURSTY_ID))
+    np.testing.assert_array_equal(_rollout(again, 10_002, actions)[-1][0], wrapped[-1][0])
+
+
+class _Recorder:
+    """An SB3-like model that records what it sees and answers a fixed action."""
+
+    def __init__(self):
+        self.seen = []
+
+    def predict(self, obs, deterministic=True):
+        self.seen.append(np.array(obs))
+        return np.int64(2), None
+
+
+def test_policy_sees_on_the_raw_env_what_the_wrapper_trains_on():
+    model = _Recorder()
+    policy = BurstPhasePolicy(model, gym.make(BURSTY_ID).observation_space, max_run=5)
+    evaluate(gym.make(BURSTY_ID), policy, seeds=[10_004, 10_005], step_limit=25)
+    env = BurstPhaseObservation(gym.make(BURSTY_ID), max_run=5)
+    expected = []
+    for seed in (10_004, 10_005):
+        steps = _rollout(env, seed, [2] * 25)
+        expected += [o for o, _, _ in steps[:25]]
+    assert len(model.seen) == 50
+    for got, want in zip(model.seen, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "8", True])
+def test_max_run_must_be_a_positive_int(bad):
+    space = gym.make(BURSTY_ID).observation_space
+    with pytest.raises((ValueError, TypeError), match="max_run"):
+        BurstPhaseFeatures(space, max_run=bad)
+    with pytest.raises((ValueError, TypeError), match="max_run"):
+        BurstPhaseObservation(gym.make(BURSTY_ID), max_run=bad)
+    with pytest.raises((ValueError, TypeError), match="max_run"):
+        burst_phase_trainer(max_run=bad)
+
+
+def test_features_need_a_finite_faas_box():
+    with pytest.raises(TypeError, match="observation_space"):
+        BurstPhaseFeatures(gym.spaces.Discrete(3))
+    with pytest.raises(ValueError, match="observation_space"):
+        BurstPhaseFeatures(gym.spaces.Box(0.0, np.inf, shape=(11,)))
+
+
+def test_shipped_burst_phase_recipe_trains_and_evaluates_on_the_task_env():
+    import torch
+
+    torch.set_num_threads(1)
+    task = TASKS[0]
+    (recipe,) = [r for r in task.recipes if r.name == "DQN-burst-phase"]
+    small = dataclasses.replace(recipe, timesteps=200, algo_kwargs={**recipe.algo_kwargs, "learning_starts": 50,
+                                                                     "buffer_size": 1000})
+    policy = small.train(task, small, 0)
+    assert isinstance(policy, BurstPhasePolicy) and policy.name == "DQN-burst-phase"
+    r = evaluate(task.make_env(), policy, seeds=[10_000], step_limit=20)
+    assert r.values("length") == [20]
