@@ -45,6 +45,16 @@ from typing import Any
 import numpy as np
 
 from lwmecps_gym.backends.base import ClusterMeasurement, PlaceCommand, ScaleCommand
+from lwmecps_gym.backends.sim.batched import (
+    ScalingModel,
+    ScalingState,
+    deployment_window,
+    erlang_array,
+    piece,
+    reset_clusters,
+    scale,
+    serve_window,
+)
 from lwmecps_gym.backends.sim.workload import DayTrace, EpisodeWorkload
 from lwmecps_gym.core.queueing import ViolationTable, erlang_table
 from lwmecps_gym.core.seeding import streams_from_seed
@@ -57,8 +67,6 @@ from lwmecps_gym.core.validation import (
     unset,
 )
 from lwmecps_gym.scenarios import Scenario
-
-_exp = math.exp
 
 
 @dataclass(frozen=True)
@@ -198,9 +206,6 @@ class SimBackend:
         self._node_index = {nm: j for j, nm in enumerate(self.node_names)}
         self.table = erlang_table(max(max(self.dep_fit), scenario.max_replicas, 1) + 1)
         self.vtable = ViolationTable(self.table.c_max, self.mu)
-        # constants of the scaling window's hot loop, unpacked once per window
-        self._hot = (self.table.rows, self.table.grid, self.vtable, self.vtable.grid,
-                     self.sla_s * 1000.0, self.timeout_s, 1.0 / self.mu, self.pinned)
         from lwmecps_gym.backends.sim.workload import idle_rtt_of
 
         self._idle_rtt = idle_rtt_of(scenario, self.bs_dep, self.n_dep)
@@ -212,6 +217,19 @@ class SimBackend:
             self.failover_order = [[int(e) for e in np.argsort(site_rtt[d], kind="stable") if e != d] for d in range(n)]
         else:
             self.failover_order = [[] for _ in range(self.n_dep)]
+        #: scaling layout: the model's constants (:mod:`.batched`, shared with the native vector env)
+        self.model: ScalingModel | None = None
+        if self.mode == "scaling":
+            spread = None
+            if not self.pinned:
+                spread = np.array([self._spread_counts(k) for k in range(self.dep_fit[0] + 1)], dtype=np.int64)
+            self.model = ScalingModel(
+                tau=self.tau, mu=self.mu, timeout_s=self.timeout_s, sla_s=self.sla_s, dep_fit=self.dep_fit,
+                pinned=self.pinned, failover_order=self.failover_order, site_rtt=self.site_rtt,
+                table=self.table, vtable=self.vtable, spread_counts=spread,
+            )
+        #: the cluster's state as arrays of one cluster (:class:`~.batched.ScalingState`, ``num_envs = 1``)
+        self.state = ScalingState(1, self.n_dep)
         self._trace = None
         self.reset(seed=0)
 
@@ -230,35 +248,35 @@ class SimBackend:
                                         self.cfg.demand_events)
         self._generate()
         med, sig = self.cfg.pod_startup_median_s, self.cfg.pod_startup_sigma
-        self._delays = (med * np.exp(sig * rng_system.standard_normal(256))).tolist() if med > 0 else [0.0] * 256
-        self._di = 0
+        delays = med * np.exp(sig * rng_system.standard_normal(256)) if med > 0 else np.zeros(256)
         self.t = 0
         self.now = 0.0
         nd = self.n_dep
-        self.desired = [0] * nd
-        self.ready = [0] * nd
-        self.pending: list[list[list]] = [[] for _ in range(nd)]  # [ready_time_s, count] per scale-up
-        self.backlog = [0.0] * nd
+        st = self.state
         if self.mode == "scaling":
             r0 = check_int("initial_replicas", self.cfg.initial_replicas, low=0)
-            for d in range(nd):
-                self.desired[d] = r0
-                self.ready[d] = min(r0, self.dep_fit[d])
+            wl = self.workload
+            reset_clusters(self.model, st, np.zeros(1, dtype=np.int64), r0, wl.lam_arr[0:1], wl.rtt_arr[0:1],
+                           delays[None, :])
         else:
+            st.delays[0] = delays
+            st.di[0] = 0
+            st.now[0] = 0.0
+            st.backlog[0] = 0.0
             self.node = 0
             self.target = 0
             self.switch_at = -1.0
-            self.desired[0] = self.ready[0] = min(self.placement_replicas, self.fit[0])
-        lam = self.workload.lam[0]
-        own = self.workload.rtt_own[0]
-        self.last_demand = list(lam)
-        self.last_latency_ms = [own[d] + 1000.0 / self.mu for d in range(nd)]
-        self.last_load = [lam[d] / (self.ready[d] * self.mu) if self.ready[d] else (4.0 if lam[d] > 0 else 0.0)
-                          for d in range(nd)]
-        self.last_sla = 0.0
-        self.last_mean_latency_ms = sum(self.last_latency_ms) / nd
-        self.last_failed_rps = 0.0
-        self.last_served_rps = 0.0
+            self._place_pods(min(self.placement_replicas, self.fit[0]))
+            lam = self.workload.lam[0]
+            own = self.workload.rtt_own[0]
+            c = self.ready[0]
+            self.last_demand = list(lam)
+            self.last_latency_ms = [own[d] + 1000.0 / self.mu for d in range(nd)]
+            self.last_load = [lam[d] / (c * self.mu) if c else (4.0 if lam[d] > 0 else 0.0) for d in range(nd)]
+            self.last_sla = 0.0
+            self.last_mean_latency_ms = sum(self.last_latency_ms) / nd
+            self.last_failed_rps = 0.0
+            self.last_served_rps = 0.0
         #: placement layout: request-weighted RTT (ms) to every node in the last window
         self.last_rtt_to_nodes_ms: list[float] = []
         #: placement moves started since the last window began / in the last window
@@ -270,9 +288,35 @@ class SimBackend:
         self.workload.generate(self.cfg.horizon_windows)
 
     def _delay(self) -> float:
-        d = self._delays[self._di]
-        self._di = (self._di + 1) & 255
-        return d
+        st = self.state
+        i = int(st.di[0])
+        st.di[0] = (i + 1) & 255
+        return float(st.delays[0, i])
+
+    def _place_pods(self, pods: int) -> None:
+        """Placement layout: the placed deployment has ``pods`` desired and ready pods."""
+        self.state.desired[0, 0] = self.state.ready[0, 0] = pods
+
+    # ------------------------------------------------------------------ state views (copies)
+    @property
+    def desired(self) -> list[int]:
+        """Desired replicas (``spec.replicas``) per deployment (a copy)."""
+        return self.state.desired[0].tolist()
+
+    @property
+    def ready(self) -> list[int]:
+        """Ready pods per deployment (a copy)."""
+        return self.state.ready[0].tolist()
+
+    @property
+    def backlog(self) -> list[float]:
+        """Fluid backlog (requests) per deployment carried to the next window (a copy)."""
+        return self.state.backlog[0].tolist()
+
+    @property
+    def pending(self) -> list[list[list]]:
+        """Pending scale-ups per deployment: ``[[ready_time_s, pods], ...]`` oldest first (a copy)."""
+        return [self.state.pending(0, d) for d in range(self.n_dep)]
 
     # ------------------------------------------------------------------ actions
     def apply(self, command: ScaleCommand | PlaceCommand) -> None:
@@ -326,40 +370,18 @@ class SimBackend:
     def scale_list(self, replicas: list[int]) -> None:
         """Set desired replicas by deployment index (the caller validated: ints >= 0).
 
-        Uses the invariant ``ready + pending pods == min(desired, fit)`` (a scale-up adds
-        exactly the missing pods as a pending group, a scale-down removes the surplus, and
-        readiness only moves pods from pending to ready), so no pending group is summed.
+        The model is :func:`lwmecps_gym.backends.sim.batched.scale`: a scale-up adds the missing
+        pods as a pending group, a scale-down removes pending pods first (newest first), then
+        ready ones.
         """
-        desired = self.desired
-        if replicas == desired:
+        st = self.state
+        if len(replicas) != self.n_dep:
+            raise ValueError(f"expected {self.n_dep} replica counts (one per deployment), got {len(replicas)}")
+        arr = np.array(replicas, dtype=np.int64)
+        if np.array_equal(arr, st.desired[0]):
             return
-        if len(replicas) != len(desired):
-            raise ValueError(f"expected {len(desired)} replica counts (one per deployment), got {len(replicas)}")
-        ready, pending = self.ready, self.pending
-        delays, di, now = self._delays, self._di, self.now
-        d = -1
-        for r, cur, fit in zip(replicas, desired, self.dep_fit, strict=True):
-            d += 1
-            if r == cur:
-                continue
-            desired[d] = r
-            target = r if r < fit else fit
-            have = cur if cur < fit else fit
-            if target > have:
-                pending[d].append([now + delays[di], target - have])
-                di = (di + 1) & 255
-            elif target < have:
-                remove = have - target
-                pend = pending[d]
-                while remove > 0 and pend:  # Pending pods go first (newest first)
-                    g = pend[-1]
-                    k = remove if remove < g[1] else g[1]
-                    g[1] -= k
-                    remove -= k
-                    if g[1] == 0:
-                        pend.pop()
-                ready[d] -= remove
-        self._di = di
+        st.now[0] = self.now
+        scale(self.model, st, arr[None, :])
 
     def place(self, deployment: str, node: str) -> None:
         """Move the placed deployment to ``node`` (RollingUpdate; see module docstring)."""
@@ -388,7 +410,7 @@ class SimBackend:
         """Episode start: the placed deployment runs on node ``j`` (ready at once; no migration)."""
         self.node = self.target = j
         self.switch_at = -1.0
-        self.desired[0] = self.ready[0] = min(self.placement_replicas, self.fit[j])
+        self._place_pods(min(self.placement_replicas, self.fit[j]))
 
     # ------------------------------------------------------------------ time
     def advance(self, seconds: float) -> None:
@@ -414,287 +436,18 @@ class SimBackend:
         if self.mode == "placement":
             rtt = self.last_rtt_to_nodes_ms = wl.rtt_all[t][0].tolist()
             self._window_placement(wl.rate[t][0], rtt)
+            # the queues ran at the arrival rate; the cluster measures the window's Poisson count
+            obs = self.last_demand = wl.lam[t]
+            for d, c in enumerate(self.ready):
+                self.last_load[d] = obs[d] / (c * self.mu) if c > 0 else (4.0 if obs[d] > 0.0 else 0.0)
         else:
-            self._window_scaling(wl.rate[t], wl.rtt_own[t], t)
-        # the queues ran at the arrival rate; the cluster measures the window's Poisson count
-        obs = self.last_demand = wl.lam[t]
-        for d, c in enumerate(self.ready):
-            self.last_load[d] = obs[d] / (c * self.mu) if c > 0 else (4.0 if obs[d] > 0.0 else 0.0)
+            st = self.state
+            st.now[0] = self.now
+            serve_window(self.model, st, wl.rate_arr[t:t + 1], wl.rtt_arr[t:t + 1], wl.lam_arr[t:t + 1],
+                         None if self.pinned else wl.rtt_all[t:t + 1, 0])
         self.t = t + 1
         self.now += self.tau
-
-    def _window_scaling(self, lam_row: list[float], rtt_own: list[float], t: int) -> None:
-        """One window of the scaling layout (the simulator's hot loop).
-
-        A deployment's window has at most two pieces: before and after its pending pods
-        become ready. Each piece is stationary M/M/c (Erlang C and the response-time tail
-        from tables) or a fluid piece (inline, see :func:`_fluid_piece`). Failover traffic
-        joins the target's arrival rate; the target's RTT is the request-weighted mean of
-        its own and the failed-over requests' RTT (exact for the mean latency; the SLA tail
-        is evaluated at that mean RTT). Several readiness events in one window go to
-        :meth:`_deployment_window`.
-        """
-        tau, mu = self.tau, self.mu
-        now = self.now
-        end = now + tau
-        ready = self.ready
-        pending = self.pending
-        backlog = self.backlog
-        failed = 0.0
-        in_rate = None
-        fo = None
-        if 0 in ready:
-            d = -1
-            for _ in range(ready.count(0)):  # only the deployments without a ready pod (C-level scans)
-                d = ready.index(0, d + 1)
-                lam = lam_row[d]
-                if lam <= 0.0:
-                    continue
-                pend = pending[d]
-                first = pend[0][0] if pend else math.inf
-                f = 1.0 if first >= end else (first - now) / tau
-                if f <= 0.0:
-                    continue
-                moved = lam * f
-                if fo is None:
-                    fo = []
-                    in_rate = [0.0] * self.n_dep
-                    in_rtt = [0.0] * self.n_dep
-                for e in self.failover_order[d]:
-                    if ready[e] > 0:
-                        r = self.site_rtt[d][e]
-                        in_rate[e] += moved
-                        in_rtt[e] += moved * r
-                        fo.append((d, e, r))
-                        break
-                else:
-                    failed += moved
-                    fo.append((d, -1, 0.0))
-        crows, grid, vt, vgrid, sla_ms, timeout, inv_mu, pinned = self._hot
-        lat_out = self.last_latency_ms
-        load_out = self.last_load
-        L = V = N = drop_total = 0.0
-        d = -1
-        for lam, c, pend, B, rtt in zip(lam_row, ready, pending, backlog, rtt_own, strict=True):
-            d += 1
-            if not pinned:
-                rtt = self._spread_rtt(t, c)
-            lam_t = lam
-            if in_rate is not None:
-                m = in_rate[d]
-                if m > 0.0:
-                    lam_t = lam + m
-                    rtt = (lam * rtt + in_rtt[d]) / lam_t
-            f = 1.0  # fraction of the window before the pending pods are ready
-            c1 = c
-            if pend:
-                g = pend[0]
-                if g[0] < end:
-                    if len(pend) > 1 and pend[1][0] < end:
-                        res = self._deployment_window(d, lam_t, rtt, None)
-                        L += res[0]
-                        V += res[1]
-                        N += res[2]
-                        drop_total += res[3]
-                        load_out[d] = lam / (ready[d] * mu) if ready[d] > 0 else (4.0 if lam > 0.0 else 0.0)
-                        continue
-                    f = (g[0] - now) / tau
-                    if f < 0.0:
-                        f = 0.0
-                    c1 = c + g[1]
-                    ready[d] = c1
-                    del pend[0]
-            if c1 <= 0:
-                lat_out[d] = rtt + 1000.0 * inv_mu
-                load_out[d] = 4.0 if lam > 0.0 else 0.0
-                continue
-            rtt_s = rtt * 0.001
-            cap1 = c1 * mu
-            if B <= 0.0 and lam_t < cap1 and (c == 0 or lam_t < c * mu):
-                # stationary pieces: Erlang C and the response-time tail from tables
-                vr = vt.rows(int(sla_ms - rtt + 0.5))
-                cap = cap1
-                x = lam_t / cap
-                w = crows[c1][int(x * grid)] / (cap - lam_t)
-                w = inv_mu + (w if w < timeout else timeout)  # no wait beyond the client timeout
-                v = vr[c1][int(x * vgrid)]
-                if f >= 1.0 or lam_t <= 0.0:  # one piece, or no requests to weight the pieces by
-                    n = lam_t * tau
-                else:
-                    n = lam_t * (1.0 - f) * tau
-                    w *= n
-                    v *= n
-                    if c > 0:
-                        n0 = lam_t * f * tau
-                        cap = c * mu
-                        x0 = lam_t / cap
-                        q = crows[c][int(x0 * grid)] / (cap - lam_t)
-                        w += n0 * (inv_mu + (q if q < timeout else timeout))
-                        v += n0 * vr[c][int(x0 * vgrid)]
-                        n += n0
-                    w /= n
-                    v /= n
-                w += rtt_s
-                L += n * w
-                V += n * v
-                N += n
-                lat_out[d] = 1000.0 * w
-                load_out[d] = lam / cap1
-                continue
-            # fluid (overload or backlog) pieces, inline (see _fluid_piece for the model)
-            slack = (sla_ms - rtt) * 0.001
-            wsum_d = nacc_d = 0.0
-            vr = None
-            for dur, cc in ((f * tau, c), ((1.0 - f) * tau, c1)):
-                if dur <= 0.0 or cc <= 0:
-                    continue
-                cap = cc * mu
-                if lam_t <= 0.0:
-                    if B > 0.0:
-                        B -= cap * dur
-                        if B < 0.0:
-                            B = 0.0
-                    continue
-                if B <= 0.0 and lam_t < cap:
-                    t_f = 0.0
-                else:
-                    bmax = cap * timeout
-                    drift = lam_t - cap
-                    if drift >= 0.0:
-                        t_f = dur
-                    else:
-                        t_f = B / -drift
-                        if t_f > dur:
-                            t_f = dur
-                    B1 = B + drift * t_f
-                    drop = 0.0
-                    if B1 > bmax:
-                        drop = B1 - bmax
-                        B1 = bmax
-                        drop_total += drop
-                    w0 = (B if B < bmax else bmax) / cap
-                    w1 = B1 / cap
-                    n_f = lam_t * t_f - drop
-                    if n_f > 0.0:
-                        wsum_d += n_f * (0.5 * (w0 + w1) + inv_mu)
-                        V += n_f * _fluid_violation(w0, w1, slack, mu)
-                        nacc_d += n_f
-                    B = B1
-                if t_f < dur:
-                    if vr is None:
-                        vr = vt.rows(int(sla_ms - rtt + 0.5))
-                    x = lam_t / cap
-                    n = lam_t * (dur - t_f)
-                    q = crows[cc][int(x * grid)] / (cap - lam_t)
-                    wsum_d += n * (inv_mu + (q if q < timeout else timeout))
-                    V += n * vr[cc][int(x * vgrid)]
-                    nacc_d += n
-                    B = 0.0
-            backlog[d] = B
-            L += wsum_d + nacc_d * rtt_s
-            N += nacc_d
-            lat_out[d] = 1000.0 * ((wsum_d / nacc_d if nacc_d > 0.0 else inv_mu) + rtt_s)
-            load_out[d] = lam / cap1
-        if fo is not None:
-            # what the failed-over users saw: the target's latency with their own RTT
-            for d, e, r in fo:
-                lat_out[d] = 1000.0 * timeout if e < 0 else lat_out[e] + r - rtt_own[e]
-        # failed requests (no ready pod anywhere, or dropped) count at the timeout and as violations
-        nf = failed * tau + drop_total
-        total = N + nf
-        self.last_demand = lam_row
-        self.last_failed_rps = nf / tau
-        self.last_served_rps = N / tau
-        if total > 0.0:
-            self.last_mean_latency_ms = 1000.0 * (L + nf * timeout) / total
-            self.last_sla = (V + nf) / total
-        else:
-            self.last_mean_latency_ms = 0.0
-            self.last_sla = 0.0
-
-    def _deployment_window(self, d: int, lam: float, rtt_ms: float,
-                           streams: list[tuple[float, float]] | None) -> tuple[float, float, float, float]:
-        """General window of deployment ``d``: pieces between readiness events, fluid backlog, inflow.
-
-        Returns sums over the window: ``(latency [s x requests], SLA violations, accepted
-        requests, dropped requests)``; updates ready pods, pending groups and backlog.
-        """
-        tau, now, mu = self.tau, self.now, self.mu
-        end = now + tau
-        rows = self.table.rows
-        grid = self.table.grid
-        timeout = self.timeout_s
-        sla = self.sla_s
-        inv_mu = 1.0 / mu
-        rtt_s = rtt_ms * 0.001
-        slack = sla - rtt_s
-        c = self.ready[d]
-        pend = self.pending[d]
-        B = self.backlog[d]
-        lam_tot = lam
-        if streams is not None:
-            for m, _ in streams:
-                lam_tot += m
-        share = lam / lam_tot if lam_tot > 0.0 else 1.0
-        L = V = N = drop_total = 0.0
-        wsum_d = nacc_d = 0.0
-        t_prev = 0.0
-        k_ev = 0
-        n_pend = len(pend)
-        while True:
-            if k_ev < n_pend and pend[k_ev][0] < end:
-                t_next = pend[k_ev][0] - now
-                if t_next < 0.0:
-                    t_next = 0.0
-            else:
-                t_next = tau
-            dur = t_next - t_prev
-            if dur > 0.0 and c > 0:
-                cap = c * mu
-                if lam_tot <= 0.0:
-                    B -= cap * dur
-                    if B < 0.0:
-                        B = 0.0
-                else:
-                    row = rows[c]
-                    fl = None
-                    if B <= 0.0 and lam_tot < cap:
-                        n = lam_tot * dur
-                        C = row[int(lam_tot / cap * grid)]
-                        theta = cap - lam_tot
-                        wsum = n * (inv_mu + min(C / theta, timeout))
-                        vsum = n * _stat_violation(C, theta, mu, slack)
-                        nacc = n
-                    else:
-                        wsum, vsum, nacc, drop, B, fl = _fluid_piece(c, lam_tot, dur, B, mu, row, grid, timeout, slack)
-                        drop_total += drop
-                    wsum_d += wsum * share
-                    nacc_d += nacc * share
-                    L += share * (wsum + nacc * rtt_s)
-                    V += share * vsum
-                    N += share * nacc
-                    if streams is not None:
-                        for m, r_s in streams:
-                            sh = m / lam_tot
-                            if fl is None:
-                                vv = _stat_violation(C, theta, mu, sla - r_s)
-                            else:
-                                vv = _violation_at(fl, mu, sla - r_s)
-                            L += sh * (wsum + nacc * r_s)
-                            V += sh * nacc * vv
-                            N += sh * nacc
-            t_prev = t_next
-            if t_next >= tau:
-                break
-            c += pend[k_ev][1]
-            k_ev += 1
-        self.backlog[d] = B
-        if k_ev:
-            self.ready[d] = c
-            del pend[:k_ev]
-        self.last_latency_ms[d] = 1000.0 * ((wsum_d / nacc_d if nacc_d > 0.0 else inv_mu) + rtt_s)
-        self.last_load[d] = lam / (c * mu) if c > 0 else (4.0 if lam > 0.0 else 0.0)
-        return L, V, N, drop_total
+        self.state.now[0] = self.now
 
     def _spread_rtt(self, t: int, ready: int) -> float:
         """Mean RTT of the single spread deployment with ``ready`` ready pods (round-robin over nodes)."""
@@ -722,7 +475,7 @@ class SimBackend:
         tau, now, mu = self.tau, self.now, self.mu
         end = now + tau
         c = self.ready[0]
-        row = self.table.rows[c] if c <= self.table.c_max else None
+        row = erlang_array(self.table)[c] if c <= self.table.c_max else None
         if self.switch_at >= 0.0 and self.switch_at < end:
             cut = max(0.0, self.switch_at - now)
             pieces = [(cut, self.node), (tau - cut, self.target)]
@@ -734,13 +487,13 @@ class SimBackend:
             if dur <= 0.0 or lam <= 0.0 or c <= 0 or row is None:
                 continue
             rtt_s = rtt_to_nodes[node] * 0.001
-            wsum, vsum, nacc, dropped, B = _piece(c, lam, dur, B, mu, row, self.table.grid, self.timeout_s,
-                                                  self.sla_s - rtt_s)
+            wsum, vsum, nacc, dropped, B = piece(c, lam, dur, B, mu, row, self.table.grid, self.timeout_s,
+                                                 self.sla_s - rtt_s)
             lat_sum += wsum + nacc * rtt_s
             viol_sum += vsum
             n_sum += nacc
             drop += dropped
-        self.backlog[0] = B
+        self.state.backlog[0, 0] = B
         if self.switch_at >= 0.0 and self.switch_at < end:
             self.node = self.target
             self.switch_at = -1.0
@@ -791,29 +544,32 @@ class SimBackend:
         Uses the true next-window arrivals (clairvoyant; for oracle baselines). Failover
         inflow from other deployments is ignored; with no ready pod the deployment's own
         requests count as failed. Returns ``(latency sum [s x requests], violations,
-        accepted requests, failed requests)`` for the window.
+        accepted requests, failed requests)`` for the window, from
+        :func:`~lwmecps_gym.backends.sim.batched.deployment_window`.
         """
-        saved = (self.desired[d], self.ready[d], [list(g) for g in self.pending[d]], self.backlog[d], self._di,
-                 self.last_latency_ms[d], self.last_load[d])
+        st = self.state
+        saved = st.copy()
         try:
-            lst = list(self.desired)
+            lst = self.desired
             lst[d] = replicas
             self.scale_list(lst)
             wl = self.workload
             if self.t >= len(wl.lam):
                 self._generate()
             lam = wl.rate[self.t][d]
-            rtt = wl.rtt_own[self.t][d] if self.pinned else self._spread_rtt(self.t, self.ready[d])
-            pend = self.pending[d]
-            first = pend[0][0] if pend else math.inf
+            c = int(st.ready[0, d])
+            rtt = wl.rtt_own[self.t][d] if self.pinned else self._spread_rtt(self.t, c)
+            n_pend = int(st.pend_len[0, d])
+            first = float(st.pend_t[0, d, 0]) if n_pend else math.inf
             f0 = 0.0
-            if self.ready[d] == 0:
+            if c == 0:
                 f0 = 1.0 if first >= self.now + self.tau else (first - self.now) / self.tau
-            L, V, N, drop = self._deployment_window(d, lam, rtt, None)
+            L, V, N, drop, *_ = deployment_window(c, st.pend_t[0, d], st.pend_c[0, d], n_pend, float(st.backlog[0, d]),
+                                                  lam, rtt, self.now, self.tau, self.mu, erlang_array(self.table),
+                                                  self.timeout_s, self.sla_s)
             return L, V, N, drop + lam * self.tau * f0
         finally:
-            (self.desired[d], self.ready[d], self.pending[d], self.backlog[d], self._di,
-             self.last_latency_ms[d], self.last_load[d]) = saved
+            st.restore(saved)
 
     # ------------------------------------------------------------------ measurements
     @property
@@ -827,8 +583,7 @@ class SimBackend:
         if self.mode == "placement":
             out[0, self.node] = self.ready[0]
         elif self.pinned:
-            for d in range(self.n_dep):
-                out[d, d] = self.ready[d]
+            np.fill_diagonal(out, self.state.ready[0])
         else:
             out[0] = self._spread_counts(self.ready[0])
         return out
@@ -840,23 +595,39 @@ class SimBackend:
         ``rtt_to_nodes_ms`` is set in placement mode (the last window's users; after ``reset``, the
         first window's), ``None`` in scaling mode.
         """
-        rtt_nodes = None
         if self.mode == "placement":
             rtt_nodes = np.array(self.last_rtt_to_nodes_ms if self.t > 0 else self.next_window_rtt_ms(),
                                  dtype=np.float64)
+            st = self.state
+            return ClusterMeasurement(
+                time_s=self.now,
+                window_s=self.tau,
+                replicas_desired=st.desired[0].copy(),
+                replicas_ready=st.ready[0].copy(),
+                pods_per_node=self.pods_per_node(),
+                demand_rps=np.array(self.last_demand, dtype=np.float64),
+                latency_ms=np.array(self.last_latency_ms, dtype=np.float64),
+                mean_latency_ms=float(self.last_mean_latency_ms),
+                sla_violation_rate=float(self.last_sla),
+                failed_rps=float(self.last_failed_rps),
+                time_of_day_s=(self.workload.start_s + self.now) % 86400.0,
+                rtt_to_nodes_ms=rtt_nodes,
+                migrations=self.last_migrations,
+            )
+        st = self.state
         return ClusterMeasurement(
             time_s=self.now,
             window_s=self.tau,
-            replicas_desired=np.array(self.desired, dtype=np.int64),
-            replicas_ready=np.array(self.ready, dtype=np.int64),
+            replicas_desired=st.desired[0].copy(),
+            replicas_ready=st.ready[0].copy(),
             pods_per_node=self.pods_per_node(),
-            demand_rps=np.array(self.last_demand, dtype=np.float64),
-            latency_ms=np.array(self.last_latency_ms, dtype=np.float64),
-            mean_latency_ms=float(self.last_mean_latency_ms),
-            sla_violation_rate=float(self.last_sla),
-            failed_rps=float(self.last_failed_rps),
+            demand_rps=st.demand_rps[0].copy(),
+            latency_ms=st.latency_ms[0].copy(),
+            mean_latency_ms=float(st.mean_latency_ms[0]),
+            sla_violation_rate=float(st.sla_violation_rate[0]),
+            failed_rps=float(st.failed_rps[0]),
             time_of_day_s=(self.workload.start_s + self.now) % 86400.0,
-            rtt_to_nodes_ms=rtt_nodes,
+            rtt_to_nodes_ms=None,
             migrations=self.last_migrations,
         )
 
@@ -867,96 +638,3 @@ class SimBackend:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def _fluid_piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[float], grid: int,
-                 timeout: float, slack: float):
-    """A piece with a backlog or ``lam >= c mu``: deterministic fluid queue, then stationary if it drains.
-
-    The backlog grows (or drains) at ``lam - c mu``; a request arriving at backlog ``b``
-    waits ``b / (c mu)``; the backlog is capped at ``c mu timeout`` (the excess is dropped:
-    those clients time out). If the backlog empties inside the piece, the rest of the piece
-    is the stationary M/M/c regime.
-
-    Returns ``(sum of response times [s], expected SLA violations, accepted, dropped,
-    backlog at the end, (w0, w1, n_f, n_s, C, theta))`` (the last item lets a caller
-    evaluate the violation probability for another slack with :func:`_violation_at`).
-    """
-    cap = c * mu
-    inv_mu = 1.0 / mu
-    bmax = cap * timeout
-    drift = lam - cap
-    t_f = dur if drift >= 0.0 else min(dur, B / -drift)
-    B1 = B + drift * t_f
-    dropped = 0.0
-    if B1 > bmax:
-        dropped = B1 - bmax
-        B1 = bmax
-    w0 = (B if B < bmax else bmax) / cap
-    w1 = B1 / cap
-    n_f = lam * t_f - dropped
-    if n_f < 0.0:
-        n_f = 0.0
-    wsum = n_f * (0.5 * (w0 + w1) + inv_mu)
-    vsum = n_f * _fluid_violation(w0, w1, slack, mu)
-    n_s = lam * (dur - t_f)
-    C = theta = 0.0
-    if n_s > 0.0:
-        C = row[int(lam / cap * grid)]
-        theta = cap - lam
-        wsum += n_s * (inv_mu + min(C / theta, timeout))
-        vsum += n_s * _stat_violation(C, theta, mu, slack)
-        B1 = 0.0
-    return wsum, vsum, n_f + n_s, dropped, B1, (w0, w1, n_f, n_s, C, theta)
-
-
-def _violation_at(fl: tuple, mu: float, slack: float) -> float:
-    """Violation probability of a fluid piece (``fl`` from :func:`_fluid_piece`) for another ``slack``."""
-    w0, w1, n_f, n_s, C, theta = fl
-    tot = n_f + n_s
-    if tot <= 0.0:
-        return 0.0
-    v = n_f * _fluid_violation(w0, w1, slack, mu)
-    if n_s > 0.0:
-        v += n_s * _stat_violation(C, theta, mu, slack)
-    return v / tot
-
-
-def _piece(c: int, lam: float, dur: float, B: float, mu: float, row: list[float], grid: int,
-           timeout: float, slack: float) -> tuple[float, float, float, float, float]:
-    """One piece: ``c`` ready pods, arrival rate ``lam``, ``dur`` s, backlog ``B``, ``slack`` = SLA - RTT (s).
-
-    Returns ``(sum of response times of accepted requests [s], expected SLA violations
-    among them, accepted requests, dropped requests, backlog at the end)``. Stationary
-    M/M/c with Erlang C when there is no backlog and ``lam < c mu``, else :func:`_fluid_piece`.
-    """
-    cap = c * mu
-    if B <= 0.0 and lam < cap:
-        n = lam * dur
-        C = row[int(lam / cap * grid)]
-        theta = cap - lam
-        return n * (1.0 / mu + min(C / theta, timeout)), n * _stat_violation(C, theta, mu, slack), n, 0.0, 0.0
-    return _fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack)[:5]
-
-
-def _stat_violation(C: float, theta: float, mu: float, s: float) -> float:
-    """M/M/c response-time tail ``P(T > s)`` from Erlang C (see :mod:`.queueing`)."""
-    if s <= 0.0:
-        return 1.0
-    es = _exp(-mu * s)
-    dd = mu - theta
-    if -1e-9 < dd < 1e-9:
-        return (1.0 - C) * es + C * (1.0 + mu * s) * es
-    return (1.0 - C) * es + C * (mu * _exp(-theta * s) - theta * es) / dd
-
-
-def _fluid_violation(w0: float, w1: float, s: float, mu: float) -> float:
-    """Fraction of requests with a wait uniform on [w0, w1] (fluid) plus Exp(mu) service exceeding ``s``."""
-    lo, hi = (w0, w1) if w0 <= w1 else (w1, w0)
-    if s <= lo:
-        return 1.0
-    if hi - lo < 1e-12:
-        return _exp(-mu * (s - lo))
-    top = hi if hi < s else s
-    part = (_exp(-mu * (s - top)) - _exp(-mu * (s - lo))) / mu + (hi - s if hi > s else 0.0)
-    return part / (hi - lo)

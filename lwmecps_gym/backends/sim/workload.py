@@ -233,6 +233,8 @@ class EpisodeWorkload:
         self.rtt_own: list[list[float]] = []
         self.tod_s: list[float] = []
         self.rtt_all: np.ndarray | None = None
+        #: ``float64 (windows, n_dep)`` arrays of ``rate``, ``lam`` and ``rtt_own`` (the batched model's input)
+        self.rate_arr = self.lam_arr = self.rtt_arr = np.zeros((0, trace.act.shape[1]))
 
     def generate(self, n_windows: int) -> None:
         tr, T = self.trace, int(n_windows)
@@ -246,9 +248,16 @@ class EpisodeWorkload:
                 self.rng, T, mean.shape[1], self.tau, self._events_carry)
             mean = mean * factor
         lam = self.rng.poisson(mean * self.tau) / self.tau
+        rtt = tr.rtt[idx]
         self.rate.extend(mean.tolist())
         self.lam.extend(lam.tolist())
-        self.rtt_own.extend(tr.rtt[idx].tolist())
+        self.rtt_own.extend(rtt.tolist())
+        if t0:
+            self.rate_arr = np.concatenate([self.rate_arr, mean])
+            self.lam_arr = np.concatenate([self.lam_arr, lam])
+            self.rtt_arr = np.concatenate([self.rtt_arr, rtt])
+        else:
+            self.rate_arr, self.lam_arr, self.rtt_arr = mean, lam, np.ascontiguousarray(rtt, dtype=np.float64)
         if tr.rtt_all is not None:
             part = tr.rtt_all[idx]
             self.rtt_all = part if self.rtt_all is None else np.concatenate([self.rtt_all, part])
