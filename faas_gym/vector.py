@@ -115,8 +115,8 @@ class FaasVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = None
-        self._ops = fluid.ArrayOps()
         t = template
+        self._ops = fluid.ArrayOps(max_servers=self.config.concurrency * t.max_replicas)
         self.interval_s = t.interval_s
         self._deltas = np.asarray(t.deltas, dtype=np.int64)
         self._obs_consts = (t.start_time_of_day_s, t.max_replicas, t.response_time_cap_ms, t.rate_cap_rps, t.queue_cap)
@@ -227,7 +227,9 @@ class FaasVectorEnv(VectorEnv):
         return obs, reward, terminated, truncated, info
 
     def close_extras(self, **kwargs: Any) -> None:
-        self.template.close()
+        template = getattr(self, "template", None)  # absent if __init__ raised
+        if template is not None:
+            template.close()
 
     # ------------------------------------------------------------------ helpers: state
     def _check_actions(self, actions) -> np.ndarray:

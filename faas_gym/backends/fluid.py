@@ -11,13 +11,12 @@ a sub-env of the vector env reproduces the single env bit for bit. Each function
 ``ops`` object (:class:`ScalarOps` or :class:`ArrayOps`) for rounding, counting and the two
 pieces below.
 
-Two pieces have a scalar and an array evaluation of one formula (tested equal): Erlang C at a
-non-integer server count (the scalar path memoises :func:`lwmecps_gym.core.queueing.erlang_c`; the
-array path runs the same Erlang B recursion over the env axis) and the SLO-violation tail (the
-scalar path sums the terms with an early exit; the array path sums the same terms, in the same
-order, as a matrix over the 16 service-time quantiles). The array tail uses ``numpy.exp``, which
-may differ from ``math.exp`` in the last bit: the SLO-violation rate (and so the reward) of a
-sub-env can differ from the single env's by ~1e-16 relative; nothing else depends on it.
+Two pieces have a scalar and an array evaluation of one formula (tested equal, bit for bit): Erlang
+C at a non-integer server count (the scalar path memoises :func:`lwmecps_gym.core.queueing.erlang_c`;
+the array path tabulates the same Erlang B recursion per offered load) and the SLO-violation tail
+(the scalar path sums the terms with an early exit; the array path sums the same terms, in the same
+order, as a matrix over the 16 service-time quantiles, with ``math.exp`` per term because
+``numpy.exp`` may differ from libm's in the last bit).
 """
 
 from __future__ import annotations
@@ -33,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from lwmecps_gym.core.queueing import erlang_c
+
+_exp = math.exp
 
 #: Entries each memo holds before it is cleared (see :data:`faas_gym.backends.sim.MEMO_MAX_ENTRIES`).
 MEMO_MAX_ENTRIES = 4096
@@ -144,10 +145,24 @@ class ScalarOps:
 
 
 class ArrayOps:
-    """Operations on float64/int64 arrays over the env axis (many envs)."""
+    """Operations on float64/int64 arrays over the env axis (many envs).
 
-    def __init__(self):
-        self._ec_cache: dict[tuple[float, float], float] = {}
+    Args:
+        max_servers: the largest server count ``c`` (``concurrency * max_replicas``) Erlang C is asked for.
+
+    Erlang C comes from a table of Erlang B values: one row per offered load ``a`` seen so far (sorted,
+    found with ``searchsorted``), holding ``B(k, a)`` for ``k = 0 .. max_servers + 1`` from the
+    recursion of :func:`lwmecps_gym.core.queueing.erlang_b` (so the same numbers). With renewal
+    workloads ``a`` takes one value per arrival count, so after a warm-up nearly every lookup hits;
+    the table is emptied beyond ``ERLANG_ROWS`` rows (~4 MB at 64 servers).
+    """
+
+    ERLANG_ROWS = 8192
+
+    def __init__(self, max_servers: int = 64):
+        self.kmax = int(max_servers) + 1
+        self._keys = np.empty(0)
+        self._table = np.empty((0, self.kmax + 1))
 
     @staticmethod
     def rint(x):
@@ -160,26 +175,48 @@ class ArrayOps:
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
 
+    def _rows_of(self, a: np.ndarray) -> np.ndarray:
+        """Table rows of the loads ``a`` (rows for new loads are computed and inserted first)."""
+        keys = self._keys
+        pos = np.searchsorted(keys, a)
+        hit = keys[np.minimum(pos, keys.size - 1)] == a if keys.size else np.zeros(a.size, dtype=bool)
+        if not hit.all():
+            new = np.unique(a[~hit])
+            b = np.empty((new.size, self.kmax + 1))
+            b[:, 0] = 1.0
+            for k in range(1, self.kmax + 1):  # B(k) = a B(k-1) / (k + a B(k-1))
+                t = new * b[:, k - 1]
+                b[:, k] = t / (k + t)
+            if keys.size + new.size > self.ERLANG_ROWS:
+                keys, table = np.empty(0), np.empty((0, self.kmax + 1))
+            else:
+                table = self._table
+            at = np.searchsorted(keys, new)
+            self._keys = np.insert(keys, at, new)
+            self._table = np.insert(table, at, b, axis=0)
+            pos = np.searchsorted(self._keys, a)
+        return pos
+
     def erlang_c(self, mask, c, a):
-        """Array :meth:`ScalarOps.erlang_c`: memo hits from the same cache keys, misses by the Erlang B
-        recursion ``b = a b / (k + a b)`` run over the env axis (``k`` up to the largest ``floor(c) + 1``)."""
+        """Array :meth:`ScalarOps.erlang_c` (0.0 where ``mask`` is false): the same interpolation
+        between ``floor(c)`` and ``floor(c) + 1`` servers, from the Erlang B table."""
         out = np.zeros(c.shape)
         idx = np.flatnonzero(mask)
         if idx.size == 0:
             return out
-        cache = self._ec_cache
-        keys = list(zip(c[idx].tolist(), a[idx].tolist(), strict=True))
-        vals = [cache.get(k) for k in keys]
-        miss = [i for i, v in enumerate(vals) if v is None]
-        if miss:
-            mc = c[idx[miss]]
-            ma = a[idx[miss]]
-            pw = _erlang_c_interp_array(mc, ma)
-            if len(cache) + len(miss) > 16 * MEMO_MAX_ENTRIES:
-                cache.clear()
-            for i, v in zip(miss, pw.tolist(), strict=True):
-                vals[i] = cache[keys[i]] = v
-        out[idx] = vals
+        cc, aa = c[idx], a[idx]
+        lo = cc.astype(np.int64)
+        if int(lo.max()) + 1 > self.kmax:
+            out[idx] = _erlang_c_interp_array(cc, aa)
+            return out
+        rows = self._rows_of(aa)
+        frac = cc - lo
+        c_lo = _erlang_c_from_b(self._table[rows, lo], lo, aa)
+        need = frac > 1e-12
+        if need.any():
+            c_hi = _erlang_c_from_b(self._table[rows, lo + 1], lo + 1, aa)
+            c_lo = np.where(need, c_lo + frac * (c_hi - c_lo), c_lo)
+        out[idx] = c_lo
         return out
 
     @staticmethod
@@ -195,7 +232,10 @@ class ArrayOps:
         p, x = pw[idx, None], x0[idx, None]
         theta = p / wq[idx, None]
         below = sqa < x  # j < k
-        term = p * np.exp(-theta * np.where(below, x - sqa, 0.0))
+        arg = (-theta * np.where(below, x - sqa, 0.0))[below]
+        e = np.zeros(below.shape)
+        e[below] = [_exp(v) for v in arg.tolist()]  # libm's exp, as the scalar loop (numpy's may differ in the last bit)
+        term = p * e
         small = below & (term < 1e-12)
         stopped = np.zeros_like(small)  # a term < 1e-12 was added at a larger j: the loop broke
         stopped[:, 1:] = np.logical_or.accumulate(small, axis=1)[:, :-1]
@@ -208,8 +248,15 @@ class ArrayOps:
         return out
 
 
+def _erlang_c_from_b(b: np.ndarray, n: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """:func:`~lwmecps_gym.core.queueing.erlang_c` from Erlang B ``b = B(n, a)``, elementwise (same operations)."""
+    nf = n.astype(np.float64)
+    val = b / (1.0 - (a / np.where(nf > 0, nf, 1.0)) * (1.0 - b))
+    return np.where((n <= 0) | (a >= nf), 1.0, np.where(a <= 0.0, 0.0, val))
+
+
 def _erlang_c_interp_array(c: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """:func:`_erlang_c_interp` over arrays (same operations per element)."""
+    """:func:`_erlang_c_interp` over arrays (same operations per element), by the recursion."""
     lo = c.astype(np.int64)
     frac = c - lo
     kmax = int(lo.max()) + 1
@@ -219,17 +266,9 @@ def _erlang_c_interp_array(c: np.ndarray, a: np.ndarray) -> np.ndarray:
         t = a * b[k - 1]
         b[k] = t / (k + t)
     cols = np.arange(c.size)
-
-    def ec(n):
-        bn = b[n, cols]
-        nf = n.astype(np.float64)
-        safe = np.where(nf > 0, nf, 1.0)
-        val = bn / (1.0 - (a / safe) * (1.0 - bn))
-        return np.where((n <= 0) | (a >= nf), 1.0, np.where(a <= 0.0, 0.0, val))
-
-    c_lo = ec(lo)
-    hi = np.where(frac <= 1e-12, c_lo, c_lo + frac * (ec(lo + 1) - c_lo))
-    return hi
+    c_lo = _erlang_c_from_b(b[lo, cols], lo, a)
+    c_hi = _erlang_c_from_b(b[lo + 1, cols], lo + 1, a)
+    return np.where(frac <= 1e-12, c_lo, c_lo + frac * (c_hi - c_lo))
 
 
 where = np.where  # the array meaning of ``where`` in the functions below (see :data:`scalar`)
