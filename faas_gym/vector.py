@@ -198,7 +198,7 @@ class FaasVectorEnv(VectorEnv):
         resetting = done_before.any() if next_step else False
         requested = self._desired + self._deltas[a]
         t = self.template
-        target = np.clip(requested, t.min_replicas, t.max_replicas)
+        target = np.minimum(np.maximum(requested, t.min_replicas), t.max_replicas)
         if resetting:
             idx = np.flatnonzero(done_before)
             self._reset_rows(idx, [None] * idx.size)
@@ -278,40 +278,47 @@ class FaasVectorEnv(VectorEnv):
         self._tot_dropped[idx] = 0
 
     def _apply(self, rows, target) -> None:
-        """:meth:`SimBackend.apply` for sub-envs ``rows`` (``target`` replicas each), over arrays."""
+        """:meth:`SimBackend.apply` for sub-envs ``rows`` (``target`` replicas each), over arrays.
+
+        ``ready`` rows stay sorted with ``+inf`` padding (the live replicas first); ``pool`` rows hold
+        kept-alive expiry times with ``-inf`` for free slots (kept + live <= max_replicas always).
+        """
         cur = self._live[rows]
         change = target != cur
         if not change.any():
             return
+        sel = np.flatnonzero(change)
+        rows, target, cur = rows[sel], target[sel], cur[sel]
         cfg = self.config
         inf = np.inf
-        cols = self._cols[None, :]
-        m = self._m
+        cols = self._cols
         now = self._t[rows][:, None]
         ready = self._ready[rows]
         pool = self._pool[rows]
-        pool = np.where(change[:, None] & (pool <= now), -inf, pool)  # kept-alive replicas that expired
+        pool = np.where(pool <= now, -inf, pool)  # kept-alive replicas that expired
         up = target > cur
-        if up.any():
-            k = np.where(up, target - cur, 0)
-            alive = (pool > -inf).sum(axis=1)
-            warm = np.minimum(k, alive)  # revived without a cold start, newest first
-            self._cold[rows] += k - warm
+        k = np.where(up, target - cur, 0)
+        alive = (pool > -inf).sum(axis=1)
+        warm = np.minimum(k, alive)  # revived without a cold start, newest (largest expiry) first
+        self._cold[rows] += k - warm
+        if warm.any():
             pool.sort(axis=1)
-            pool = np.where(cols >= (m - warm)[:, None], -inf, pool)
-            c0 = cur[:, None]
-            c1 = (cur + warm)[:, None]
-            ready = np.where((cols >= c0) & (cols < c1), now, ready)
-            ready = np.where(up[:, None] & (cols >= c1) & (cols < target[:, None]), now + cfg.cold_start_s, ready)
+            pool = np.where(cols >= (self._m - warm)[:, None], -inf, pool)
+        t2 = target[:, None]
+        c1 = (cur + warm)[:, None]
+        c0 = cur[:, None]
+        # new replicas in columns [cur, target): revived ones ready now, then cold ones after cold_start_s
+        ready = np.where((cols >= c0) & (cols < t2), np.where(cols < c1, now, now + cfg.cold_start_s), ready)
+        if up.any():
             ready.sort(axis=1)
-        down = target < cur
-        if down.any():
-            removed = down[:, None] & (cols >= target[:, None]) & (cols < cur[:, None])
-            if cfg.keep_alive_s > 0:
-                n_keep = (removed & (ready <= now)).sum(axis=1)  # ready ones are kept warm
-                pool.sort(axis=1)  # -inf (free) first: there is room (kept + live <= max_replicas)
-                pool = np.where(cols < n_keep[:, None], now + cfg.keep_alive_s, pool)
-            ready = np.where(removed, inf, ready)
+        removed = (cols >= t2) & (cols < c0)  # scale-down: the latest ready times go first
+        if cfg.keep_alive_s > 0:
+            kept = removed & (ready <= now)  # removed ready replicas stay warm for keep_alive_s
+            n_keep = kept.sum(axis=1)
+            if n_keep.any():
+                free = pool == -inf
+                pool = np.where(free & (np.cumsum(free, axis=1) <= n_keep[:, None]), now + cfg.keep_alive_s, pool)
+        ready = np.where(removed, inf, ready)
         self._ready[rows] = ready
         self._pool[rows] = pool
         self._live[rows] = target
