@@ -45,6 +45,9 @@ Two models share one replica life cycle and one configuration (:class:`SimConfig
     M/G/c within the stated tolerances; with bursty renewal (OrcBench) arrivals it is optimistic
     close to saturation (within-interval burstiness is not modelled).
 
+The fluid model's per-interval math is :mod:`faas_gym.backends.fluid`, one source shared with the
+batched vector env (:mod:`faas_gym.vector`): this backend runs it on Python floats.
+
 Random streams: ``reset(seed)`` seeds a workload stream and a system stream (service times);
 arrivals depend only on the seed, never on the actions.
 

@@ -52,7 +52,7 @@ def test_model_branches_equal_single_env(name):
 def test_branch_configs_reach_the_branches():
     # the configurations above do exercise what they are named for (else the equality proves little)
     seen = {"fractional_servers": False, "drops": False, "empty": False, "backlog": False}
-    for name, kw in BRANCH_CONFIGS.items():
+    for kw in BRANCH_CONFIGS.values():
         venv = gym.make_vec("faas_gym/Autoscaling-v0", 4, vectorization_mode="vector_entry_point", **kw)
         venv.action_space.seed(1)
         venv.reset(seed=5)
@@ -87,7 +87,7 @@ def test_same_step_mode_metadata_and_final_info():
     venv = gym.make_vec("FaaSTrainGym-v1", 2, vectorization_mode="vector_entry_point", autoreset_mode="SameStep")
     assert venv.metadata["autoreset_mode"].value == "SameStep"
     venv.reset(seed=0)
-    for t in range(10):
+    for _ in range(10):
         obs, _, _, trunc, info = venv.step(np.array([5, 5]))
     assert trunc.all() and info["_final_obs"].all() and info["final_obs"][0].shape == (11,)
     assert info["final_info"]["_episode_metrics"].all() and not info["_episode_metrics"].any()
