@@ -404,7 +404,6 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
         self._field_gt = self.reward_field in GT_NAMES
         self._field_idx = GT_NAMES.index(self.reward_field) if self._field_gt else FEATURE_NAMES.index(self.reward_field)
         self._weights = [1.0] * n
-        self._w_arr = np.ones(n)
         self._x_prev: Sequence[float] | None = None  # previous step's reward input (reward_smoothing)
         self._x_memo: tuple[Any, list[float], float] = (None, [], 1.0)  # (m, reward input, its Jain index)
         self._cap = getattr(self.backend, "configured_capacity", None)
@@ -430,7 +429,6 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
         """Equal weights; run ``warmup_s`` first if asked; the first measurement starts at the warm-up's end."""
         n = self.num_servers
         self._weights = [1.0] * n
-        self._w_arr = np.ones(n)
         self.backend.apply(self._weights)
         if self.warmup_s > 0:
             self.backend.advance(self.warmup_s)
@@ -445,16 +443,14 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
         Raises:
             ValueError: wrong shape or dtype, out-of-range or NaN entries.
         """
-        w = self.weight_codec.decode(action)
-        if w != self._weights:
-            self._weights = w
-            self._w_arr = np.array(w)
+        w = self._weights = self.weight_codec.decode(action)
         return w
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = super().step(action)
         m = self.last_measurement
-        self._x_prev = self._reward_input(m)[0]
+        if self.reward_smoothing is not None:  # the next step's reward mixes this step's input in
+            self._x_prev = self._reward_input(m)[0]
         return obs, reward, terminated, truncated or m.exhausted, info
 
     def observation(self, m: LBMeasurement) -> np.ndarray:
@@ -525,7 +521,7 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
                 "flows_in_system": nq,
             },
             "time_s": m.time_s,
-            "weights": self._w_arr.copy(),
+            "weights": np.array(self._weights),
             "active_mask": m.active,
             "ground_truth": gt,
             "dispatch": self.dispatch,

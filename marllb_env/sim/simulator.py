@@ -996,7 +996,7 @@ class FlowSimulator:
 
     def capacities(self) -> np.ndarray:
         """``(n_servers,)`` float64 current capacity (cpus * speed, CPU-seconds/s)."""
-        return np.asarray(self._cpus) * np.asarray(self._speed)
+        return np.array([c * s for c, s in zip(self._cpus, self._speed, strict=True)], dtype=np.float64)
 
     def busy_core_seconds(self) -> np.ndarray:
         """Cumulative busy core-seconds per server up to ``now`` (``(n_servers,)`` float64)."""
@@ -1072,6 +1072,13 @@ class FlowSimulator:
             "server_completed": np.asarray(self._s_done, dtype=i64),
             "server_rejects": np.asarray(self._s_rej, dtype=i64),
         }
+
+    def lb_counters(self, lb: int) -> tuple[int, int, int, float]:
+        """LB ``lb``'s ``(arrivals, completed, rejects, fct_sum_s)`` since reset: its entries of
+        :meth:`counters` as Python numbers (cheap enough to read every step)."""
+        if not (type(lb) is int and 0 <= lb < self.n_lbs):
+            lb = self._check_lb(lb)
+        return self._c_arr[lb], self._c_done[lb], self._c_rej[lb], self._c_fct[lb]
 
     def flow_records(self, start: int = 0) -> FlowRecords:
         """Records of flows ``start..`` (arrival order) as numpy arrays (copies)."""
