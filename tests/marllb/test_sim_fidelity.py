@@ -152,6 +152,21 @@ def test_local_counts_add_up_to_global_and_features_match_raw_reservoirs():
                 np.testing.assert_allclose(feats[lb, j, 1 + 5 * k : 6 + 5 * k], ref, rtol=1e-9, atol=1e-12)
 
 
+def test_features_do_not_depend_on_how_often_they_are_read():
+    # reservoirs read every step keep sorted copies sample by sample; unread ones sort at the next read
+    sims = [FlowSimulator([1, 1, 2], PoissonWorkload(rho=0.9, mean_size_s=0.2), n_lbs=2, seed=3) for _ in range(2)]
+    for k in range(1, 401):
+        for sim in sims:
+            sim.run_until(0.25 * k)
+        sims[0].features(0)  # LB 0 of the first sim is read every step; LB 1 never until the end
+        if k % 97 == 0:
+            sims[1].features_all()
+    np.testing.assert_array_equal(sims[0].features_all(), sims[1].features_all())
+    c = sims[0].counters()
+    for lb in range(2):
+        assert sims[0].lb_counters(lb) == (c["arrivals"][lb], c["completed"][lb], c["rejects"][lb], c["fct_sum_s"][lb])
+
+
 def test_decay_rebase_keeps_features_exact_over_long_runs():
     from marllb_env.reservoir import reservoir_stats
 
