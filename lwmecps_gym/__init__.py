@@ -44,5 +44,11 @@ UPSTREAM_ALIASES = {
 #: Episode lengths (control periods) registered for each id.
 MAX_EPISODE_STEPS = {env_id: steps for env_id, (_, steps) in IDS.items()}
 
+#: ids with a native batched vector env (``gymnasium.make_vec(id, n, vectorization_mode="vector_entry_point")``)
+VECTOR_ENTRY_POINTS = {
+    "lwmecps_gym/Scaling-v0": "lwmecps_gym.envs.vector:ScalingVectorEnv",
+    "lwmecps-v3": "lwmecps_gym.envs.vector:ScalingVectorEnv",
+}
+
 for _id, (_entry, _steps) in IDS.items():
-    register_once(_id, _entry, max_episode_steps=_steps)
+    register_once(_id, _entry, max_episode_steps=_steps, vector_entry_point=VECTOR_ENTRY_POINTS.get(_id))

@@ -33,6 +33,8 @@ def same(a: Any, b: Any) -> bool:
     x, y = np.asarray(a), np.asarray(b)
     if x.shape != y.shape:
         return False
+    if x.dtype == object or y.dtype == object:  # e.g. final_obs: one observation (or None) per sub-env
+        return all(same(u, v) for u, v in zip(x.ravel().tolist(), y.ravel().tolist(), strict=True))
     if x.dtype.kind in "fc" or y.dtype.kind in "fc":
         return bool(np.array_equal(x, y, equal_nan=True))
     return bool(np.array_equal(x, y))

@@ -240,15 +240,7 @@ class SimBackend:
         The workload and system streams are :func:`lwmecps_gym.core.seeding.streams_from_seed`
         of ``seed`` (the env hands over ``draw_seed(env.np_random)``); ``None``: OS entropy.
         """
-        streams = streams_from_seed(seed)
-        rng_workload, rng_system = streams.workload, streams.system
-        if self._trace is None:
-            self._trace = DayTrace.cached(self.sc, self.tau, self.bs_dep, self.cfg.trace_seed, self._idle_rtt, self.n_dep)
-        self.workload = EpisodeWorkload(self._trace, self.sc, rng_workload, self.cfg.start_time_s,
-                                        self.cfg.demand_events)
-        self._generate()
-        med, sig = self.cfg.pod_startup_median_s, self.cfg.pod_startup_sigma
-        delays = med * np.exp(sig * rng_system.standard_normal(256)) if med > 0 else np.zeros(256)
+        self.workload, delays = self.draw_episode(seed)
         self.t = 0
         self.now = 0.0
         nd = self.n_dep
@@ -282,6 +274,24 @@ class SimBackend:
         #: placement moves started since the last window began / in the last window
         self._moves = 0
         self.last_migrations = 0
+
+    def draw_episode(self, seed: int | None) -> tuple[EpisodeWorkload, np.ndarray]:
+        """The random input of an episode reset with ``seed``, without touching this backend's state.
+
+        Returns ``(workload, delays)``: the :class:`~.workload.EpisodeWorkload` with its first
+        ``horizon_windows`` windows drawn (workload stream) and ``float64 (256,)`` pod start-up
+        delays, s (system stream), both from :func:`lwmecps_gym.core.seeding.streams_from_seed`.
+        :meth:`reset` and the native vector env draw every episode through here.
+        """
+        streams = streams_from_seed(seed)
+        if self._trace is None:
+            self._trace = DayTrace.cached(self.sc, self.tau, self.bs_dep, self.cfg.trace_seed, self._idle_rtt, self.n_dep)
+        workload = EpisodeWorkload(self._trace, self.sc, streams.workload, self.cfg.start_time_s,
+                                   self.cfg.demand_events)
+        workload.generate(self.cfg.horizon_windows)
+        med, sig = self.cfg.pod_startup_median_s, self.cfg.pod_startup_sigma
+        delays = med * np.exp(sig * streams.system.standard_normal(256)) if med > 0 else np.zeros(256)
+        return workload, delays
 
     def _generate(self) -> None:
         """Draw the next chunk of workload windows."""
@@ -431,7 +441,7 @@ class SimBackend:
         self._moves = 0
         wl = self.workload
         t = self.t
-        if t >= len(wl.lam):
+        if t >= len(wl.lam_arr):
             self._generate()
         if self.mode == "placement":
             rtt = self.last_rtt_to_nodes_ms = wl.rtt_all[t][0].tolist()
@@ -443,8 +453,9 @@ class SimBackend:
         else:
             st = self.state
             st.now[0] = self.now
-            serve_window(self.model, st, wl.rate_arr[t:t + 1], wl.rtt_arr[t:t + 1], wl.lam_arr[t:t + 1],
-                         None if self.pinned else wl.rtt_all[t:t + 1, 0])
+            st.t[0] = t
+            serve_window(self.model, st, wl.rate_arr[None], wl.rtt_arr[None], wl.lam_arr[None],
+                         None if self.pinned else wl.rtt_all[None, :, 0])
         self.t = t + 1
         self.now += self.tau
         self.state.now[0] = self.now
@@ -521,20 +532,20 @@ class SimBackend:
         Raises ``ValueError`` if ``n_windows < 1``.
         """
         n_windows = check_int("n_windows", n_windows, low=1)
-        while len(self.workload.lam) < self.t + n_windows:
+        while len(self.workload.lam_arr) < self.t + n_windows:
             self._generate()
-        src = self.workload.lam if measured else self.workload.rate
+        src = self.workload.lam_arr if measured else self.workload.rate_arr
         return np.array(src[self.t:self.t + n_windows], dtype=np.float64)
 
     def next_window_demand(self) -> list[float]:
         """Arrival rates (req/s) of the next window, by deployment (clairvoyant; for oracle baselines and tests)."""
-        if self.t >= len(self.workload.lam):
+        if self.t >= len(self.workload.lam_arr):
             self._generate()
-        return list(self.workload.rate[self.t])
+        return self.workload.rate_arr[self.t].tolist()
 
     def next_window_rtt_ms(self) -> list[float]:
         """Placement layout: request-weighted RTT (ms) from the next window's users to every node (clairvoyant)."""
-        if self.t >= len(self.workload.lam):
+        if self.t >= len(self.workload.lam_arr):
             self._generate()
         return self.workload.rtt_all[self.t][0].tolist()
 
@@ -554,11 +565,11 @@ class SimBackend:
             lst[d] = replicas
             self.scale_list(lst)
             wl = self.workload
-            if self.t >= len(wl.lam):
+            if self.t >= len(wl.lam_arr):
                 self._generate()
-            lam = wl.rate[self.t][d]
+            lam = float(wl.rate_arr[self.t, d])
             c = int(st.ready[0, d])
-            rtt = wl.rtt_own[self.t][d] if self.pinned else self._spread_rtt(self.t, c)
+            rtt = float(wl.rtt_arr[self.t, d]) if self.pinned else self._spread_rtt(self.t, c)
             n_pend = int(st.pend_len[0, d])
             first = float(st.pend_t[0, d, 0]) if n_pend else math.inf
             f0 = 0.0

@@ -226,19 +226,46 @@ class EpisodeWorkload:
         #: optional demand-event model (``SimConfig.demand_events``) and its state carried between chunks
         self.demand_events = demand_events
         self._events_carry: Any = None
-        #: ``rate[t][d]``: the true arrival rate (Poisson mean, req/s) the queues see in window ``t``
-        self.rate: list[list[float]] = []
-        #: ``lam[t][d]``: the measured rate, Poisson count / window (what the cluster observes)
-        self.lam: list[list[float]] = []
-        self.rtt_own: list[list[float]] = []
-        self.tod_s: list[float] = []
         self.rtt_all: np.ndarray | None = None
-        #: ``float64 (windows, n_dep)`` arrays of ``rate``, ``lam`` and ``rtt_own`` (the batched model's input)
-        self.rate_arr = self.lam_arr = self.rtt_arr = np.zeros((0, trace.act.shape[1]))
+        #: ``float64 (windows, n_dep)``: the true arrival rate (Poisson mean, req/s) the queues see
+        self.rate_arr = np.zeros((0, trace.act.shape[1]))
+        #: ``float64 (windows, n_dep)``: the measured rate, Poisson count / window (what the cluster observes)
+        self.lam_arr = self.rate_arr
+        #: ``float64 (windows, n_dep)``: request-weighted RTT (ms) of each deployment's users to its node
+        self.rtt_arr = self.rate_arr
+        #: ``float64 (windows,)``: time of day at each window's start, s
+        self.tod_arr = np.zeros(0)
+        self._lists: dict[str, list] = {}
+
+    def _as_list(self, name: str, arr: np.ndarray) -> list:
+        got = self._lists.get(name)
+        if got is None or len(got) != len(arr):
+            got = self._lists[name] = arr.tolist()
+        return got
+
+    @property
+    def rate(self) -> list[list[float]]:
+        """``rate[t][d]``: :attr:`rate_arr` as lists (built on first use)."""
+        return self._as_list("rate", self.rate_arr)
+
+    @property
+    def lam(self) -> list[list[float]]:
+        """``lam[t][d]``: :attr:`lam_arr` as lists (built on first use)."""
+        return self._as_list("lam", self.lam_arr)
+
+    @property
+    def rtt_own(self) -> list[list[float]]:
+        """``rtt_own[t][d]``: :attr:`rtt_arr` as lists (built on first use)."""
+        return self._as_list("rtt_own", self.rtt_arr)
+
+    @property
+    def tod_s(self) -> list[float]:
+        """``tod_s[t]``: :attr:`tod_arr` as a list (built on first use)."""
+        return self._as_list("tod_s", self.tod_arr)
 
     def generate(self, n_windows: int) -> None:
         tr, T = self.trace, int(n_windows)
-        t0 = len(self.tod_s)
+        t0 = len(self.tod_arr)
         idx = (self.k0 + t0 + np.arange(T)) % tr.n_windows
         starts = self.start_s + (t0 + np.arange(T)) * self.tau
         prof = profile_at(self.sc.profile, starts + self.tau / 2.0)
@@ -249,9 +276,6 @@ class EpisodeWorkload:
             mean = mean * factor
         lam = self.rng.poisson(mean * self.tau) / self.tau
         rtt = tr.rtt[idx]
-        self.rate.extend(mean.tolist())
-        self.lam.extend(lam.tolist())
-        self.rtt_own.extend(rtt.tolist())
         if t0:
             self.rate_arr = np.concatenate([self.rate_arr, mean])
             self.lam_arr = np.concatenate([self.lam_arr, lam])
@@ -261,4 +285,4 @@ class EpisodeWorkload:
         if tr.rtt_all is not None:
             part = tr.rtt_all[idx]
             self.rtt_all = part if self.rtt_all is None else np.concatenate([self.rtt_all, part])
-        self.tod_s.extend((starts % 86400.0).tolist())
+        self.tod_arr = np.concatenate([self.tod_arr, starts % 86400.0])

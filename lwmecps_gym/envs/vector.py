@@ -1,0 +1,367 @@
+"""Native batched vector env of ``lwmecps_gym/Scaling-v0`` (``lwmecps-v3``): :class:`ScalingVectorEnv`.
+
+``gymnasium.make_vec("lwmecps_gym/Scaling-v0", num_envs=N, vectorization_mode="vector_entry_point")``
+builds it: ``N`` simulated clusters stepped together by the simulator's one kernel
+(:mod:`lwmecps_gym.backends.sim.batched`, compiled with numba) over arrays with the env axis first.
+Sub-env ``i`` is the single env (``gymnasium.make(id, **kwargs)``, ``backend="sim"``) bit for bit:
+reset with ``seed + i`` and given the same actions, it returns the same observations, rewards,
+flags and info values (tested in ``tests/lwmecps/test_vector.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.error import ResetNeeded
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from lwmecps_gym.backends.sim import SimBackend
+from lwmecps_gym.backends.sim.batched import jit, reset_clusters, scale, serve_window
+from lwmecps_gym.core.seeding import draw_seed
+from lwmecps_gym.core.validation import check_int, check_seed
+from lwmecps_gym.envs.scaling import LWMECPSEnv3
+
+_TWO_PI_DAY = 2.0 * math.pi / 86400.0
+#: the per-step info keys (besides ``metrics``), all ``(num_envs, n)`` arrays but ``time_of_day_s`` ``(num_envs,)``
+INFO_KEYS = ("demand_rps", "replicas_ready", "replicas_desired", "latency_ms", "load", "time_of_day_s")
+#: ``info["metrics"]`` keys, each ``float64 (num_envs,)``
+METRIC_KEYS = ("latency_ms", "replicas", "replicas_ready", "demand_rps", "failed_rps", "imbalance",
+               "sla_violation_rate")
+
+
+class ScalingVectorEnv(VectorEnv):
+    """``num_envs`` copies of :class:`~lwmecps_gym.envs.scaling.LWMECPSEnv3` (simulator) in one batched env.
+
+    Args:
+        num_envs: number of sub-envs ``N`` (int >= 1).
+        max_episode_steps: truncation after this many steps of a sub-env's episode (``None``: never);
+            ``gymnasium.make_vec`` passes the registered 240.
+        autoreset_mode: ``"NextStep"`` (Gymnasium's default: the step after an episode's end
+            returns the reset observation, reward 0, no flags, and ignores that sub-env's action) or
+            ``"SameStep"`` (the ending step returns the reset observation, with the final one in
+            ``info["final_obs"]`` and the final info in ``info["final_info"]``; what
+            :func:`lwmecps_gym.core.vector.to_sb3_vecenv` needs), or the ``AutoresetMode``.
+        **kwargs: the single env's arguments (:class:`~lwmecps_gym.envs.scaling.LWMECPSEnv3`), with
+            ``backend="sim"`` (the default; real clusters are not batched), ``obs_mode="flat"`` and no
+            ``render_mode``.
+
+    Spaces: ``single_observation_space`` / ``single_action_space`` are the single env's
+    (``Box(float32, (5n + 2,))``; ``MultiDiscrete([max_replicas + 1] * n)`` or ``Box(-1, 1, (n,))``);
+    ``observation_space`` / ``action_space`` are them batched: actions ``(N, n)``, observations
+    ``float32 (N, 5n + 2)``.
+
+    ``step`` returns ``(obs float32 (N, 5n + 2), rewards float64 (N,), terminated bool (N,),
+    truncated bool (N,), info)``; ``info`` is Gymnasium's dict of arrays with ``_key`` masks: the
+    single env's step info batched (``demand_rps``, ``latency_ms``, ``load`` float64 ``(N, n)``;
+    ``replicas_ready``, ``replicas_desired`` int64 ``(N, n)``; ``time_of_day_s`` float64 ``(N,)``;
+    ``metrics``: a dict of float64 ``(N,)`` arrays). Reset info holds the same keys; the single env's
+    static reset info (scenario, names, bounds, weights) are attributes of this env
+    (:attr:`deployments`, :attr:`node_names`, :attr:`max_replicas`, ...).
+
+    Seeding (as Gymnasium's ``SyncVectorEnv``): ``reset(seed=s)`` seeds sub-env ``i`` with ``s + i``
+    (a list gives one seed per sub-env), ``seed=None`` continues each sub-env's generator; an
+    autoreset draws the next episode from the sub-env's own generator, as the single env's
+    ``reset()`` does.
+
+    Raises:
+        ValueError / TypeError: bad arguments, naming them; wrongly shaped or out-of-range ``actions``.
+        gymnasium.error.ResetNeeded: ``step`` before ``reset``.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1, *, max_episode_steps: int | None = None,
+                 autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP, **kwargs: Any):
+        self.num_envs = N = check_int("num_envs", num_envs, low=1)
+        if max_episode_steps is not None:
+            max_episode_steps = check_int("max_episode_steps", max_episode_steps, low=1)
+        self.max_episode_steps = max_episode_steps
+        try:
+            mode = autoreset_mode if isinstance(autoreset_mode, AutoresetMode) else AutoresetMode(autoreset_mode)
+        except ValueError:
+            raise ValueError(f"autoreset_mode must be one of {[m.value for m in AutoresetMode if m.value != 'Disabled']}, "
+                             f"got {autoreset_mode!r}") from None
+        if mode is AutoresetMode.DISABLED:
+            raise ValueError("autoreset_mode='Disabled' is not supported; use 'NextStep' or 'SameStep'")
+        self.autoreset_mode = mode
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        for name, allowed in (("backend", "sim"), ("obs_mode", "flat"), ("render_mode", None)):
+            if name in kwargs and kwargs[name] != allowed:
+                raise ValueError(f"the native vector env needs {name}={allowed!r}, got {kwargs[name]!r}")
+        #: the single env these sub-envs copy (its arguments checked, its constants read)
+        self.template = env = LWMECPSEnv3(**kwargs)
+        be = env.backend
+        if not isinstance(be, SimBackend):  # pragma: no cover - guarded above
+            raise ValueError("the native vector env needs backend='sim'")
+        self._backend = be
+        self._model = be.model
+        self.render_mode = None
+        self.single_observation_space = env.observation_space
+        self.single_action_space = env.action_space
+        self.observation_space = batch_space(env.observation_space, N)
+        self.action_space = batch_space(env.action_space, N)
+        self.n = n = env.n
+        self.max_replicas = env.max_replicas
+        self.deployments = list(env.deployments)
+        self.node_names = list(env.node_names)
+        self.interval_s = env.interval_s
+        self.sla_ms = env.sla_ms
+        self.service_rate_rps = env.mu
+        self._discrete = env.action_mode == "discrete"
+        self._consts = np.array([env._wl, env._wr, env.w_imbalance, env.w_sla, env.mu])
+        self._scale = env._obs_scale
+        self._low, self._high = env._obs_low, env._obs_high
+        self._initial = be.cfg.initial_replicas
+        from lwmecps_gym.backends.sim.batched import ScalingState
+
+        self._st = ScalingState(N, n)
+        self._rngs: list[np.random.Generator | None] = [None] * N
+        self._workloads: list[Any] = [None] * N
+        H = be.cfg.horizon_windows
+        n_nodes = len(self.node_names)
+        self._rate = np.zeros((N, H, n))
+        self._lam = np.zeros((N, H, n))
+        self._rtt = np.zeros((N, H, n))
+        self._rtt_all = None if be.pinned else np.zeros((N, H, n_nodes))
+        self._start_s = np.zeros(N)
+        self._drawn = np.zeros(N, dtype=np.int64)  # windows of workload drawn per sub-env
+        self._elapsed = np.zeros(N, dtype=np.int64)
+        self._autoreset = np.zeros(N, dtype=bool)
+        self._rows = np.arange(N)
+        self._started = False
+
+    # ------------------------------------------------------------------ episodes
+    def _new_episodes(self, ks: Sequence[int]) -> None:
+        """Draw and start the next episode of sub-envs ``ks`` from their own generators."""
+        be, st = self._backend, self._st
+        delays = np.empty((len(ks), 256))
+        for j, k in enumerate(ks):
+            wl, delays[j] = be.draw_episode(draw_seed(self._rngs[k]))
+            self._workloads[k] = wl
+            self._store(k, 0)
+            self._start_s[k] = wl.start_s
+        idx = np.asarray(ks, dtype=np.int64)
+        reset_clusters(self._model, st, idx, self._initial, self._lam[idx, 0], self._rtt[idx, 0], delays)
+        self._elapsed[idx] = 0
+        self._autoreset[idx] = False
+
+    def _store(self, k: int, t0: int) -> None:
+        """Copy sub-env ``k``'s workload windows from ``t0`` on into the stacked arrays (grown as needed)."""
+        wl = self._workloads[k]
+        T = len(wl.rate_arr)
+        if T > self._rate.shape[1]:
+            grow = T - self._rate.shape[1]
+            pad = ((0, 0), (0, grow), (0, 0))
+            self._rate = np.pad(self._rate, pad)
+            self._lam = np.pad(self._lam, pad)
+            self._rtt = np.pad(self._rtt, pad)
+            if self._rtt_all is not None:
+                self._rtt_all = np.pad(self._rtt_all, pad)
+        self._drawn[k] = T
+        self._rate[k, t0:T] = wl.rate_arr[t0:]
+        self._lam[k, t0:T] = wl.lam_arr[t0:]
+        self._rtt[k, t0:T] = wl.rtt_arr[t0:]
+        if self._rtt_all is not None:
+            self._rtt_all[k, t0:T] = wl.rtt_all[t0:, 0]
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        """Reset every sub-env: ``seed`` int (sub-env ``i`` gets ``seed + i``), a list of ``num_envs``
+        seeds/``None``, or ``None`` (continue each sub-env's generator). ``options`` is not used.
+
+        Returns ``(obs float32 (N, 5n + 2), info)``.
+        """
+        N = self.num_envs
+        if seed is None:
+            seeds: list[int | None] = [None] * N
+        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            check_seed("seed", int(seed))
+            seeds = [int(seed) + i for i in range(N)]
+        elif isinstance(seed, Sequence) and not isinstance(seed, str):
+            if len(seed) != N:
+                raise ValueError(f"seed as a list must have num_envs={N} entries, got {len(seed)}")
+            seeds = list(seed)
+            for i, s in enumerate(seeds):
+                check_seed(f"seed[{i}]", s)
+        else:
+            raise TypeError(f"seed must be an int >= 0, a list of {N} seeds or None, got {seed!r}")
+        if options:
+            raise ValueError(f"options are not used by {type(self).__name__}, got {options!r}")
+        for i, s in enumerate(seeds):
+            if s is not None or self._rngs[i] is None:
+                self._rngs[i], _ = seeding.np_random(s)
+        self._new_episodes(range(N))
+        self._started = True
+        obs, _, info = self._observe()
+        return obs, info
+
+    # ------------------------------------------------------------------ step
+    def _replicas(self, actions: Any) -> np.ndarray:
+        """``int64 (N, n)`` replica counts of ``actions`` (the single env's decoding, batched)."""
+        N, n, m = self.num_envs, self.n, self.max_replicas
+        arr = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+        if arr.shape != (N, n):
+            raise ValueError(f"actions must have shape (num_envs, n_deployments) = ({N}, {n}), got {arr.shape}")
+        if self._discrete:
+            if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+                arr = arr.astype(np.int64)
+            if arr.dtype.kind not in "iu":
+                raise ValueError(f"actions must contain integer replica counts, got dtype {arr.dtype}")
+            if arr.min() < 0 or arr.max() > m:
+                raise ValueError(f"actions replica counts must be in [0, {m}] (max_replicas), got {arr.min()}..{arr.max()}")
+            return arr.astype(np.int64, copy=False)
+        try:
+            a = np.asarray(arr, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("actions must be target replica fractions in [-1, 1]") from None
+        if not np.all(np.isfinite(a)) or a.min() < -1.0 or a.max() > 1.0:
+            raise ValueError("continuous actions must be finite and in [-1, 1]")
+        return np.floor((a + 1.0) * 0.5 * m + 0.5).astype(np.int64)
+
+    def step(self, actions: Any):
+        """Step every sub-env with ``actions`` (``(N, n)``); see the class docstring for what returns."""
+        if not self._started:
+            raise ResetNeeded("step() called before reset(); call envs.reset(seed=...) first")
+        replicas = self._replicas(actions)
+        st = self._st
+        if (st.t >= self._drawn).any():
+            self._extend()
+        scale(self._model, st, replicas)
+        serve_window(self._model, st, self._rate, self._rtt, self._lam, self._rtt_all)
+        self._elapsed += 1
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = (self._elapsed >= self.max_episode_steps) if self.max_episode_steps is not None \
+            else np.zeros(self.num_envs, dtype=bool)
+        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
+            redo = self._autoreset.copy()
+            if redo.any():
+                ks = np.flatnonzero(redo).tolist()
+                self._new_episodes(ks)
+                truncated[ks] = False
+            obs, rewards, info = self._observe()
+            if redo.any():
+                rewards[redo] = 0.0
+            self._autoreset = truncated | terminated
+            return obs, rewards, terminated, truncated, info
+        obs, rewards, info = self._observe()
+        done = truncated | terminated
+        if done.any():
+            ks = np.flatnonzero(done)
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            for k in ks.tolist():
+                final_obs[k] = obs[k]
+            final_info = _masked(info, done)
+            self._new_episodes(ks.tolist())
+            obs, _, info = self._observe()
+            info["final_obs"], info["_final_obs"] = final_obs, done.copy()
+            info["final_info"], info["_final_info"] = final_info, done.copy()
+        return obs, rewards, terminated, truncated, info
+
+    def _extend(self) -> None:
+        """Draw the next chunk of windows of sub-envs that ran past their workload (long episodes)."""
+        chunk = self._backend.cfg.horizon_windows
+        for k, wl in enumerate(self._workloads):
+            T = len(wl.rate_arr)
+            if self._st.t[k] >= T:
+                wl.generate(chunk)
+                self._store(k, T)
+
+    def _observe(self) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Observations, rewards and info of the clusters' last windows (the single env's formulas)."""
+        st, N, n = self._st, self.num_envs, self.n
+        obs = np.empty((N, 5 * n + 2), dtype=np.float32)
+        rewards = np.empty(N)
+        sums = np.empty((N, 4))  # imbalance, desired, ready, demand
+        tod = (self._start_s + st.now) % 86400.0
+        _features(st.demand_rps, st.ready, st.desired, st.latency_ms, st.load, st.mean_latency_ms,
+                  st.sla_violation_rate, tod, self._consts, self._scale, self._low, self._high, obs, rewards, sums)
+        every = np.ones(N, dtype=bool)  # every sub-env has every key: one mask array, shared by the keys
+        metrics = {
+            "latency_ms": st.mean_latency_ms.copy(), "replicas": sums[:, 1].copy(),
+            "replicas_ready": sums[:, 2].copy(), "demand_rps": sums[:, 3].copy(),
+            "failed_rps": st.failed_rps.copy(), "imbalance": sums[:, 0].copy(),
+            "sla_violation_rate": st.sla_violation_rate.copy(),
+        }
+        for key in METRIC_KEYS:
+            metrics["_" + key] = every
+        info = {"metrics": metrics, "_metrics": every,
+                "demand_rps": st.demand_rps.copy(), "_demand_rps": every,
+                "replicas_ready": st.ready.copy(), "_replicas_ready": every,
+                "replicas_desired": st.desired.copy(), "_replicas_desired": every,
+                "latency_ms": st.latency_ms.copy(), "_latency_ms": every,
+                "load": st.load.copy(), "_load": every,
+                "time_of_day_s": tod, "_time_of_day_s": every}
+        return obs, rewards, info
+
+    def close_extras(self, **kwargs: Any) -> None:
+        template = getattr(self, "template", None)  # absent when __init__ refused its arguments
+        if template is not None:
+            template.close()
+
+
+def _masked(info: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
+    """``info`` with every ``_key`` mask replaced by ``mask`` (a copy; Gymnasium's ``final_info``)."""
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if key.startswith("_"):
+            out[key] = mask.copy()
+        elif isinstance(value, dict):
+            out[key] = _masked(value, mask)
+        else:
+            out[key] = value
+    return out
+
+
+@jit
+def _features(demand, ready, desired, latency, load, mean_latency, sla, tod, consts, scale, low, high,
+              obs, rewards, sums):
+    """Batched :meth:`LWMECPSEnv3.observation` / ``reward`` / ``metrics`` sums (same float operations).
+
+    ``consts = (w_latency / sla_ms, w_replicas / (n max_replicas), w_imbalance, w_sla, service rate)``.
+    Writes ``obs`` ``float32 (N, 5n + 2)``, ``rewards`` ``(N,)`` and ``sums`` ``(N, 4)``: imbalance,
+    total desired, total ready, total demand.
+    """
+    N, n = demand.shape
+    wl, wr, wi, ws = consts[0], consts[1], consts[2], consts[3]
+    for k in range(N):
+        s1 = 0.0
+        s2 = 0.0
+        sdes = 0
+        srdy = 0
+        sdem = 0.0
+        for d in range(n):
+            u = load[k, d]
+            if u > 1.0:
+                u = 1.0
+            s1 += u
+            s2 += u * u
+            sdes += desired[k, d]
+            srdy += ready[k, d]
+            sdem += demand[k, d]
+            obs[k, d] = np.float32(demand[k, d])
+            obs[k, n + d] = np.float32(ready[k, d])
+            obs[k, 2 * n + d] = np.float32(desired[k, d])
+            obs[k, 3 * n + d] = np.float32(latency[k, d])
+            obs[k, 4 * n + d] = np.float32(load[k, d])
+        a = tod[k] * _TWO_PI_DAY
+        obs[k, 5 * n] = np.float32(math.sin(a))
+        obs[k, 5 * n + 1] = np.float32(math.cos(a))
+        for j in range(5 * n + 2):
+            x = obs[k, j] * scale[j]
+            if x > high[j]:
+                x = high[j]
+            if x < low[j]:
+                x = low[j]
+            obs[k, j] = x
+        mean = s1 / n
+        var = s2 / n - mean * mean
+        imb = math.sqrt(var) if var > 0.0 else 0.0
+        rewards[k] = -(wl * mean_latency[k] + wr * sdes + wi * imb + ws * sla[k])
+        sums[k, 0] = imb
+        sums[k, 1] = sdes
+        sums[k, 2] = srdy
+        sums[k, 3] = sdem

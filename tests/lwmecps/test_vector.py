@@ -1,0 +1,225 @@
+"""The native vector env of ``lwmecps_gym/Scaling-v0`` (``gymnasium.make_vec(..., "vector_entry_point")``).
+
+Sub-env ``i`` must be the single env reset with ``seed + i`` bit for bit: the two share the
+simulator's one kernel (``lwmecps_gym/backends/sim/batched.py``), so every observation, reward,
+flag and info value is compared exactly (``tests/support/vector.py``), through autoresets in both
+modes and over configurations that reach every branch of the model (failover, fluid overload,
+several pending scale-ups in one window, the spread layout, workloads longer than one drawn chunk).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.error import ResetNeeded
+from gymnasium.vector import AutoresetMode
+
+import lwmecps_gym  # noqa: F401  (registers the ids)
+from lwmecps_gym.core.vector import to_sb3_vecenv
+from lwmecps_gym.envs.vector import ScalingVectorEnv
+from tests.support.vector import assert_matches_single_env, check_vector_env
+
+ID = "lwmecps_gym/Scaling-v0"
+
+
+def make(n=2, **kw):
+    return gym.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point", **kw)
+
+
+@pytest.mark.parametrize("env_id", [ID, "lwmecps-v3"])
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_make_vec_gives_the_native_env_and_it_follows_the_vector_api(env_id, mode):
+    venv = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", autoreset_mode=mode,
+                        max_episode_steps=4)
+    assert isinstance(venv.unwrapped, ScalingVectorEnv)
+    assert venv.metadata["autoreset_mode"] == AutoresetMode(mode)
+    single = gym.make(env_id)
+    assert venv.single_observation_space == single.observation_space
+    assert venv.single_action_space == single.action_space
+    assert venv.observation_space.shape == (3, *single.observation_space.shape)
+    check_vector_env(venv, seed=3, steps=9)  # crosses two autoresets
+    venv.close()
+    venv.close()
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_sub_envs_equal_single_envs_bit_for_bit_through_autoresets(mode):
+    counts = assert_matches_single_env(ID, 3, seeds=[0, 11], steps=25, autoreset_mode=mode, max_episode_steps=7)
+    assert counts["autoresets"] >= 6 * 3
+
+
+@pytest.mark.parametrize("kwargs", [
+    # continuous actions, a small scenario
+    {"scenario": "minikube-4", "action_mode": "continuous", "max_episode_steps": 9},
+    # slow pods: several pending scale-ups become ready in one window (the general window);
+    # 8-window workload chunks: episodes run past the drawn workload
+    {"sim_config": {"pod_startup_median_s": 40.0, "pod_startup_sigma": 0.8, "horizon_windows": 8},
+     "interval_s": 10.0},
+    # no pods at reset: failover and failed requests
+    {"scenario": "minikube-4", "sim_config": {"initial_replicas": 0}},
+    # one deployment spread over all nodes
+    {"scenario": "minikube-4", "deployments": ["spread"], "max_replicas": 8},
+    # tight client timeout: drops from the fluid queue
+    {"sim_config": {"timeout_s": 0.2}, "w_sla": 2.0},
+], ids=["continuous", "slow-pods", "no-pods", "spread", "timeouts"])
+def test_sub_envs_equal_single_envs_across_configurations(kwargs):
+    counts = assert_matches_single_env(ID, 2, seeds=[5], steps=40, autoreset_mode="SameStep", **kwargs)
+    assert counts["steps"] == 80
+
+
+def test_registered_episode_length_truncates_and_the_next_episode_matches():
+    counts = assert_matches_single_env("lwmecps-v3", 2, seeds=[2], steps=245)  # registered max 240
+    assert counts["autoresets"] == 2
+
+
+def test_seeding_per_sub_env_like_sync_vector_env():
+    venv = make(3)
+    singles = [gym.make(ID) for _ in range(3)]
+    obs, _ = venv.reset(seed=40)
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(obs[i], env.reset(seed=40 + i)[0])
+    obs, _ = venv.reset()  # None: each sub-env continues its own generator
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(obs[i], env.reset()[0])
+    obs, _ = venv.reset(seed=[7, None, 9])
+    np.testing.assert_array_equal(obs[0], singles[0].reset(seed=7)[0])
+    np.testing.assert_array_equal(obs[1], singles[1].reset()[0])
+    np.testing.assert_array_equal(obs[2], singles[2].reset(seed=9)[0])
+    a, _ = venv.reset(seed=1)
+    b, _ = venv.reset(seed=1)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a[0], a[1])  # sub-envs get different seeds
+
+
+def test_next_step_autoreset_ignores_the_action_and_returns_the_reset_observation():
+    venv = make(2, max_episode_steps=2)
+    venv.reset(seed=0)
+    acts = np.full((2, venv.unwrapped.n), 3)
+    venv.step(acts)
+    _, _, _, trunc, _ = venv.step(acts)
+    assert trunc.all()
+    obs, rew, term, trunc, info = venv.step(np.zeros_like(acts))  # the autoreset step
+    assert not term.any() and not trunc.any() and (rew == 0.0).all()
+    np.testing.assert_array_equal(info["replicas_desired"], 1)  # initial replicas, not the action's 0
+    assert info["_replicas_desired"].all()
+
+
+def test_same_step_autoreset_reports_the_final_observation_and_info():
+    venv = make(2, max_episode_steps=2, autoreset_mode="SameStep")
+    venv.reset(seed=0)
+    acts = np.full((2, venv.unwrapped.n), 3)
+    obs1, *_ = venv.step(acts)
+    obs, rew, term, trunc, info = venv.step(acts)
+    assert trunc.all() and info["_final_obs"].all() and info["_final_info"].all()
+    np.testing.assert_array_equal(info["final_info"]["replicas_desired"], 3)
+    np.testing.assert_array_equal(info["replicas_desired"], 1)  # the new episode's
+    assert info["final_obs"][0].shape == obs1[0].shape and not np.array_equal(info["final_obs"][0], obs[0])
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: make(2).step(np.zeros((2, 8), dtype=int)), "reset"),
+    (lambda: make(0), "num_envs"),
+    (lambda: make(2, backend="kubernetes"), "backend"),
+    (lambda: make(2, obs_mode="dict"), "obs_mode"),
+    (lambda: make(2, render_mode="ansi"), "render_mode"),
+    (lambda: make(2, autoreset_mode="Whenever"), "autoreset_mode"),
+    (lambda: make(2, autoreset_mode="Disabled"), "autoreset_mode"),
+    (lambda: make(2, max_episode_steps=0), "max_episode_steps"),
+    (lambda: make(2).reset(seed=-1), "seed"),
+    (lambda: make(2).reset(seed=[1, 2, 3]), "seed"),
+    (lambda: make(2).reset(seed=1.5), "seed"),
+    (lambda: make(2, w_latency=-1.0), "w_latency"),
+])
+def test_bad_arguments_are_refused_naming_them(call, match):
+    with pytest.raises((ValueError, TypeError, ResetNeeded), match=match):
+        call()
+
+
+@pytest.mark.parametrize(("actions", "match"), [
+    (np.zeros((3, 8), dtype=int), r"actions must have shape \(num_envs, n_deployments\) = \(2, 8\)"),
+    (np.zeros(8, dtype=int), "actions must have shape"),
+    (np.full((2, 8), 9), r"actions replica counts must be in \[0, 8\]"),
+    (np.full((2, 8), -1), "actions replica counts"),
+    (np.full((2, 8), 0.5), "actions must contain integer"),
+])
+def test_bad_actions_are_refused_naming_actions(actions, match):
+    venv = make(2)
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        venv.step(actions)
+    venv.step(np.ones((2, 8), dtype=np.int64))  # still usable
+
+
+def test_continuous_actions_out_of_range_are_refused():
+    venv = make(2, action_mode="continuous")
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match=r"continuous actions must be finite and in \[-1, 1\]"):
+        venv.step(np.full((2, 8), 1.5))
+
+
+# ---------------------------------------------------------------------------- the SB3 adapter
+
+
+def test_core_vector_module_imports_without_stable_baselines3():
+    code = "import sys, lwmecps_gym.core.vector; assert 'stable_baselines3' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sb3_adapter_refuses_next_step_autoreset():
+    with pytest.raises(ValueError, match="autoreset_mode"):
+        to_sb3_vecenv(make(2))
+    with pytest.raises(TypeError, match="vector_env"):
+        to_sb3_vecenv(gym.make(ID))
+
+
+def test_sb3_adapter_over_native_and_sync_envs_gives_the_same_transitions():
+    """SB3's view (obs, rewards, dones, terminal_observation, TimeLimit.truncated) of the native env
+    equals its view of Gymnasium's SyncVectorEnv of single envs, both in SameStep mode."""
+    native = to_sb3_vecenv(make(2, autoreset_mode="SameStep", max_episode_steps=3))
+    sync = to_sb3_vecenv(gym.make_vec(ID, num_envs=2, vectorization_mode="sync", max_episode_steps=3,
+                                      vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}))
+    for venv in (native, sync):
+        venv.seed(21)
+    np.testing.assert_array_equal(native.reset(), sync.reset())
+    rng = np.random.default_rng(0)
+    dones_seen = 0
+    for _ in range(7):
+        acts = rng.integers(0, 9, size=(2, 8))
+        o1, r1, d1, i1 = native.step(acts)
+        o2, r2, d2, i2 = sync.step(acts)
+        np.testing.assert_array_equal(o1, o2)
+        np.testing.assert_array_equal(r1, r2)
+        np.testing.assert_array_equal(d1, d2)
+        assert r1.dtype == np.float32 and d1.dtype == bool
+        for a, b, done in zip(i1, i2, d1, strict=True):
+            assert a["TimeLimit.truncated"] == b["TimeLimit.truncated"] == bool(done)
+            if done:
+                dones_seen += 1
+                np.testing.assert_array_equal(a["terminal_observation"], b["terminal_observation"])
+                assert a["metrics"]["latency_ms"] == b["metrics"]["latency_ms"]
+    assert dones_seen == 4
+    assert native.reset_infos[0]["replicas_desired"].tolist() == [1] * 8
+    native.close()
+    sync.close()
+
+
+@pytest.mark.slow
+def test_sb3_ppo_learns_through_the_adapter():
+    torch = pytest.importorskip("torch")
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    torch.set_num_threads(1)
+    venv = VecMonitor(to_sb3_vecenv(make(8, autoreset_mode="SameStep", max_episode_steps=16)))
+    model = PPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=2, seed=0, verbose=0)
+    model.learn(512)
+    assert model.num_timesteps >= 512
+    assert len(model.ep_info_buffer) >= 16  # episodes finished through the adapter's autoreset
+    obs = venv.reset()
+    actions, _ = model.predict(obs, deterministic=True)
+    assert actions.shape == (8, 8)
+    venv.close()
