@@ -11,9 +11,10 @@ import numpy as np
 from gymnasium import spaces
 
 from lwmecps_gym.backends.base import ClusterMeasurement, ScaleCommand
+from lwmecps_gym.backends.sim.batched import jit
 from lwmecps_gym.core.env import BackendEnv
 from lwmecps_gym.core.validation import check_choice, check_float
-from lwmecps_gym.envs.common import build_backend, build_scenario, time_features, wallclock_time_of_day_s
+from lwmecps_gym.envs.common import build_backend, build_scenario, wallclock_time_of_day_s
 
 #: Saturation bounds of the flat observation (documented in the class docstring).
 DEMAND_MAX = 4.0
@@ -228,6 +229,10 @@ class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
         self._obs_scale = np.concatenate(
             [np.full(n, 1.0 / (m * self.mu)), np.full(2 * n, inv_m), np.full(n, 1.0 / self.sla_ms), np.ones(n + 2)]
         ).astype(np.float32)
+        #: (w_latency / sla_ms, w_replicas / (n max_replicas), w_imbalance, w_sla, service rate): :func:`scaling_features`
+        self._consts = np.array([self._wl, self._wr, self.w_imbalance, self.w_sla, self.mu])
+        #: the constant arguments of :func:`scaling_features` for this env: ``(consts, scale, low, high)``
+        self.feature_constants = (self._consts, self._obs_scale, self._obs_low, self._obs_high)
         self._view_of: ClusterMeasurement | None = None
         self._view: dict[str, Any] = {}
 
@@ -300,67 +305,62 @@ class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
     def features(self, m: ClusterMeasurement) -> dict[str, Any]:
         """The per-window values behind observation, reward and info, from measurement ``m``.
 
-        Returns a dict of Python lists/floats: ``demand_rps``, ``replicas_ready``,
-        ``replicas_desired``, ``latency_ms`` (per deployment), ``load`` (offered load per ready
-        replica, ``demand / (ready x service rate)``; ``LOAD_MAX`` with demand and no ready pod),
-        ``imbalance`` (population std of ``min(load, 1)``), ``time_of_day_s`` (the backend's, else
-        the wall clock). Computed once per measurement.
+        Returns a dict: Python lists ``demand_rps``, ``replicas_ready``, ``replicas_desired``,
+        ``latency_ms``, ``load`` (per deployment; offered load per ready replica, ``demand / (ready
+        x service rate)``, ``LOAD_MAX`` with demand and no ready pod), floats ``imbalance``
+        (population std of ``min(load, 1)``), ``time_of_day_s`` (the backend's, else the wall clock)
+        and ``reward``, and ``obs`` (``float32 (5n + 2,)``, the flat observation). Computed once per
+        measurement by :func:`scaling_features` (shared with the native vector env).
         """
         if m is self._view_of:
             return self._view
-        dem = m.demand_rps.tolist()
-        ready = m.replicas_ready.tolist()
-        load = []
-        s1 = s2 = 0.0
-        for lam, c in zip(dem, ready, strict=True):
-            u = lam / (c * self.mu) if c > 0 else (LOAD_MAX if lam > 0.0 else 0.0)
-            load.append(u)
-            if u > 1.0:
-                u = 1.0
-            s1 += u
-            s2 += u * u
-        mean = s1 / self.n
-        var = s2 / self.n - mean * mean
         tod = m.time_of_day_s
+        tod = wallclock_time_of_day_s() if tod is None else float(tod)
+        sla = m.sla_violation_rate
+        n = self.n
+        obs = np.empty((1, 5 * n + 2), dtype=np.float32)
+        out = np.empty((1, 5))
+        load = np.empty((1, n))
+        dem, ready, desired = m.demand_rps, m.replicas_ready, m.replicas_desired
+        scaling_features(dem.reshape(1, n), ready.reshape(1, n), desired.reshape(1, n), m.latency_ms.reshape(1, n),
+                         np.array([m.mean_latency_ms, 0.0 if sla is None else sla, tod]).reshape(3, 1),
+                         self._consts, self._obs_scale, self._obs_low, self._obs_high, obs, out, load)
+        o = out[0].tolist()
         self._view = {
-            "demand_rps": dem,
-            "replicas_ready": ready,
-            "replicas_desired": m.replicas_desired.tolist(),
+            "demand_rps": dem.tolist(),
+            "replicas_ready": ready.tolist(),
+            "replicas_desired": desired.tolist(),
             "latency_ms": m.latency_ms.tolist(),
-            "load": load,
-            "imbalance": math.sqrt(var) if var > 0.0 else 0.0,
-            "time_of_day_s": wallclock_time_of_day_s() if tod is None else float(tod),
+            "load": load[0].tolist(),
+            "imbalance": o[1],
+            "time_of_day_s": tod,
+            "reward": o[0],
+            "sums": o[2:],
+            "obs": obs[0],
         }
         self._view_of = m
         return self._view
 
     def observation(self, m: ClusterMeasurement) -> Any:
         """The observation of ``m`` (see Observation Space): a fresh array (or dict) each call."""
-        v = self.features(m)
-        s, c = time_features(v["time_of_day_s"])
-        obs = np.array(v["demand_rps"] + v["replicas_ready"] + v["replicas_desired"] + v["latency_ms"] + v["load"]
-                       + [s, c], dtype=np.float32)
-        obs *= self._obs_scale
-        np.minimum(obs, self._obs_high, out=obs)
-        np.maximum(obs, self._obs_low, out=obs)
+        obs = self.features(m)["obs"].copy()
         if self.obs_mode == "flat":
             return obs
         return self._to_dict(obs, m.pods_per_node)
 
     def reward(self, m: ClusterMeasurement) -> float:
         """The reward of the Rewards section, a pure function of ``m`` (and the weights)."""
-        sla = m.sla_violation_rate
-        return -(self._wl * m.mean_latency_ms + self._wr * int(m.replicas_desired.sum())
-                 + self.w_imbalance * self.features(m)["imbalance"] + self.w_sla * (0.0 if sla is None else sla))
+        return self.features(m)["reward"]
 
     def metrics(self, m: ClusterMeasurement) -> dict[str, float]:
         """``info["metrics"]``: the window's raw, unit-labelled measurements (floats)."""
         v = self.features(m)
+        replicas, replicas_ready, demand = v["sums"]
         out = {
             "latency_ms": float(m.mean_latency_ms),
-            "replicas": float(sum(v["replicas_desired"])),
-            "replicas_ready": float(sum(v["replicas_ready"])),
-            "demand_rps": float(sum(v["demand_rps"])),
+            "replicas": replicas,
+            "replicas_ready": replicas_ready,
+            "demand_rps": demand,
             "failed_rps": float(m.failed_rps),
             "imbalance": v["imbalance"],
         }
@@ -441,3 +441,65 @@ class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
         if self.render_mode == "ansi":
             return rendering.scaling_ansi(self)
         return self._map.frame(self)
+
+
+_TWO_PI_DAY = 2.0 * math.pi / 86400.0
+
+
+@jit
+def scaling_features(demand, ready, desired, latency, scalars, consts, scale, low, high, obs, out, load):
+    """Observation, reward and metrics sums of ``N`` measurements (one formula for the single and vector envs).
+
+    Args:
+        demand, latency: ``float64 (N, n)`` measured demand (req/s) and latency (ms) per deployment.
+        ready, desired: ``int64 (N, n)`` ready and desired replicas.
+        scalars: ``float64 (3, N)``: mean latency (ms), SLA-violation rate (0 if unmeasured), time of day (s).
+        consts: ``(w_latency / sla_ms, w_replicas / (n max_replicas), w_imbalance, w_sla, service rate)``.
+        scale, low, high: ``float32 (5n + 2,)`` the observation's scale and bounds.
+
+    Writes ``obs`` ``float32 (N, 5n + 2)`` (the Observation Space table), ``load`` ``float64 (N, n)``
+    and ``out`` ``float64 (N, 5)``: reward, imbalance, total desired, total ready, total demand.
+    """
+    N, n = demand.shape
+    wl, wr, wi, ws, mu = consts[0], consts[1], consts[2], consts[3], consts[4]
+    for k in range(N):
+        s1 = 0.0
+        s2 = 0.0
+        sdes = 0
+        srdy = 0
+        sdem = 0.0
+        for d in range(n):
+            lam = demand[k, d]
+            c = ready[k, d]
+            u = lam / (c * mu) if c > 0 else (LOAD_MAX if lam > 0.0 else 0.0)
+            load[k, d] = u
+            obs[k, 4 * n + d] = np.float32(u)
+            if u > 1.0:
+                u = 1.0
+            s1 += u
+            s2 += u * u
+            sdes += desired[k, d]
+            srdy += c
+            sdem += lam
+            obs[k, d] = np.float32(lam)
+            obs[k, n + d] = np.float32(c)
+            obs[k, 2 * n + d] = np.float32(desired[k, d])
+            obs[k, 3 * n + d] = np.float32(latency[k, d])
+        a = scalars[2, k] * _TWO_PI_DAY
+        obs[k, 5 * n] = np.float32(math.sin(a))
+        obs[k, 5 * n + 1] = np.float32(math.cos(a))
+        for j in range(5 * n + 2):
+            x = obs[k, j] * scale[j]
+            if x > high[j]:
+                x = high[j]
+            if x < low[j]:
+                x = low[j]
+            obs[k, j] = x
+        mean = s1 / n
+        var = s2 / n - mean * mean
+        imb = math.sqrt(var) if var > 0.0 else 0.0
+        out[k, 0] = -(wl * scalars[0, k] + wr * sdes + wi * imb + ws * scalars[1, k])
+        out[k, 1] = imb
+        out[k, 2] = sdes
+        out[k, 3] = srdy
+        out[k, 4] = sdem

@@ -10,7 +10,6 @@ flags and info values (tested in ``tests/lwmecps/test_vector.py``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,12 +20,11 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from lwmecps_gym.backends.sim import SimBackend
-from lwmecps_gym.backends.sim.batched import jit, reset_clusters, scale, serve_window
+from lwmecps_gym.backends.sim.batched import reset_clusters, scale, serve_window
 from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_int, check_seed
-from lwmecps_gym.envs.scaling import LWMECPSEnv3
+from lwmecps_gym.envs.scaling import LWMECPSEnv3, scaling_features
 
-_TWO_PI_DAY = 2.0 * math.pi / 86400.0
 #: the per-step info keys (besides ``metrics``), all ``(num_envs, n)`` arrays but ``time_of_day_s`` ``(num_envs,)``
 INFO_KEYS = ("demand_rps", "replicas_ready", "replicas_desired", "latency_ms", "load", "time_of_day_s")
 #: ``info["metrics"]`` keys, each ``float64 (num_envs,)``
@@ -113,9 +111,7 @@ class ScalingVectorEnv(VectorEnv):
         self.sla_ms = env.sla_ms
         self.service_rate_rps = env.mu
         self._discrete = env.action_mode == "discrete"
-        self._consts = np.array([env._wl, env._wr, env.w_imbalance, env.w_sla, env.mu])
-        self._scale = env._obs_scale
-        self._low, self._high = env._obs_low, env._obs_high
+        self._consts, self._scale, self._low, self._high = env.feature_constants
         self._initial = be.cfg.initial_replicas
         from lwmecps_gym.backends.sim.batched import ScalingState
 
@@ -274,16 +270,18 @@ class ScalingVectorEnv(VectorEnv):
         """Observations, rewards and info of the clusters' last windows (the single env's formulas)."""
         st, N, n = self._st, self.num_envs, self.n
         obs = np.empty((N, 5 * n + 2), dtype=np.float32)
-        rewards = np.empty(N)
-        sums = np.empty((N, 4))  # imbalance, desired, ready, demand
+        out = np.empty((N, 5))  # reward, imbalance, total desired, total ready, total demand
+        load = np.empty((N, n))
         tod = (self._start_s + st.now) % 86400.0
-        _features(st.demand_rps, st.ready, st.desired, st.latency_ms, st.load, st.mean_latency_ms,
-                  st.sla_violation_rate, tod, self._consts, self._scale, self._low, self._high, obs, rewards, sums)
+        scaling_features(st.demand_rps, st.ready, st.desired, st.latency_ms,
+                         np.stack([st.mean_latency_ms, st.sla_violation_rate, tod]), self._consts, self._scale,
+                         self._low, self._high, obs, out, load)
+        rewards = out[:, 0].copy()
         every = np.ones(N, dtype=bool)  # every sub-env has every key: one mask array, shared by the keys
         metrics = {
-            "latency_ms": st.mean_latency_ms.copy(), "replicas": sums[:, 1].copy(),
-            "replicas_ready": sums[:, 2].copy(), "demand_rps": sums[:, 3].copy(),
-            "failed_rps": st.failed_rps.copy(), "imbalance": sums[:, 0].copy(),
+            "latency_ms": st.mean_latency_ms.copy(), "replicas": out[:, 2].copy(),
+            "replicas_ready": out[:, 3].copy(), "demand_rps": out[:, 4].copy(),
+            "failed_rps": st.failed_rps.copy(), "imbalance": out[:, 1].copy(),
             "sla_violation_rate": st.sla_violation_rate.copy(),
         }
         for key in METRIC_KEYS:
@@ -293,7 +291,7 @@ class ScalingVectorEnv(VectorEnv):
                 "replicas_ready": st.ready.copy(), "_replicas_ready": every,
                 "replicas_desired": st.desired.copy(), "_replicas_desired": every,
                 "latency_ms": st.latency_ms.copy(), "_latency_ms": every,
-                "load": st.load.copy(), "_load": every,
+                "load": load, "_load": every,
                 "time_of_day_s": tod, "_time_of_day_s": every}
         return obs, rewards, info
 
@@ -314,54 +312,3 @@ def _masked(info: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-@jit
-def _features(demand, ready, desired, latency, load, mean_latency, sla, tod, consts, scale, low, high,
-              obs, rewards, sums):
-    """Batched :meth:`LWMECPSEnv3.observation` / ``reward`` / ``metrics`` sums (same float operations).
-
-    ``consts = (w_latency / sla_ms, w_replicas / (n max_replicas), w_imbalance, w_sla, service rate)``.
-    Writes ``obs`` ``float32 (N, 5n + 2)``, ``rewards`` ``(N,)`` and ``sums`` ``(N, 4)``: imbalance,
-    total desired, total ready, total demand.
-    """
-    N, n = demand.shape
-    wl, wr, wi, ws = consts[0], consts[1], consts[2], consts[3]
-    for k in range(N):
-        s1 = 0.0
-        s2 = 0.0
-        sdes = 0
-        srdy = 0
-        sdem = 0.0
-        for d in range(n):
-            u = load[k, d]
-            if u > 1.0:
-                u = 1.0
-            s1 += u
-            s2 += u * u
-            sdes += desired[k, d]
-            srdy += ready[k, d]
-            sdem += demand[k, d]
-            obs[k, d] = np.float32(demand[k, d])
-            obs[k, n + d] = np.float32(ready[k, d])
-            obs[k, 2 * n + d] = np.float32(desired[k, d])
-            obs[k, 3 * n + d] = np.float32(latency[k, d])
-            obs[k, 4 * n + d] = np.float32(load[k, d])
-        a = tod[k] * _TWO_PI_DAY
-        obs[k, 5 * n] = np.float32(math.sin(a))
-        obs[k, 5 * n + 1] = np.float32(math.cos(a))
-        for j in range(5 * n + 2):
-            x = obs[k, j] * scale[j]
-            if x > high[j]:
-                x = high[j]
-            if x < low[j]:
-                x = low[j]
-            obs[k, j] = x
-        mean = s1 / n
-        var = s2 / n - mean * mean
-        imb = math.sqrt(var) if var > 0.0 else 0.0
-        rewards[k] = -(wl * mean_latency[k] + wr * sdes + wi * imb + ws * sla[k])
-        sums[k, 0] = imb
-        sums[k, 1] = sdes
-        sums[k, 2] = srdy
-        sums[k, 3] = sdem
