@@ -293,56 +293,58 @@ def fluid_window(q0, wait_area, slot_s, arrived, mean_count, dt, p: FluidParams,
         its waiting area, drops (int), busy slot-seconds, mean response time of the completed
         requests (s), SLO-violation rate, stationary queue length.
     """
+    # (expressions that only one branch needs sit inside the ``where``: the scalar variant then
+    # evaluates them only on that branch)
     mu = p.mu
     c = slot_s / dt  # time-averaged servers
     lam = arrived / dt
-    known = mean_count >= 0.0
-    lam_stat = where(known, mean_count / dt, lam)  # expected rate when the workload knows it
+    lam_stat = where(mean_count >= 0.0, mean_count / dt, lam)  # expected rate when the workload knows it
     cap = c * mu  # completions per second at full load
     has_cap = cap > 0.0
     # drift of the fluid backlog: the expected rate when known (its Poisson noise is Erlang C's)
     net = lam_stat - cap
     over = net >= 0.0
-    # overloaded: the backlog grows by the arrivals beyond capacity
-    q1_over = q0 + (lam - cap) * dt
+    # overloaded: the backlog grows by the arrivals beyond capacity; stable: it drains at -net
+    q1_over = where(over, q0 + (lam - cap) * dt, 0.0)
     grows = q1_over > 0.0
-    busy_under = (q0 + arrived) / mu
-    busy_over = where(grows, slot_s, where(busy_under > slot_s, slot_s, busy_under))
-    q1_over = where(grows, q1_over, 0.0)
-    # stable: the fluid backlog drains, then the stationary queue
-    drain = q0 / where(over, 1.0, -net)
+    drain = where(over, 0.0, q0 / where(over, 1.0, -net))
     long = drain >= dt
-    q1_long = q0 + net * dt
-    busy_drained = c * drain + (lam / mu) * (dt - drain)
-    busy_drained = where(busy_drained > slot_s, slot_s, busy_drained)
     stationary = has_cap & (net < 0.0) & (drain < dt)
-    pw = ops.erlang_c(stationary, c, lam_stat / mu)
+    pw = where(stationary, ops.erlang_c(stationary, c, lam_stat / mu), 0.0)
     wq = where(stationary, pw / where(stationary, -(lam_stat - cap), 1.0) * p.ac, 0.0)
-    q1 = where(over, q1_over, where(long, q1_long, 0.0))
-    q_avg = where(over, 0.5 * (q0 + q1_over), where(long, 0.5 * (q0 + q1_long), 0.5 * q0 * drain / dt))
-    busy_s = where(over, busy_over, where(long, slot_s, busy_drained))
+    q1 = where(over, where(grows, q1_over, 0.0), where(long, q0 + net * dt, 0.0))
+    q_avg = where(over, 0.5 * (q0 + q1), where(long, 0.5 * (q0 + q1), 0.5 * q0 * drain / dt))
+    busy_s = where(
+        over,
+        where(grows, slot_s, where((q0 + arrived) / mu > slot_s, slot_s, (q0 + arrived) / mu)),
+        where(
+            long,
+            slot_s,
+            where(c * drain + (lam / mu) * (dt - drain) > slot_s, slot_s, c * drain + (lam / mu) * (dt - drain)),
+        ),
+    )
     # fluid wait: the backlog's waiting area is released to the requests that leave it, in proportion
     pool = wait_area + q_avg * dt
     through = q0 + arrived
-    pos = through > 0.0
-    served_frac = where(pos, (through - q1) / where(pos, through, 1.0), 1.0)
+    served_frac = where(through > 0.0, (through - q1) / where(through > 0.0, through, 1.0), 1.0)
     released = pool * served_frac
     wait_area1 = pool - released
     served = through - q1
-    pos = served > 0.0
-    d = where(pos, released / where(pos, served, 1.0), 0.0)
+    d = where(served > 0.0, released / where(served > 0.0, served, 1.0), 0.0)
     resp = p.mean_s + d + wq
     x0 = p.slo_s - d
     tail = (pw > 1e-4) & (wq > 0.0)  # below 1e-4 the waiting tail changes the rate by < 1e-4
-    viol_tail = ops.slo_tail(tail, pw, where(tail, wq, 1.0), x0, p.sq)
     n_q = len(p.sq)
-    viol = where(tail, viol_tail, where(d > 0.0, (n_q - ops.count_le(p.sq, x0)) / n_q, p.p_svc_over_slo))
+    viol = where(
+        tail,
+        ops.slo_tail(tail, pw, where(tail, wq, 1.0), x0, p.sq),
+        where(d > 0.0, (n_q - ops.count_le(p.sq, x0)) / n_q, p.p_svc_over_slo),
+    )
     lq = where((pw > 0.0) & (q1 == 0.0), wq * lam, 0.0)  # Little's law for the stationary queue
     # no ready capacity at all: everything waits
-    q1_none = q0 + arrived
-    q1 = where(has_cap, q1, q1_none)
+    q1 = where(has_cap, q1, q0 + arrived)
     busy_s = where(has_cap, busy_s, 0.0)
-    wait_area1 = where(has_cap, wait_area1, wait_area + 0.5 * (q0 + q1_none) * dt)
+    wait_area1 = where(has_cap, wait_area1, wait_area + 0.5 * (q0 + q1) * dt)
     resp = where(has_cap, resp, 0.0)
     viol = where(has_cap, viol, 0.0)
     lq = where(has_cap, lq, 0.0)
