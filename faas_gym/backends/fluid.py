@@ -31,8 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from lwmecps_gym.core.queueing import erlang_c
-
 _exp = math.exp
 
 #: Entries each memo holds before it is cleared (see :data:`faas_gym.backends.sim.MEMO_MAX_ENTRIES`).
@@ -85,22 +83,26 @@ class FluidParams:
         )
 
 
-def _erlang_c_interp(c: float, a: float) -> float:
-    """Erlang C at a non-integer server count ``c`` (time-averaged ready slots): linear between
-    :func:`~lwmecps_gym.core.queueing.erlang_c` at ``floor(c)`` and ``floor(c) + 1``."""
-    lo = int(c)
-    frac = c - lo
-    c_lo = erlang_c(lo, a)
-    if frac <= 1e-12:
-        return c_lo
-    return c_lo + frac * (erlang_c(lo + 1, a) - c_lo)
+def _erlang_c_from_b_scalar(b: float, n: int, a: float) -> float:
+    """:func:`~lwmecps_gym.core.queueing.erlang_c` for ``n`` servers from Erlang B ``b = B(n, a)``."""
+    if n <= 0 or a >= n:
+        return 1.0
+    if a <= 0.0:
+        return 0.0
+    return b / (1.0 - a / n * (1.0 - b))
 
 
 class ScalarOps:
-    """Operations on Python floats (one env); ``erlang_c`` memoises per instance."""
+    """Operations on Python floats (one env).
+
+    Erlang C comes from Erlang B rows kept per offered load ``a`` (``B(k, a)`` for ``k = 0, 1, ...``
+    by the recursion of :func:`lwmecps_gym.core.queueing.erlang_b`, extended on demand), so a load
+    seen once serves every server count: the same numbers as :meth:`ArrayOps.erlang_c`'s table and
+    as :func:`~lwmecps_gym.core.queueing.erlang_c`. At most ``MEMO_MAX_ENTRIES // 4`` rows (~2 MB).
+    """
 
     def __init__(self):
-        self._ec_cache: dict[tuple[float, float], float] = {}
+        self._b_rows: dict[float, list[float]] = {}
 
     @staticmethod
     def rint(x) -> int:
@@ -115,16 +117,29 @@ class ScalarOps:
     cos = staticmethod(math.cos)
 
     def erlang_c(self, mask, c, a):
-        """Erlang C interpolated at ``c`` servers, offered load ``a`` (0.0 where ``mask`` is false)."""
+        """Erlang C interpolated at ``c`` servers, offered load ``a`` (0.0 where ``mask`` is false):
+        linear between ``floor(c)`` and ``floor(c) + 1`` servers."""
         if not mask:
             return 0.0
-        key = (c, a)
-        pw = self._ec_cache.get(key)
-        if pw is None:
-            if len(self._ec_cache) > MEMO_MAX_ENTRIES:
-                self._ec_cache.clear()
-            pw = self._ec_cache[key] = _erlang_c_interp(c, a)
-        return pw
+        lo = int(c)
+        frac = c - lo
+        row = self._b_rows.get(a)
+        if row is None:
+            if len(self._b_rows) >= MEMO_MAX_ENTRIES // 4:
+                self._b_rows.clear()
+            row = self._b_rows[a] = [1.0]
+        top = lo + 1 if frac > 1e-12 else lo
+        k = len(row)
+        if k <= top:
+            b = row[-1]
+            while k <= top:  # B(k) = a B(k-1) / (k + a B(k-1))
+                b = a * b / (k + a * b)
+                row.append(b)
+                k += 1
+        c_lo = _erlang_c_from_b_scalar(row[lo], lo, a)
+        if frac <= 1e-12:
+            return c_lo
+        return c_lo + frac * (_erlang_c_from_b_scalar(row[lo + 1], lo + 1, a) - c_lo)
 
     @staticmethod
     def slo_tail(mask, pw, wq, x0, sq):
@@ -256,7 +271,8 @@ def _erlang_c_from_b(b: np.ndarray, n: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 
 def _erlang_c_interp_array(c: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """:func:`_erlang_c_interp` over arrays (same operations per element), by the recursion."""
+    """:meth:`ScalarOps.erlang_c` over arrays (same operations per element), by the recursion (loads beyond
+    the table's server range)."""
     lo = c.astype(np.int64)
     frac = c - lo
     kmax = int(lo.max()) + 1

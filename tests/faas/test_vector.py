@@ -18,6 +18,7 @@ import pytest
 import faas_gym  # noqa: F401
 from faas_gym.backends import fluid
 from faas_gym.vector import FaasVectorEnv
+from lwmecps_gym.core.queueing import erlang_c
 from tests.support.vector import assert_matches_single_env, check_vector_env
 
 VECTOR_IDS = ("faas_gym/Autoscaling-v0", "faas_gym/AutoscalingDay-v0", "FaaSTrainGym-v1")
@@ -143,6 +144,8 @@ def test_array_and_scalar_erlang_and_tail_agree():
     got = arr.erlang_c(mask, c, a)
     want = np.array([s.erlang_c(True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)])
     assert np.array_equal(got, want)  # same recursion, bit for bit
+    whole = c == np.floor(c)
+    assert np.array_equal(want[whole], [erlang_c(int(x), y) for x, y in zip(c[whole], a[whole], strict=True)])
     sq = tuple(np.sort(rng.exponential(1.0, 16)).tolist())
     pw, wq, x0 = rng.uniform(1e-4, 1, 400), rng.uniform(1e-3, 30, 400), rng.uniform(-1, 8, 400)
     got = arr.slo_tail(np.ones(400, dtype=bool), pw, wq, x0, sq)
