@@ -96,3 +96,45 @@ def test_bad_action_options_are_rejected_naming_the_parameter(options, match):
 def test_action_options_need_the_demand_relative_action():
     with pytest.raises(ValueError, match="action_options"):
         gym.make(HARD_ID, action_options={"offsets": (0, 1)})
+
+
+def test_residual_prior_makes_the_fresh_policy_the_hpa_rule():
+    pytest.importorskip("stable_baselines3")
+    import torch
+    from stable_baselines3 import PPO
+
+    from lwmecps_gym.benchmark import RESIDUAL_ACTION, set_residual_prior
+
+    env = gym.make(HARD_ID, action="demand-relative", action_options=RESIDUAL_ACTION)
+    model = PPO("MlpPolicy", env, seed=0, n_steps=64, batch_size=64)
+    set_residual_prior(model, RESIDUAL_ACTION["offsets"], 2.0)
+    zero = RESIDUAL_ACTION["offsets"].index(0)
+    k = len(RESIDUAL_ACTION["offsets"])
+    obs, _ = env.reset(seed=10_000)
+    for _ in range(10):
+        action, _ = model.predict(obs, deterministic=True)
+        assert action.tolist() == [zero] * env.unwrapped.n
+        with torch.no_grad():
+            dist = model.policy.get_distribution(model.policy.obs_to_tensor(obs)[0])
+        p = torch.stack([d.probs[0, zero] for d in dist.distribution])
+        # near-zero action-head weights: within 0.05 of e^2 / (e^2 + k - 1)
+        np.testing.assert_allclose(p.numpy(), np.e ** 2 / (np.e ** 2 + k - 1), atol=0.05)
+        obs, *_ = env.step(action)
+    with pytest.raises(ValueError, match="offsets must contain 0"):
+        set_residual_prior(model, (1, 2, 3, 4), 2.0)
+    with pytest.raises(ValueError, match="prior_logit"):
+        set_residual_prior(model, RESIDUAL_ACTION["offsets"], -1.0)
+    with pytest.raises(ValueError, match="action space"):
+        set_residual_prior(model, (-1, 0, 1), 2.0)
+
+
+def test_residual_trainer_rejects_other_algorithms_and_actions():
+    pytest.importorskip("stable_baselines3")
+    from dataclasses import replace
+
+    from lwmecps_gym.benchmark import PPO_RECIPE, TASKS, train_residual_ppo
+
+    with pytest.raises(ValueError, match="algo"):
+        train_residual_ppo(TASKS[0], replace(PPO_RECIPE, algo="A2C"), 0)
+    with pytest.raises(ValueError, match="demand-relative"):
+        train_residual_ppo(TASKS[0], replace(PPO_RECIPE, env_kwargs={}), 0)
