@@ -127,7 +127,7 @@ def test_oracle_beats_every_tuned_baseline_by_the_documented_margin():
 def test_benchmark_task_declaration():
     (task,) = TASKS
     assert task.env_id == HARD_ID and task.metric == "fct_mean_s" and not task.higher_is_better
-    assert {r.algo for r in task.recipes} == {"PPO", "RecurrentPPO"}
+    assert [r.name for r in task.recipes] == ["PPO", "ResidualPPO"]
     assert set(task.eval_seeds).isdisjoint(range(1000))  # tuning seeds 0..7, training seeds seed*1000+k
     env = task.make_env()
     names = [p.name for p in task.baselines(env)] + [p.name for p in task.oracles(env)]
