@@ -128,7 +128,6 @@ class ScalingVectorEnv(VectorEnv):
         self._drawn = np.zeros(N, dtype=np.int64)  # windows of workload drawn per sub-env
         self._elapsed = np.zeros(N, dtype=np.int64)
         self._autoreset = np.zeros(N, dtype=bool)
-        self._rows = np.arange(N)
         self._started = False
 
     # ------------------------------------------------------------------ episodes
@@ -270,18 +269,18 @@ class ScalingVectorEnv(VectorEnv):
         """Observations, rewards and info of the clusters' last windows (the single env's formulas)."""
         st, N, n = self._st, self.num_envs, self.n
         obs = np.empty((N, 5 * n + 2), dtype=np.float32)
-        out = np.empty((N, 5))  # reward, imbalance, total desired, total ready, total demand
+        out = np.empty((5, N))  # reward, imbalance, total desired, total ready, total demand (fresh rows)
         load = np.empty((N, n))
         tod = (self._start_s + st.now) % 86400.0
         scaling_features(st.demand_rps, st.ready, st.desired, st.latency_ms,
                          np.stack([st.mean_latency_ms, st.sla_violation_rate, tod]), self._consts, self._scale,
                          self._low, self._high, obs, out, load)
-        rewards = out[:, 0].copy()
+        rewards = out[0]
         every = np.ones(N, dtype=bool)  # every sub-env has every key: one mask array, shared by the keys
         metrics = {
-            "latency_ms": st.mean_latency_ms.copy(), "replicas": out[:, 2].copy(),
-            "replicas_ready": out[:, 3].copy(), "demand_rps": out[:, 4].copy(),
-            "failed_rps": st.failed_rps.copy(), "imbalance": out[:, 1].copy(),
+            "latency_ms": st.mean_latency_ms.copy(), "replicas": out[2],
+            "replicas_ready": out[3], "demand_rps": out[4],
+            "failed_rps": st.failed_rps.copy(), "imbalance": out[1],
             "sla_violation_rate": st.sla_violation_rate.copy(),
         }
         for key in METRIC_KEYS:

@@ -34,7 +34,7 @@ try:  # the compiled fast path
     from numba import njit as _njit
 
     def jit(fn):
-        return _njit(cache=True, nogil=True)(fn)
+        return _njit(cache=True, nogil=True, error_model="numpy")(fn)
 
     COMPILED = True
 except ImportError:  # pragma: no cover - exercised only where numba is missing
