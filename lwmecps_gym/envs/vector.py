@@ -120,10 +120,11 @@ class ScalingVectorEnv(VectorEnv):
         self._workloads: list[Any] = [None] * N
         H = be.cfg.horizon_windows
         n_nodes = len(self.node_names)
-        self._rate = np.zeros((N, H, n))
-        self._lam = np.zeros((N, H, n))
-        self._rtt = np.zeros((N, H, n))
-        self._rtt_all = None if be.pinned else np.zeros((N, H, n_nodes))
+        # the sub-envs' workloads, window first (sub-envs step in lockstep: one contiguous slab per step)
+        self._rate = np.zeros((H, N, n))
+        self._lam = np.zeros((H, N, n))
+        self._rtt = np.zeros((H, N, n))
+        self._rtt_all = None if be.pinned else np.zeros((H, N, n_nodes))
         self._start_s = np.zeros(N)
         self._drawn = np.zeros(N, dtype=np.int64)  # windows of workload drawn per sub-env
         self._elapsed = np.zeros(N, dtype=np.int64)
@@ -141,7 +142,7 @@ class ScalingVectorEnv(VectorEnv):
             self._store(k, 0)
             self._start_s[k] = wl.start_s
         idx = np.asarray(ks, dtype=np.int64)
-        reset_clusters(self._model, st, idx, self._initial, self._lam[idx, 0], self._rtt[idx, 0], delays)
+        reset_clusters(self._model, st, idx, self._initial, self._lam[0, idx], self._rtt[0, idx], delays)
         self._elapsed[idx] = 0
         self._autoreset[idx] = False
 
@@ -149,20 +150,20 @@ class ScalingVectorEnv(VectorEnv):
         """Copy sub-env ``k``'s workload windows from ``t0`` on into the stacked arrays (grown as needed)."""
         wl = self._workloads[k]
         T = len(wl.rate_arr)
-        if T > self._rate.shape[1]:
-            grow = T - self._rate.shape[1]
-            pad = ((0, 0), (0, grow), (0, 0))
+        if T > self._rate.shape[0]:
+            grow = T - self._rate.shape[0]
+            pad = ((0, grow), (0, 0), (0, 0))
             self._rate = np.pad(self._rate, pad)
             self._lam = np.pad(self._lam, pad)
             self._rtt = np.pad(self._rtt, pad)
             if self._rtt_all is not None:
                 self._rtt_all = np.pad(self._rtt_all, pad)
         self._drawn[k] = T
-        self._rate[k, t0:T] = wl.rate_arr[t0:]
-        self._lam[k, t0:T] = wl.lam_arr[t0:]
-        self._rtt[k, t0:T] = wl.rtt_arr[t0:]
+        self._rate[t0:T, k] = wl.rate_arr[t0:]
+        self._lam[t0:T, k] = wl.lam_arr[t0:]
+        self._rtt[t0:T, k] = wl.rtt_arr[t0:]
         if self._rtt_all is not None:
-            self._rtt_all[k, t0:T] = wl.rtt_all[t0:, 0]
+            self._rtt_all[t0:T, k] = wl.rtt_all[t0:, 0]
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset every sub-env: ``seed`` int (sub-env ``i`` gets ``seed + i``), a list of ``num_envs``
