@@ -637,7 +637,10 @@ class _ThinnedStream(ArrivalStream):
         (the DES) still thins every arrival.
         """
         t0 = self.t
-        base = self.base.counts(interval_s, n)
+        # the base counted 16 intervals at a time: cache-sized arrays (~1.5x faster for the day
+        # scenario's ~1000 base arrivals per interval); the same draws, only the running sum of the
+        # gaps restarts its rounding at each piece
+        base = np.concatenate([self.base.counts(interval_s, min(16, n - i)) for i in range(0, n, 16)])
         edges = t0 + interval_s * np.arange(n + 1)
         self.t = float(edges[-1])
         return self.rng.binomial(base, self.wl.mean_keep_probability(edges[:-1], edges[1:])).astype(np.int64)
