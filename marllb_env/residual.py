@@ -10,8 +10,11 @@ the correction is multiplicative on its SED weights::
 
 so a residual of 0 (the deterministic mean of a freshly initialised Gaussian policy) *is* the
 heuristic, action for action, and the worst a residual can do is bounded by ``exp(2 * scale)`` on
-any weight ratio. The agent observes the env's observation (flattened) followed by
-``log(adaptive_weights / max(adaptive_weights))``, the heuristic's current capacity estimate.
+any weight ratio. The agent observes the env's observation in log scale, ``log(obs + 0.01)``
+flattened (``features="all"``; ``"relative"``: per server ``log n_flow_on`` and the logs of
+``fct_avg_decay``, ``flow_duration_avg`` and ``flow_duration_avg_decay`` relative to ``fct_avg``,
+i.e. recent vs long-run latency), followed by ``log(adaptive_weights / max(adaptive_weights))``, the
+heuristic's current capacity estimate.
 
 * :class:`ResidualSED`: the arithmetic, shared by training and deployment (``reset``,
   ``observe(obs, info) -> agent observation``, ``action(residual) -> env action``);
@@ -54,10 +57,11 @@ class ResidualSED:
             reset with this object.
         scale: ``c`` in ``exp(c * residual)``, in (0, 2]: the largest factor one weight can get
             is ``exp(c)``.
+        features: the agent observation, one of :data:`FEATURE_MODES` (see the module docstring).
 
     Raises:
         TypeError: ``base`` is not an ``FCTAdaptiveSED``.
-        ValueError: ``scale`` out of range.
+        ValueError: ``scale`` or ``features`` out of range.
     """
 
     def __init__(self, base: FCTAdaptiveSED, scale: float = 0.5, features: str = "all"):
@@ -76,7 +80,9 @@ class ResidualSED:
 
     def observe(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
         """Advance the heuristic on the env's ``(obs, info)`` and return the agent observation:
-        ``obs`` flattened then ``log(w / max w)`` of the heuristic's weights, float32 ``(obs.size + n,)``.
+        the log features (module docstring) then ``log(w / max w)`` of the heuristic's weights,
+        float32 ``(obs.size + n,)`` (``"all"``) or ``(5 n,)`` (``"relative"``). ``obs`` must carry the
+        11 MARLLB feature columns (``feature_set="all"``, flat or 2-D).
 
         Raises:
             ValueError: the env does not run ``dispatch="sed"`` or has no continuous weights.
@@ -127,13 +133,13 @@ class ResidualSEDWrapper(gym.Wrapper):
     """The env with the residual of :class:`ResidualSED` as its action.
 
     Action space ``Box(-1, 1, (num_servers,), float32)`` (0 = the heuristic); observation space
-    ``Box(-inf, inf, (obs.size + num_servers,), float32)`` (:meth:`ResidualSED.observe`).
+    ``Box(-inf, inf, (size,), float32)`` with ``size`` that of :meth:`ResidualSED.observe`.
     Rewards, termination and ``info`` are the wrapped env's.
 
     Args:
         env: a ``marllb_env`` env with ``action_mode="continuous"`` and ``dispatch="sed"``
             (e.g. ``marllb_env/LoadBalanceHard-v0``), possibly wrapped.
-        base, scale: see :class:`ResidualSED`.
+        base, scale, features: see :class:`ResidualSED`.
 
     Raises:
         ValueError: (at reset) an env without continuous SED weights; (at step) a bad residual.
@@ -163,7 +169,7 @@ class ResidualPolicy(BasePolicy):
     Args:
         agent: a policy on the agent observation (``act(x, info) -> residual``, optional ``reset``),
             e.g. :class:`marllb_env.benchmark.NormalizedSB3Policy`; ``None`` = residual 0 (the heuristic).
-        base, scale: see :class:`ResidualSED`.
+        base, scale, features: see :class:`ResidualSED`.
         name: row label.
     """
 
