@@ -51,7 +51,7 @@ def test_stabilisation_window_keeps_the_largest_recent_recommendation():
     mu = u.scenario.service_rate_rps
     _, info = env.reset(seed=0)
     recs = []
-    for t in range(8):
+    for _ in range(8):
         recs.append(np.ceil(np.asarray(info["demand_rps"]) / (mu * 0.7) - 1e-9))
         np.testing.assert_array_equal(w(), np.max(recs[-3:], axis=0))
         _, _, _, _, info = env.step(np.ones(u.n, dtype=np.int64))
