@@ -26,6 +26,7 @@ import bisect
 import inspect
 import math
 import types
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,11 +99,12 @@ class ScalarOps:
     Erlang C comes from Erlang B rows kept per offered load ``a`` (``B(k, a)`` for ``k = 0, 1, ...``
     by the recursion of :func:`lwmecps_gym.core.queueing.erlang_b`, extended on demand), so a load
     seen once serves every server count: the same numbers as :meth:`ArrayOps.erlang_c`'s table and
-    as :func:`~lwmecps_gym.core.queueing.erlang_c`. At most ``MEMO_MAX_ENTRIES // 4`` rows (~2 MB).
+    as :func:`~lwmecps_gym.core.queueing.erlang_c`. At most ``MEMO_MAX_ENTRIES`` rows (``array('d')``,
+    ~2 MB at 64 servers; a bursty day workload sees a few thousand loads).
     """
 
     def __init__(self):
-        self._b_rows: dict[float, list[float]] = {}
+        self._b_rows: dict[float, array] = {}
 
     @staticmethod
     def rint(x) -> int:
@@ -125,9 +127,9 @@ class ScalarOps:
         frac = c - lo
         row = self._b_rows.get(a)
         if row is None:
-            if len(self._b_rows) >= MEMO_MAX_ENTRIES // 4:
+            if len(self._b_rows) >= MEMO_MAX_ENTRIES:
                 self._b_rows.clear()
-            row = self._b_rows[a] = [1.0]
+            row = self._b_rows[a] = array("d", (1.0,))
         top = lo + 1 if frac > 1e-12 else lo
         k = len(row)
         if k <= top:
