@@ -66,7 +66,7 @@ def test_wrapper_changes_only_the_observation_and_reset_forgets_the_episode():
     _rollout(env, 10_003, actions)  # a different episode first: its runs must not leak
     wrapped = _rollout(env, 10_002, actions)
     space = env.unwrapped.observation_space
-    for (o_raw, r_raw, i_raw), (o_w, r_w, i_w) in zip(raw, wrapped):
+    for (o_raw, r_raw, i_raw), (o_w, r_w, i_w) in zip(raw, wrapped, strict=True):
         assert r_raw == r_w and i_raw["metrics"] == i_w["metrics"]
         np.testing.assert_allclose(o_w[:11], 2 * (o_raw - space.low) / (space.high - space.low) - 1, atol=1e-6)
     again = BurstPhaseObservation(gym.make(BURSTY_ID))
@@ -94,7 +94,7 @@ def test_policy_sees_on_the_raw_env_what_the_wrapper_trains_on():
         steps = _rollout(env, seed, [2] * 25)
         expected += [o for o, _, _ in steps[:25]]
     assert len(model.seen) == 50
-    for got, want in zip(model.seen, expected):
+    for got, want in zip(model.seen, expected, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
