@@ -149,11 +149,17 @@ class SimBackend:
 
     The envs use only the contract: :meth:`reset` (one seed), :meth:`apply`
     (:class:`~lwmecps_gym.backends.base.ScaleCommand` / ``PlaceCommand``), :meth:`advance`
-    and :meth:`observe` (a :class:`ClusterMeasurement` built from the window's ``last_*``
-    values, a handful of small arrays). ``scale``/``place`` are the same operations named
-    as on Kubernetes; :meth:`step_window` is ``advance(interval_s)``. Clairvoyant helpers for
-    oracles and tests: :meth:`demand_forecast`, :meth:`next_window_demand`,
-    :meth:`next_window_rtt_ms`, :meth:`preview_site`.
+    and :meth:`observe` (a :class:`ClusterMeasurement` of the last window, a handful of small
+    arrays). ``scale``/``place`` are the same operations named as on Kubernetes;
+    :meth:`step_window` is ``advance(interval_s)``. Clairvoyant helpers for oracles and tests:
+    :meth:`demand_forecast`, :meth:`next_window_demand`, :meth:`next_window_rtt_ms`,
+    :meth:`preview_site`.
+
+    The scaling layout's state is :attr:`state` (a one-cluster
+    :class:`~lwmecps_gym.backends.sim.batched.ScalingState`) and its window is
+    :func:`~lwmecps_gym.backends.sim.batched.serve_window`, the model the native vector env runs
+    for many clusters; ``desired``, ``ready``, ``backlog`` and ``pending`` are list copies of it.
+    :meth:`draw_episode` draws an episode's random input (workload, start-up delays) for both.
     """
 
     def __init__(
