@@ -90,7 +90,8 @@ class ScalingVectorEnv(VectorEnv):
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         for name, allowed in (("backend", "sim"), ("obs_mode", "flat"), ("render_mode", None)):
             if name in kwargs and kwargs[name] != allowed:
-                raise ValueError(f"the native vector env needs {name}={allowed!r}, got {kwargs[name]!r}")
+                raise ValueError(f"the native vector env needs {name}={allowed!r}, got {kwargs[name]!r}; "
+                                 "gymnasium.make_vec(..., vectorization_mode='sync') vectorizes any single env")
         #: the single env these sub-envs copy (its arguments checked, its constants read)
         self.template = env = LWMECPSEnv3(**kwargs)
         be = env.backend
