@@ -178,12 +178,13 @@ class ScalingVectorEnv(VectorEnv):
         elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             check_seed("seed", int(seed))
             seeds = [int(seed) + i for i in range(N)]
-        elif isinstance(seed, Sequence) and not isinstance(seed, str):
+        elif (isinstance(seed, Sequence) and not isinstance(seed, str)) or isinstance(seed, np.ndarray):
             if len(seed) != N:
                 raise ValueError(f"seed as a list must have num_envs={N} entries, got {len(seed)}")
             seeds = list(seed)
             for i, s in enumerate(seeds):
                 check_seed(f"seed[{i}]", s)
+                seeds[i] = None if s is None else int(s)
         else:
             raise TypeError(f"seed must be an int >= 0, a list of {N} seeds or None, got {seed!r}")
         if options:

@@ -90,6 +90,9 @@ def test_seeding_per_sub_env_like_sync_vector_env():
     np.testing.assert_array_equal(obs[0], singles[0].reset(seed=7)[0])
     np.testing.assert_array_equal(obs[1], singles[1].reset()[0])
     np.testing.assert_array_equal(obs[2], singles[2].reset(seed=9)[0])
+    c, _ = venv.reset(seed=[np.int64(40), 41, 42])  # NumPy integers too
+    d, _ = venv.reset(seed=np.int64(40))
+    np.testing.assert_array_equal(c, d)
     a, _ = venv.reset(seed=1)
     b, _ = venv.reset(seed=1)
     np.testing.assert_array_equal(a, b)
