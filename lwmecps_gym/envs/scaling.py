@@ -319,13 +319,13 @@ class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
         sla = m.sla_violation_rate
         n = self.n
         obs = np.empty((1, 5 * n + 2), dtype=np.float32)
-        out = np.empty((1, 5))
+        out = np.empty((5, 1))
         load = np.empty((1, n))
         dem, ready, desired = m.demand_rps, m.replicas_ready, m.replicas_desired
         scaling_features(dem.reshape(1, n), ready.reshape(1, n), desired.reshape(1, n), m.latency_ms.reshape(1, n),
                          np.array([m.mean_latency_ms, 0.0 if sla is None else sla, tod]).reshape(3, 1),
                          self._consts, self._obs_scale, self._obs_low, self._obs_high, obs, out, load)
-        o = out[0].tolist()
+        o = out[:, 0].tolist()
         self._view = {
             "demand_rps": dem.tolist(),
             "replicas_ready": ready.tolist(),
@@ -458,7 +458,7 @@ def scaling_features(demand, ready, desired, latency, scalars, consts, scale, lo
         scale, low, high: ``float32 (5n + 2,)`` the observation's scale and bounds.
 
     Writes ``obs`` ``float32 (N, 5n + 2)`` (the Observation Space table), ``load`` ``float64 (N, n)``
-    and ``out`` ``float64 (N, 5)``: reward, imbalance, total desired, total ready, total demand.
+    and ``out`` ``float64 (5, N)``: reward, imbalance, total desired, total ready, total demand.
     """
     N, n = demand.shape
     wl, wr, wi, ws, mu = consts[0], consts[1], consts[2], consts[3], consts[4]
@@ -498,8 +498,8 @@ def scaling_features(demand, ready, desired, latency, scalars, consts, scale, lo
         mean = s1 / n
         var = s2 / n - mean * mean
         imb = math.sqrt(var) if var > 0.0 else 0.0
-        out[k, 0] = -(wl * scalars[0, k] + wr * sdes + wi * imb + ws * scalars[1, k])
-        out[k, 1] = imb
-        out[k, 2] = sdes
-        out[k, 3] = srdy
-        out[k, 4] = sdem
+        out[0, k] = -(wl * scalars[0, k] + wr * sdes + wi * imb + ws * scalars[1, k])
+        out[1, k] = imb
+        out[2, k] = sdes
+        out[3, k] = srdy
+        out[4, k] = sdem
