@@ -13,6 +13,8 @@ or pass those values explicitly.
 * :class:`OpenFaaSRPSPolicy` -- OpenFaaS (Pro) ``com.openfaas.scale.type=rps`` scaling.
 * :class:`StaticPolicy` -- a constant replica count (``static_min`` / ``static_max``).
 * :class:`ThresholdPolicy` -- step up/down by one replica on CPU / SLO thresholds.
+* :class:`IdleGapPolicy` -- keep-alive and pre-warming by idle time (the hybrid histogram policy's
+  idea, Shahrad et al., USENIX ATC 2020): scale down after an idle gap, pre-warm before the next burst.
 
 Sources for the rules: Kubernetes HPA documentation (algorithm details, tolerance,
 stabilisation window, scaling policies), Knative ``config-autoscaler`` defaults, OpenFaaS
@@ -333,6 +335,49 @@ class ThresholdPolicy(ReplicaTargetPolicy):
         if cpu < self.lower and int(metrics["queue_length"]) == 0:
             return current - 1
         return current
+
+
+class IdleGapPolicy(ReplicaTargetPolicy):
+    """Keep-alive and pre-warming by idle time.
+
+    Counts consecutive control intervals without arrivals (``metrics["arrived"] == 0``): while
+    requests arrive, or for the first ``drop_after - 1`` empty intervals (keep-alive), it holds
+    ``busy_replicas``; from ``drop_after`` empty intervals on it holds ``idle_replicas``; from
+    ``rewarm_after`` empty intervals on it pre-warms back to ``busy_replicas`` ahead of the next
+    burst. This is the idea of Azure Functions' hybrid histogram policy (keep-alive window and
+    pre-warming window from the distribution of idle times; Shahrad et al., "Serverless in the
+    Wild", USENIX ATC 2020), with the two windows as tuned parameters instead of a histogram.
+
+    Args:
+        busy_replicas: replicas while busy and after pre-warming (>= ``idle_replicas``).
+        idle_replicas: replicas inside an idle gap.
+        drop_after: empty intervals before scaling down (>= 1).
+        rewarm_after: empty intervals before pre-warming (> ``drop_after``).
+        **kw: :class:`ReplicaTargetPolicy` arguments.
+
+    Raises:
+        ValueError: a parameter out of range (the message names it).
+    """
+
+    name = "idle_gap"
+
+    def __init__(self, busy_replicas: int = 6, idle_replicas: int = 1, drop_after: int = 1, rewarm_after: int = 6,
+                 **kw: Any):
+        super().__init__(**kw)
+        self.busy_replicas = check_int("busy_replicas", busy_replicas, low=self.min_replicas, high=self.max_replicas)
+        self.idle_replicas = check_int("idle_replicas", idle_replicas, low=self.min_replicas, high=self.busy_replicas)
+        self.drop_after = check_int("drop_after", drop_after, low=1)
+        self.rewarm_after = check_int("rewarm_after", rewarm_after, low=self.drop_after + 1)
+        self.idle_intervals = 0
+
+    def reset(self, seed: int | None = None) -> None:
+        self.idle_intervals = 0
+
+    def desired_replicas(self, metrics):
+        self.idle_intervals = self.idle_intervals + 1 if float(metrics["arrived"]) == 0 else 0
+        if self.drop_after <= self.idle_intervals < self.rewarm_after:
+            return self.idle_replicas
+        return self.busy_replicas
 
 
 def all_baselines(env: Any) -> list[BasePolicy]:

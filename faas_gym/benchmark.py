@@ -7,8 +7,10 @@ costs. Its bounds and baselines:
 * non-clairvoyant baselines, every parameter grid-searched on the training seeds
   :data:`TRAIN_SEEDS` by :func:`tune_baselines` (values frozen in :data:`TUNED`): static level,
   HPA target and scale-down window, KPA target and stable window, threshold rule, OpenFaaS RPS
-  target, and MPC with a naive forecast (persistence ``last`` and a tuned moving average ``mean``);
-* the clairvoyant oracle: MPC over the true future arrivals (:class:`faas_gym.mpc.MPCPolicy`).
+  target, keep-alive/pre-warming by idle time (:class:`faas_gym.baselines.IdleGapPolicy`), and MPC
+  with a naive forecast (persistence ``last`` or a moving average ``mean``; forecast and horizon tuned);
+* the clairvoyant oracle: MPC over the true future arrivals (:class:`faas_gym.mpc.MPCPolicy`), its
+  horizon tuned on the training seeds (:func:`tune_oracle_horizon`).
 
 Measured on the held-out :data:`EVAL_SEEDS` (``docs/faas_gym.md``, "Hard scenario"). Nothing here
 imports SB3 or torch.
@@ -22,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from faas_gym.baselines import HPAPolicy, KPAPolicy, OpenFaaSRPSPolicy, StaticPolicy, ThresholdPolicy
+from faas_gym.baselines import HPAPolicy, IdleGapPolicy, KPAPolicy, OpenFaaSRPSPolicy, StaticPolicy, ThresholdPolicy
 from faas_gym.mpc import MPCPolicy
 from faas_gym.recipes import burst_phase_trainer
 from lwmecps_gym.core.benchmark import BenchmarkTask, Recipe
@@ -32,8 +34,10 @@ BURSTY_ID = "faas_gym/AutoscalingBursty-v0"
 #: seeds the baselines were tuned on: disjoint from EVAL_SEEDS (recipes train on seeds ``1000 * seed + i``)
 TRAIN_SEEDS = (0, 1, 2, 3)
 EVAL_SEEDS = tuple(range(10_000, 10_010))
-#: MPC horizon (control intervals) of the oracle and the naive-forecast MPC
-HORIZON = 8
+#: MPC horizons (control intervals) tried by the naive-forecast MPC's grid and by :func:`tune_oracle_horizon`
+HORIZONS = (2, 3, 4, 8)
+#: the oracle's horizon: the best of HORIZONS on TRAIN_SEEDS (:func:`tune_oracle_horizon`)
+ORACLE_HORIZON = 3
 
 #: Parameter grids of :func:`tune_baselines` (policy name -> (class, list of parameter dicts)).
 GRIDS: dict[str, tuple[type, list[dict[str, Any]]]] = {
@@ -46,8 +50,10 @@ GRIDS: dict[str, tuple[type, list[dict[str, Any]]]] = {
                                     for u in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9) for lo in (0.05, 0.1, 0.2, 0.3)
                                     for s in (0.02, 0.1) if lo < u]),
     "openfaas_rps": (OpenFaaSRPSPolicy, [{"target_rps": x} for x in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)]),
-    "mpc_naive": (MPCPolicy, [{"forecast": "last", "horizon": HORIZON}]
-                  + [{"forecast": "mean", "window": k, "horizon": HORIZON} for k in (2, 4, 8)]),
+    "idle_gap": (IdleGapPolicy, [{"busy_replicas": b, "idle_replicas": i, "drop_after": d, "rewarm_after": r}
+                                 for b in (5, 6, 7, 8) for i in (1, 2, 3) for d in (1, 2, 3) for r in (4, 5, 6, 7)]),
+    "mpc_naive": (MPCPolicy, [{"forecast": "last", "horizon": h} for h in HORIZONS]
+                  + [{"forecast": "mean", "window": k, "horizon": h} for k in (2, 4, 8) for h in HORIZONS]),
 }
 
 #: Result of ``tune_baselines(gym.make(BURSTY_ID))`` (best mean return over TRAIN_SEEDS, 240 steps).
@@ -59,7 +65,8 @@ TUNED: dict[str, dict[str, Any]] = {
     "kpa": {"target_utilization": 0.7, "stable_window_s": 120.0},
     "threshold": {"upper": 0.3, "lower": 0.1, "slo_upper": 0.02},
     "openfaas_rps": {"target_rps": 2.0},
-    "mpc_naive": {"forecast": "mean", "window": 2, "horizon": HORIZON},
+    "idle_gap": {"busy_replicas": 7, "idle_replicas": 1, "drop_after": 1, "rewarm_after": 6},
+    "mpc_naive": {"forecast": "last", "horizon": 3},
 }
 
 
@@ -85,6 +92,17 @@ the naive MPC (one core).
     return best
 
 
+def tune_oracle_horizon(env: gym.Env, seeds: Sequence[int] = TRAIN_SEEDS,
+                        horizons: Sequence[int] = HORIZONS) -> dict[int, float]:
+    """Mean return of the clairvoyant MPC for each horizon on ``seeds``: ``{horizon: return}``.
+
+    The oracle plans constant levels, so a long horizon cannot express "scale down now, pre-warm
+    later" inside an idle gap: on TRAIN_SEEDS horizon 3 is best (-32.5; 2: -36.4, 4: -34.2,
+    8: -43.3), hence :data:`ORACLE_HORIZON`. About 40 s on one core.
+    """
+    return {h: _mean_return(env, MPCPolicy(env, horizon=h, forecast="oracle"), seeds) for h in horizons}
+
+
 def bursty_baselines(env: gym.Env) -> list[BasePolicy]:
     """The tuned non-clairvoyant controllers of the bursty scenario (parameters from :data:`TUNED`)."""
     out: list[BasePolicy] = []
@@ -98,7 +116,7 @@ def bursty_baselines(env: gym.Env) -> list[BasePolicy]:
 
 def bursty_oracles(env: gym.Env) -> list[BasePolicy]:
     """The clairvoyant upper reference: MPC over the true future arrivals."""
-    return [MPCPolicy(env, horizon=HORIZON, forecast="oracle", name="mpc_oracle")]
+    return [MPCPolicy(env, horizon=ORACLE_HORIZON, forecast="oracle", name="mpc_oracle")]
 
 
 class RescaledSB3Policy(BasePolicy):
