@@ -24,7 +24,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from faas_gym.baselines import HPAPolicy, IdleGapPolicy, KPAPolicy, OpenFaaSRPSPolicy, StaticPolicy, ThresholdPolicy
+from faas_gym.baselines import (
+    HPAPolicy,
+    IdleGapPolicy,
+    KPAPolicy,
+    OpenFaaSRPSPolicy,
+    StaticPolicy,
+    ThresholdPolicy,
+)
 from faas_gym.mpc import MPCPolicy
 from faas_gym.recipes import burst_phase_trainer
 from lwmecps_gym.core.benchmark import BenchmarkTask, Recipe
