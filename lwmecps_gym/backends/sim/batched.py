@@ -48,7 +48,7 @@ DELAY_RING = 256
 _INF = math.inf
 
 _ERLANG_ARRAYS: dict[tuple[int, int], np.ndarray] = {}
-_VIOLATION_ARRAYS: dict[tuple[int, float, int], list] = {}
+_VIOLATION_POOLS: dict[tuple[int, float, int], ViolationPool] = {}
 
 
 def erlang_array(table: ErlangCTable) -> np.ndarray:
@@ -58,6 +58,38 @@ def erlang_array(table: ErlangCTable) -> np.ndarray:
     if arr is None:
         arr = _ERLANG_ARRAYS[key] = np.asarray(table.rows, dtype=np.float64)
     return arr
+
+
+class ViolationPool:
+    """The rows of a :class:`~lwmecps_gym.core.queueing.ViolationTable` built so far, as arrays.
+
+    ``pool[slot[s]]`` is ``vtable.rows(s)`` (``float64 (c_max + 1, grid + 1)``) for an integer slack
+    ``s`` (ms); ``slot[s] = -1`` until it is built. Shared per process by every model with the same
+    ``(c_max, mu, grid)``; memory grows with the slacks met, not with the SLA.
+    """
+
+    def __init__(self, vtable: ViolationTable):
+        self.vtable = vtable
+        self.slot = np.full(1, -1, dtype=np.int64)
+        self.pool = np.empty((4, vtable.c_max + 1, vtable.grid + 1))
+        self.count = 0
+
+    def cover(self, s_max: int) -> None:
+        """Make room for slacks ``0 .. s_max`` in :attr:`slot`."""
+        if self.slot.shape[0] <= s_max:
+            self.slot = np.concatenate([self.slot, np.full(s_max + 1 - self.slot.shape[0], -1, dtype=np.int64)])
+
+    def build(self, missing: np.ndarray) -> None:
+        """Build the rows of the slacks flagged in ``missing`` (bool, indexed by slack) and clear the flags."""
+        for s in np.flatnonzero(missing).tolist():
+            if self.slot[s] >= 0:
+                continue
+            if self.count == self.pool.shape[0]:
+                self.pool = np.concatenate([self.pool, np.empty_like(self.pool)])
+            self.pool[self.count] = np.asarray(self.vtable.rows(s))
+            self.slot[s] = self.count
+            self.count += 1
+        missing[:] = False
 
 
 class ScalingModel:
@@ -92,27 +124,16 @@ class ScalingModel:
             self.fo_order = np.asarray(failover_order, dtype=np.int64).reshape(n, n - 1)
         self.spread_counts = (np.zeros((1, 1), dtype=np.int64) if spread_counts is None
                               else np.asarray(spread_counts, dtype=np.int64))
-        # violation tables by integer slack (ms) bucket, one array for all buckets, built lazily
+        # violation tables by integer slack (ms) bucket, built lazily into a shared pool
         key = (vtable.c_max, vtable.mu, vtable.grid)
-        slot = _VIOLATION_ARRAYS.get(key)
+        pool = _VIOLATION_POOLS.get(key)
+        if pool is None:
+            pool = _VIOLATION_POOLS[key] = ViolationPool(vtable)
         s_max = int(self.sla_s * 1000.0 + 0.5) + 1
-        if slot is None or slot[0].shape[0] <= s_max:
-            arr = np.zeros((s_max + 1, vtable.c_max + 1, vtable.grid + 1))  # pages are touched when built
-            built = np.zeros(s_max + 1, dtype=np.bool_)
-            if slot is not None:
-                k = slot[0].shape[0]
-                arr[:k] = slot[0]
-                built[:k] = slot[1]
-            slot = _VIOLATION_ARRAYS[key] = [arr, built]
-        self.vtab, self.vbuilt = slot
-        self.vmissing = np.zeros(self.vbuilt.shape[0], dtype=np.bool_)
-
-    def build_missing(self) -> None:
-        """Build the violation rows the kernel asked for (``vmissing``)."""
-        for s in np.flatnonzero(self.vmissing).tolist():
-            self.vtab[s] = np.asarray(self.vtable.rows(s))
-            self.vbuilt[s] = True
-        self.vmissing[:] = False
+        pool.cover(s_max)
+        self.violations = pool
+        #: slacks the kernel found unbuilt (``bool``, indexed by slack in ms)
+        self.vmissing = np.zeros(s_max + 1, dtype=np.bool_)
 
 
 class ScalingState:
@@ -290,18 +311,18 @@ def serve_window(model: ScalingModel, st: ScalingState, lam: np.ndarray, rtt_own
     N = lam.shape[1]
     while True:
         k = _window_kernel(k, lam, rtt_own, demand, ra, model.pinned, model.spread_counts, model.fo_order,
-                           model.site_rtt, model.erlang, model.vtab, model.vbuilt, model.vmissing,
+                           model.site_rtt, model.erlang, model.violations.pool, model.violations.slot, model.vmissing,
                            st.ready, st.backlog, st.pend_t, st.pend_c, st.pend_len, st.now, st.t,
                            st.latency_ms, st.load, st.demand_rps, st.mean_latency_ms, st.sla_violation_rate,
                            st.failed_rps, st.served_rps, model.tau, model.mu, model.timeout_s, model.sla_s)
         if k >= N:
             return
-        model.build_missing()  # cluster k needs violation rows not built yet: build them, go on from k
+        model.violations.build(model.vmissing)  # cluster k needs rows not built yet: build them, go on from k
 
 
 @jit
 def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_order, site_rtt, erlang,
-                   vtab, vbuilt, vmissing, ready, backlog, pend_t, pend_c, pend_len, now, t,
+                   vpool, vslot, vmissing, ready, backlog, pend_t, pend_c, pend_len, now, t,
                    lat_out, load_out, demand_out, mean_out, sla_out, failed_out, served_out,
                    tau, mu, timeout, sla_s):
     N = lam.shape[1]
@@ -309,7 +330,7 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
     inv_mu = 1.0 / mu
     sla_ms = sla_s * 1000.0
     grid = erlang.shape[1] - 1
-    vgrid = vtab.shape[2] - 1
+    vgrid = vpool.shape[2] - 1
     in_rate = np.zeros(n)
     in_rtt = np.zeros(n)
     rtt_row = np.zeros(n)
@@ -383,7 +404,7 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
             si = int(sla_ms - rtt + 0.5)
             if si < 0:
                 si = 0
-            if not vbuilt[si]:
+            if vslot[si] < 0:
                 vmissing[si] = True
                 need = True
         if need:
@@ -437,7 +458,8 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
                 x = lam_t / cap
                 w = erlang[c1, int(x * grid)] / (cap - lam_t)
                 w = inv_mu + (w if w < timeout else timeout)  # no wait beyond the client timeout
-                v = vtab[si, c1, int(x * vgrid)]
+                vrow = vslot[si]
+                v = vpool[vrow, c1, int(x * vgrid)]
                 if f >= 1.0 or lam_t <= 0.0:  # one piece, or no requests to weight the pieces by
                     nn = lam_t * tau
                 else:
@@ -450,7 +472,7 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
                         x0 = lam_t / cap
                         q = erlang[c, int(x0 * grid)] / (cap - lam_t)
                         w += n0 * (inv_mu + (q if q < timeout else timeout))
-                        v += n0 * vtab[si, c, int(x0 * vgrid)]
+                        v += n0 * vpool[vrow, c, int(x0 * vgrid)]
                         nn += n0
                     w /= nn
                     v /= nn
@@ -510,7 +532,7 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
                     nn = lam_t * (dur - t_f)
                     q = erlang[cc, int(x * grid)] / (cap - lam_t)
                     wsum_d += nn * (inv_mu + (q if q < timeout else timeout))
-                    V += nn * vtab[si, cc, int(x * vgrid)]
+                    V += nn * vpool[vslot[si], cc, int(x * vgrid)]
                     nacc_d += nn
                     B = 0.0
             backlog[k, d] = B
