@@ -126,7 +126,7 @@ RESIDUAL_ACTION = {"target_utilisation": 0.45, "stabilization_windows": 4, "min_
 #: (offsets -2 .. +8 around HPA at 0.7, uniform start, 400k steps) scored -392 (IQM, 5 seeds at
 #: 40k steps); the residual one stays within ~1% of the tuned hpa and does not beat it reliably.
 PPO_RECIPE = Recipe(
-    name="PPO",
+    name="ResidualPPO",
     algo="PPO",
     timesteps=150_000,
     algo_kwargs={
