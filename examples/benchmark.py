@@ -111,11 +111,17 @@ class _Runner:
         return self.steps / t if t > 0 else float("nan")
 
 
-def interleaved(make_a, make_b, vector: bool, chunk: int, rounds: int) -> tuple[_Runner, _Runner]:
-    """Alternate ``chunk`` steps of A and B for ``rounds`` rounds (after one warm-up chunk each)."""
+#: vector mode: fewest vector steps per round, and warm-up vector steps before measuring
+VECTOR_MIN_STEPS = 32
+VECTOR_WARMUP = 64
+
+
+def interleaved(make_a, make_b, vector: bool, chunk: int, rounds: int, warmup: int = 1) -> tuple[_Runner, _Runner]:
+    """Alternate ``chunk`` steps of A and B for ``rounds`` rounds (after a warm-up of
+    ``max(chunk // 4, warmup)`` steps each)."""
     a, b = _Runner(make_a(), vector), _Runner(make_b(), vector)
-    a.run(chunk // 4 or 1)
-    b.run(chunk // 4 or 1)
+    a.run(max(chunk // 4, warmup))
+    b.run(max(chunk // 4, warmup))
     a.steps = b.steps = 0
     a.cpu = a.wall = b.cpu = b.wall = 0.0
     for _ in range(rounds):
@@ -140,7 +146,9 @@ def bench_single(ids, chunk, rounds) -> list[dict]:
 def bench_vector(ids, num_envs, chunk, rounds, use_async) -> list[dict]:
     rows = []
     for n in num_envs:
-        vchunk = max(1, chunk // n)
+        # at least VECTOR_MIN_STEPS vector steps per round and a warm-up of VECTOR_WARMUP steps, so that
+        # large N measures steady state, not episode start-up (per-sub-env buffers, tables)
+        vchunk = max(VECTOR_MIN_STEPS, chunk // n)
         for env_id in ids:
             modes = ["sync"] + (["async"] if use_async else [])
             if gym.spec(env_id).vector_entry_point is not None:
@@ -149,7 +157,7 @@ def bench_vector(ids, num_envs, chunk, rounds, use_async) -> list[dict]:
                 cp, env = interleaved(
                     lambda n=n: gym.make_vec(CARTPOLE, num_envs=n, vectorization_mode="vector_entry_point"),
                     lambda env_id=env_id, n=n, mode=mode: gym.make_vec(env_id, num_envs=n, vectorization_mode=mode),
-                    True, vchunk, rounds)
+                    True, vchunk, rounds, warmup=VECTOR_WARMUP)
                 rows.append({"mode": f"vector:{mode}", "id": env_id, "num_envs": n, "steps_s": env.rate(),
                              "cartpole_steps_s": cp.rate(), "ratio_cpu": env.rate() / cp.rate(),
                              "ratio_wall": env.rate("wall") / cp.rate("wall")})
