@@ -96,3 +96,28 @@ def test_qmix_example_refuses_a_budget_that_cannot_update(tmp_path):
     assert proc.returncode == 2
     assert "fewer than --batch 8" in proc.stderr and "no gradient step" in proc.stderr
     assert not (tmp_path / "qmix.pt").exists()
+
+
+def test_benchmark_measures_single_native_vector_and_ppo_share(tmp_path):
+    out = tmp_path / "rows.json"
+    _run(["examples/benchmark.py", "lwmecps_gym/Scaling-v0", "faas_gym/Autoscaling-v0", "--mode", "single", "vector",
+          "ppo", "--chunk", "40", "--rounds", "2", "--num-envs", "4", "--ppo-steps", "512", "--out", str(out)])
+    import json
+
+    rows = json.loads(out.read_text())
+    modes = {(r["id"], r["mode"]) for r in rows}
+    for env_id in ("lwmecps_gym/Scaling-v0", "faas_gym/Autoscaling-v0"):
+        # both ids register a native vector env: it is measured beside the sync one
+        assert {(env_id, m) for m in ("single", "vector:sync", "vector:vector_entry_point", "ppo")} <= modes
+    for r in rows:
+        if r["mode"] == "ppo":
+            assert 0.0 < r["env_share"] < 1.0
+        else:
+            assert r["steps_s"] > 0 and r["ratio_cpu"] > 0 and r["cartpole_steps_s"] > 0
+
+
+def test_benchmark_rejects_bad_arguments():
+    proc = _run(["examples/benchmark.py", "--chunk", "0"], ok=False)
+    assert proc.returncode == 2 and "--chunk must be >= 1" in proc.stderr
+    proc = _run(["examples/benchmark.py", "no-such-env-v0"], ok=False)
+    assert proc.returncode == 2 and "unknown ids" in proc.stderr
