@@ -33,7 +33,7 @@ from faas_gym.baselines import (
     ThresholdPolicy,
 )
 from faas_gym.mpc import MPCPolicy
-from faas_gym.recipes import burst_phase_trainer
+from faas_gym.recipes import burst_phase_trainer, residual_idle_gap_trainer
 from lwmecps_gym.core.benchmark import BenchmarkTask, Recipe
 from lwmecps_gym.core.policy import BasePolicy
 
@@ -179,6 +179,14 @@ RECIPES = (
     # the DQN recipe's gamma 0.95 / 64x64 on all 3 training seeds checked); docs/faas_gym.md, "Learning
     # recipes", has the short-run checks over training seeds. About 2 CPU-min per seed.
     Recipe(name="DQN-burst-phase", algo="DQN", timesteps=100_000, train=burst_phase_trainer(max_run=8),
+           algo_kwargs={"learning_rate": 5e-4, "buffer_size": 100_000, "learning_starts": 2_000,
+                        "exploration_fraction": 0.2, "gamma": 0.9, "target_update_interval": 1_000,
+                        "policy_kwargs": {"net_arch": [128, 128]}}),
+    # Residual DQN on the tuned idle-gap rule (faas_gym.recipes.ResidualIdleGapEnv): the agent adds an
+    # offset in RESIDUAL_OFFSETS to the rule's target, sees the burst-phase features plus the rule's target
+    # and idle run, and starts greedy at offset 0 (the rule). docs/faas_gym.md, "Learning recipes".
+    Recipe(name="DQN-residual-idle-gap", algo="DQN", timesteps=100_000,
+           train=residual_idle_gap_trainer(rule_params=TUNED["idle_gap"]),
            algo_kwargs={"learning_rate": 5e-4, "buffer_size": 100_000, "learning_starts": 2_000,
                         "exploration_fraction": 0.2, "gamma": 0.9, "target_update_interval": 1_000,
                         "policy_kwargs": {"net_arch": [128, 128]}}),

@@ -9,12 +9,18 @@ import numpy as np
 import pytest
 
 import faas_gym  # noqa: F401  (registers ids)
-from faas_gym.benchmark import BURSTY_ID, TASKS
+from faas_gym.baselines import IdleGapPolicy
+from faas_gym.benchmark import BURSTY_ID, TASKS, TUNED
 from faas_gym.recipes import (
+    RESIDUAL_OFFSETS,
     BurstPhaseFeatures,
     BurstPhaseObservation,
     BurstPhasePolicy,
+    ResidualIdleGap,
+    ResidualIdleGapEnv,
+    ResidualIdleGapPolicy,
     burst_phase_trainer,
+    residual_idle_gap_trainer,
 )
 from lwmecps_gym.core.evaluation import evaluate
 
@@ -127,4 +133,103 @@ def test_shipped_burst_phase_recipe_trains_and_evaluates_on_the_task_env():
     policy = small.train(task, small, 0)
     assert isinstance(policy, BurstPhasePolicy) and policy.name == "DQN-burst-phase"
     r = evaluate(task.make_env(), policy, seeds=[10_000], step_limit=20)
+    assert r.values("length") == [20]
+
+
+# ----------------------------------------------------------------------------- residual on the idle-gap rule
+
+
+def test_residual_offset_zero_is_the_idle_gap_rule_step_by_step():
+    params = TUNED["idle_gap"]
+    rule = IdleGapPolicy.from_env(gym.make(BURSTY_ID), **params)
+    raw = gym.make(BURSTY_ID)
+    obs, info = raw.reset(seed=10_003)
+    rule.reset()
+    env = ResidualIdleGapEnv(gym.make(BURSTY_ID), params)
+    zero = RESIDUAL_OFFSETS.index(0)
+    r_obs, r_info = env.reset(seed=10_003)
+    changes = 0
+    for _ in range(240):
+        a = rule.act(obs, info)
+        target = rule.last_target
+        # the wrapper's observation carries the rule's target and idle run
+        assert r_obs[15] == pytest.approx((target - 1) / 15 * 2 - 1)
+        assert r_obs[16] == pytest.approx(min(rule.idle_intervals, 8) / 8 * 2 - 1)
+        obs, r, term, trunc, info = raw.step(a)
+        r_obs, r_r, r_term, r_trunc, r_info = env.step(zero)
+        assert env.observation_space.contains(r_obs)
+        assert r == r_r and r_info["metrics"] == info["metrics"] and (term, trunc) == (r_term, r_trunc)
+        changes += a != raw.unwrapped.deltas.index(0)
+        if term or trunc:
+            break
+    assert changes > 20  # the rule scales up and down many times in the episode
+
+
+def test_residual_offsets_move_the_target():
+    env = ResidualIdleGapEnv(gym.make(BURSTY_ID), TUNED["idle_gap"], offsets=(0, 4))
+    env.reset(seed=10_000)
+    replicas = []
+    for _ in range(6):
+        _, _, _, _, info = env.step(1)  # always 4 above the rule: climbs towards 7 + 4 = 11 while busy
+        replicas.append(info["metrics"]["replicas_desired"])
+    assert max(replicas) > TUNED["idle_gap"]["busy_replicas"]
+
+
+def test_residual_policy_sees_what_the_wrapper_trains_on_and_none_is_the_rule():
+    model = _Recorder()  # answers index 2 == offset 0 of RESIDUAL_OFFSETS
+    assert RESIDUAL_OFFSETS[2] == 0
+    env = gym.make(BURSTY_ID)
+    policy = ResidualIdleGapPolicy(model, env, TUNED["idle_gap"])
+    res = evaluate(gym.make(BURSTY_ID), policy, seeds=[10_004], step_limit=30)
+    rule = IdleGapPolicy.from_env(env, **TUNED["idle_gap"])
+    np.testing.assert_array_equal(res.values("return"),
+                                  evaluate(gym.make(BURSTY_ID), rule, seeds=[10_004], step_limit=30).values("return"))
+    none = ResidualIdleGapPolicy(None, env, TUNED["idle_gap"])
+    np.testing.assert_array_equal(res.values("return"),
+                                  evaluate(gym.make(BURSTY_ID), none, seeds=[10_004], step_limit=30).values("return"))
+    wrapped = ResidualIdleGapEnv(gym.make(BURSTY_ID), TUNED["idle_gap"])
+    expected = [o for o, _, _ in _rollout(wrapped, 10_004, [2] * 30)[:30]]
+    for got, want in zip(model.seen, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("bad", [(), (1, 2), (0, 0, 1), (0, 1.5), "0", None])
+def test_residual_offsets_are_checked(bad):
+    env = gym.make(BURSTY_ID)
+    with pytest.raises((ValueError, TypeError), match="offsets"):
+        ResidualIdleGap(env, offsets=bad)
+    with pytest.raises((ValueError, TypeError), match="offsets"):
+        residual_idle_gap_trainer(offsets=bad)
+
+
+def test_residual_bad_rule_parameter_and_action_are_named():
+    env = gym.make(BURSTY_ID)
+    with pytest.raises(ValueError, match="rewarm_after"):
+        ResidualIdleGap(env, {"drop_after": 3, "rewarm_after": 2})
+    with pytest.raises((ValueError, TypeError), match="q_margin"):
+        residual_idle_gap_trainer(q_margin=-1.0)
+    wrapped = ResidualIdleGapEnv(gym.make(BURSTY_ID))
+    wrapped.reset(seed=0)
+    with pytest.raises(ValueError, match="residual action"):
+        wrapped.step(len(RESIDUAL_OFFSETS))
+
+
+def test_shipped_residual_recipe_starts_at_the_rule_and_trains():
+    import torch
+
+    torch.set_num_threads(1)
+    task = TASKS[0]
+    (recipe,) = [r for r in task.recipes if r.name == "DQN-residual-idle-gap"]
+    # no gradient step yet (learning_starts > timesteps): the greedy policy must be the rule itself
+    small = dataclasses.replace(recipe, timesteps=200, algo_kwargs={**recipe.algo_kwargs, "learning_starts": 1000,
+                                                                     "buffer_size": 1000})
+    policy = small.train(task, small, 0)
+    assert isinstance(policy, ResidualIdleGapPolicy) and policy.name == "DQN-residual-idle-gap"
+    rule = IdleGapPolicy.from_env(task.make_env(), **TUNED["idle_gap"])
+    seeds = [10_000, 10_001]
+    np.testing.assert_array_equal(evaluate(task.make_env(), policy, seeds=seeds).values("return"),
+                                  evaluate(task.make_env(), rule, seeds=seeds).values("return"))
+    small = dataclasses.replace(recipe, timesteps=300, algo_kwargs={**recipe.algo_kwargs, "learning_starts": 50,
+                                                                     "buffer_size": 1000})
+    r = evaluate(task.make_env(), small.train(task, small, 1), seeds=[10_000], step_limit=20)
     assert r.values("length") == [20]
