@@ -41,6 +41,7 @@ from faas_gym.backends.sim import (
     SimBackend,
     chunk_length,
     draw_counts,
+    ready_slot_seconds,
     seed_pcg64_pair,
 )
 from faas_gym.env import FaasAutoscalingEnv, observation_values, reward_value
@@ -48,6 +49,56 @@ from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_int, check_seed
 
 _FIELDS = tuple(FaasMeasurement.__dataclass_fields__)
+_F_COLS = ("time_s", "cpu_utilization", "memory_utilization", "response_time_ms", "request_rate_rps",
+           "throughput_rps", "slo_violation_rate")
+_I_COLS = ("replicas", "replicas_desired", "cold_starts", "queue_length", "dropped", "arrived", "completed",
+           "in_system")
+_slot_seconds = fluid.jit(ready_slot_seconds)
+_fluid_window = fluid.compiled.fluid_window
+_window_counts = fluid.compiled.window_counts
+_window_metrics = fluid.compiled.window_metrics
+_bisect_right = fluid.bisect_right_compiled
+
+
+@fluid.jit
+def _advance_kernel(rows, t, ready, live, q, wa, in_system, cold, arrived, mean, dt, conc, p, fout, iout):
+    """One interval of sub-envs ``rows``: ``SimBackend._advance_fluid`` per sub-env, the same functions
+    (compiled). Updates the state arrays in place; row ``j`` of ``fout`` / ``iout`` gets sub-env
+    ``rows[j]``'s float / int measurement fields (``_F_COLS`` / ``_I_COLS``)."""
+    for j in range(rows.shape[0]):
+        i = rows[j]
+        t0 = t[i]
+        t1 = t0 + dt
+        n = live[i]
+        row = ready[i]
+        slot = _slot_seconds(row, n, t0, t1, conc)
+        a = arrived[j]
+        q1, wa1, dropped, busy, resp, viol, lq = _fluid_window(q[i], wa[i], slot, a, mean[j], dt, p, 0)
+        q[i] = q1
+        wa[i] = wa1
+        completed, in_end, queue, resp_sum, viol_out = _window_counts(
+            q1, lq, busy, slot, dt, in_system[i], a, dropped, resp, viol, 0
+        )
+        n_ready = n if (n == 0 or row[n - 1] <= t1) else _bisect_right(row[:n], t1)
+        cpu, mem, resp_ms, rate, thr = _window_metrics(n_ready, busy, slot, dt, a, completed, resp_sum, p, 0)
+        fout[j, 0] = t1
+        fout[j, 1] = cpu
+        fout[j, 2] = mem
+        fout[j, 3] = resp_ms
+        fout[j, 4] = rate
+        fout[j, 5] = thr
+        fout[j, 6] = viol_out
+        iout[j, 0] = n_ready
+        iout[j, 1] = n
+        iout[j, 2] = cold[i]
+        iout[j, 3] = queue
+        iout[j, 4] = dropped
+        iout[j, 5] = a
+        iout[j, 6] = completed
+        iout[j, 7] = in_end
+        cold[i] = 0
+        in_system[i] = in_end
+        t[i] = t1
 _EPISODE_KEYS = ("response_time_ms", "slo_violation_rate", "replica_seconds", "cold_starts", "dropped", "drop_rate")
 
 
@@ -116,6 +167,7 @@ class FaasVectorEnv(VectorEnv):
         self.render_mode = None
         t = template
         self._ops = fluid.ArrayOps(max_servers=self.config.concurrency * t.max_replicas)
+        self._cparams = fluid.compiled_params(self.params)
         self.interval_s = t.interval_s
         self._deltas = np.asarray(t.deltas, dtype=np.int64)
         self._obs_consts = (t.start_time_of_day_s, t.max_replicas, t.response_time_cap_ms, t.rate_cap_rps, t.queue_cap)
@@ -347,38 +399,19 @@ class FaasVectorEnv(VectorEnv):
         fields as arrays (``SimBackend.advance`` + ``observe``)."""
         if target is not None:
             self._apply(rows, target)
-        dt = self.interval_s
-        p = self.params
-        ops = self._ops
-        t0 = self._t[rows]
-        t1 = t0 + dt
+        rows = np.asarray(rows, dtype=np.int64)
         arrived, mean = self._next_counts(rows)
-        ready = self._ready[rows]
-        live = self._live[rows]
-        conc = self.config.concurrency
-        last = ready[np.arange(live.size), np.maximum(live - 1, 0)]
-        fast = (live == 0) | (last <= t0)
-        slot = live * (t1 - t0) * conc
-        if not fast.all():
-            part = np.where(ready < t1[:, None], t1[:, None] - np.maximum(ready, t0[:, None]), 0.0)
-            slot = np.where(fast, slot, np.cumsum(part, axis=1)[:, -1] * conc)
-        q1, wa1, dropped, busy, resp, viol, lq = fluid.fluid_window(
-            self._q[rows], self._wa[rows], slot, arrived, mean, dt, p, ops
+        k = rows.size
+        fout = np.empty((k, len(_F_COLS)))
+        iout = np.empty((k, len(_I_COLS)), dtype=np.int64)
+        _advance_kernel(
+            rows, self._t, self._ready, self._live, self._q, self._wa, self._in_system, self._cold,
+            arrived, mean, self.interval_s, self.config.concurrency, self._cparams, fout, iout,
         )
-        self._q[rows] = q1
-        self._wa[rows] = wa1
-        completed, in_end, queue, resp_sum, viol_out = fluid.window_counts(
-            q1, lq, busy, slot, dt, self._in_system[rows], arrived, dropped, resp, viol, ops
-        )
-        n_ready = (ready <= t1[:, None]).sum(axis=1)
-        cpu, mem, resp_ms, rate, thr = fluid.window_metrics(n_ready, busy, slot, dt, arrived, completed, resp_sum, p, ops)
-        cold = self._cold[rows]
-        self._cold[rows] = 0
-        self._in_system[rows] = in_end
-        self._t[rows] = t1
-        values = (t1, np.full(t1.size, dt), n_ready, live, cpu, mem, resp_ms, rate, thr, cold, queue, dropped,
-                  viol_out, arrived, completed, in_end)
-        return dict(zip(_FIELDS, values, strict=True))
+        m = {name: fout[:, c] for c, name in enumerate(_F_COLS)}
+        m.update((name, iout[:, c]) for c, name in enumerate(_I_COLS))
+        m["window_s"] = np.full(k, self.interval_s)
+        return {name: m[name] for name in _FIELDS}
 
     # ------------------------------------------------------------------ helpers: outputs
     def _observe(self, m) -> np.ndarray:

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from faas_gym.backends.fluid import jit
 from lwmecps_gym.core.validation import (
     check_choice,
     check_float,
@@ -521,6 +522,21 @@ def load_orcbench_model(model: int) -> dict[str, Any]:
     return parse_orcbench_model(f.read_text(), where=f"{model}-model.json")
 
 
+@jit(cache=True)
+def _renewal_times(rng, iat, nxt, times):
+    """Fill ``times`` (``float64 (n,)``) with the next ``n`` arrivals of a renewal process whose first
+    arrival is at ``nxt``, gaps ``iat[rng.integers(0, len(iat), n)]`` (one draw of ``n``):
+    ``times[k] = nxt + (g_0 + ... + g_{k-1})`` summed in order (as ``numpy.cumsum``); returns the
+    arrival after them, ``times[n - 1] + g_{n - 1}``. Compiled (numba) where available."""
+    n = times.shape[0]
+    idx = rng.integers(0, len(iat), n)
+    acc = 0.0
+    for k in range(n):
+        times[k] = acc + nxt
+        acc += iat[idx[k]]
+    return times[n - 1] + iat[idx[n - 1]]
+
+
 class _RenewalStream(ArrivalStream):
     def __init__(self, iat_s: np.ndarray, cum: np.ndarray, rng: np.random.Generator, t0: float):
         super().__init__(rng, t0)
@@ -544,13 +560,8 @@ class _RenewalStream(ArrivalStream):
         nxt = self._next
         while nxt < t1:
             n = int(max(64, 1.25 * (t1 - nxt) / self.mean))
-            gaps = self.iat[self.rng.integers(0, len(self.iat), n)]
-            # times = nxt + [0, cumsum(gaps[:-1])], built in place (same floating-point operations)
             times = np.empty(n)
-            times[0] = 0.0
-            np.cumsum(gaps[:-1], out=times[1:])
-            times += nxt
-            nxt = float(times[-1] + gaps[-1])
+            nxt = float(_renewal_times(self.rng, self.iat, nxt, times))
             cut = np.searchsorted(times, t1)
             parts.append(times[:cut])
             if cut < n:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 _exp = math.exp
+bisect_left = bisect.bisect_left  # a loop in the compiled variants (:data:`compiled`)
 
 #: Entries each memo holds before it is cleared (see :data:`faas_gym.backends.sim.MEMO_MAX_ENTRIES`).
 MEMO_MAX_ENTRIES = 4096
@@ -93,6 +94,45 @@ def _erlang_c_from_b_scalar(b: float, n: int, a: float) -> float:
     return b / (1.0 - a / n * (1.0 - b))
 
 
+def slo_tail_scalar(mask, pw, wq, x0, sq):
+    """``mean_j P(S_j + W > slo)`` with ``P(W > x) = pw exp(-theta x)``, ``theta = pw / wq``
+    (quantiles ``>= x0`` always violate); terms summed from the largest quantile below ``x0``
+    downwards, stopping after the first term < 1e-12 (they shrink as ``j`` falls). One env's
+    evaluation (:meth:`ScalarOps.slo_tail`; compiled in :data:`compiled`)."""
+    if not mask:
+        return 0.0
+    theta = pw / wq
+    k = bisect_left(sq, x0)  # quantiles >= x0 violate whatever the wait
+    acc = float(len(sq) - k)
+    for j in range(k - 1, -1, -1):  # the rest need a wait > x0 - s_j; terms shrink as j falls
+        term = pw * math.exp(-theta * (x0 - sq[j]))
+        acc += term
+        if term < 1e-12:
+            break
+    return acc / len(sq)
+
+
+def erlang_c_direct(mask, c, a):
+    """:meth:`ScalarOps.erlang_c` without its memo (the Erlang B recursion from ``B(0) = 1`` up to
+    ``floor(c) + 1`` servers each call: the same operations, so the same numbers); the compiled
+    kernel's Erlang C."""
+    if not mask:
+        return 0.0
+    lo = int(c)
+    frac = c - lo
+    top = lo + 1 if frac > 1e-12 else lo
+    b = 1.0
+    b_lo = 1.0
+    for k in range(1, top + 1):  # B(k) = a B(k-1) / (k + a B(k-1))
+        b = a * b / (k + a * b)
+        if k == lo:
+            b_lo = b
+    c_lo = _erlang_c_from_b_scalar(b_lo, lo, a)
+    if frac <= 1e-12:
+        return c_lo
+    return c_lo + frac * (_erlang_c_from_b_scalar(b, lo + 1, a) - c_lo)
+
+
 class ScalarOps:
     """Operations on Python floats (one env).
 
@@ -143,22 +183,7 @@ class ScalarOps:
             return c_lo
         return c_lo + frac * (_erlang_c_from_b_scalar(row[lo + 1], lo + 1, a) - c_lo)
 
-    @staticmethod
-    def slo_tail(mask, pw, wq, x0, sq):
-        """``mean_j P(S_j + W > slo)`` with ``P(W > x) = pw exp(-theta x)``, ``theta = pw / wq``
-        (quantiles ``>= x0`` always violate); terms summed from the largest quantile below ``x0``
-        downwards, stopping after the first term < 1e-12 (they shrink as ``j`` falls)."""
-        if not mask:
-            return 0.0
-        theta = pw / wq
-        k = bisect.bisect_left(sq, x0)  # quantiles >= x0 violate whatever the wait
-        acc = float(len(sq) - k)
-        for j in range(k - 1, -1, -1):  # the rest need a wait > x0 - s_j; terms shrink as j falls
-            term = pw * math.exp(-theta * (x0 - sq[j]))
-            acc += term
-            if term < 1e-12:
-                break
-        return acc / len(sq)
+    slo_tail = staticmethod(slo_tail_scalar)
 
 
 class ArrayOps:
@@ -454,4 +479,109 @@ scalar = types.SimpleNamespace(
     fluid_window=scalar_variant(fluid_window),
     window_counts=scalar_variant(window_counts),
     window_metrics=scalar_variant(window_metrics),
+)
+
+
+# --------------------------------------------------------------------------- compiled variants
+try:  # the vector env's fast path (see lwmecps_gym.backends.sim.batched for the house pattern)
+    from numba import njit as _njit
+
+    def jit(fn=None, *, cache=False):
+        """``numba.njit`` (no fastmath: IEEE operations in source order, so results equal Python's);
+        ``cache=True`` (on disk) only for functions that call no other module's compiled code (numba
+        does not track such dependencies). Usable as ``@jit`` or ``@jit(cache=True)``."""
+        if fn is None:
+            return lambda f: jit(f, cache=cache)
+        return _njit(nogil=True, error_model="numpy", cache=cache)(fn)
+
+    COMPILED = True
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+
+    def jit(fn=None, *, cache=False):
+        return fn if fn is not None else (lambda f: f)
+
+    COMPILED = False
+
+
+class _OpsToGlobals(ast.NodeTransformer):
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if isinstance(node.value, ast.Name) and node.value.id == "ops":
+            return ast.copy_location(ast.Name(id="_ops_" + node.attr, ctx=node.ctx), node)
+        return node
+
+
+def compiled_variant(fn, names: dict[str, Any] | None = None):
+    """``fn`` recompiled from its source for numba: ``where(c, a, b)`` -> ``(a if c else b)`` (as
+    :func:`scalar_variant`), ``ops.NAME`` -> the global ``_ops_NAME`` (the compiled scalar operations
+    below; the ``ops`` argument is then unused: pass 0), other globals overridden by ``names``; then
+    jitted (:func:`jit`; interpreted where numba is missing or ``NUMBA_DISABLE_JIT=1``). ``p`` must
+    be a :func:`compiled_params` tuple."""
+    lines, first = inspect.getsourcelines(fn)
+    tree = _OpsToGlobals().visit(_WhereToIfExp().visit(ast.parse("".join(lines))))
+    ast.increment_lineno(tree, first - 1)
+    glb = {**fn.__globals__, **_COMPILED_OPS, **(names or {})}
+    ns: dict[str, Any] = {}
+    exec(compile(ast.fix_missing_locations(tree), inspect.getsourcefile(fn) or "<fluid>", "exec"), glb, ns)
+    out = ns[fn.__name__]
+    out.__doc__ = f"Compiled variant of :func:`{fn.__name__}` (same source). " + (fn.__doc__ or "")
+    return jit(out)
+
+
+def _bisect_left(sq, x):
+    """``bisect.bisect_left`` over a sorted array (a loop numba compiles)."""
+    lo, hi = 0, len(sq)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if sq[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _bisect_right(sq, x):
+    """``bisect.bisect_right`` over a sorted array (a loop numba compiles)."""
+    lo, hi = 0, len(sq)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < sq[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _rint(x):
+    """``int(round(x))`` (round half to even) for the compiled variants."""
+    return int(np.rint(x))
+
+
+bisect_left_compiled = jit(_bisect_left)
+bisect_right_compiled = jit(_bisect_right)
+_COMPILED_OPS: dict[str, Any] = {
+    "_ops_rint": jit(_rint),
+    "_ops_count_le": bisect_right_compiled,
+    "_ops_sin": jit(lambda x: math.sin(x)),
+    "_ops_cos": jit(lambda x: math.cos(x)),
+}
+_COMPILED_OPS["_ops_erlang_c"] = compiled_variant(
+    erlang_c_direct, {"_erlang_c_from_b_scalar": jit(_erlang_c_from_b_scalar)}
+)
+_COMPILED_OPS["_ops_slo_tail"] = compiled_variant(slo_tail_scalar, {"bisect_left": bisect_left_compiled})
+
+_ParamsTuple = __import__("collections").namedtuple("_ParamsTuple", tuple(FluidParams.__dataclass_fields__))
+
+
+def compiled_params(p: FluidParams):
+    """``p`` as a named tuple numba accepts (``sq`` a float64 array)."""
+    return _ParamsTuple(**{k: (np.asarray(v, dtype=np.float64) if k == "sq" else v) for k, v in p.__dict__.items()})
+
+
+#: numba-compiled variants of :func:`fluid_window`, :func:`window_counts` and :func:`window_metrics`
+#: (same source; scalars; ``p`` from :func:`compiled_params`, ``ops`` unused): the vector env's kernel.
+compiled = types.SimpleNamespace(
+    fluid_window=compiled_variant(fluid_window),
+    window_counts=compiled_variant(window_counts),
+    window_metrics=compiled_variant(window_metrics),
 )

@@ -190,6 +190,19 @@ def draw_counts(stream, dt: float, n: int) -> tuple[np.ndarray, np.ndarray | Non
     return counts, getattr(stream, "last_means", None)
 
 
+def ready_slot_seconds(ready_at, n: int, t0: float, t1: float, conc: int) -> float:
+    """Ready slot-seconds in ``[t0, t1)`` of ``n`` replicas with sorted ready times ``ready_at[:n]``
+    (s; a list or a float64 array: the vector env compiles this function), ``conc`` slots each."""
+    if n == 0 or ready_at[n - 1] <= t0:  # all replicas ready during the whole window
+        return n * (t1 - t0) * conc
+    tot = 0.0
+    for k in range(n):
+        r = ready_at[k]
+        if r < t1:
+            tot += t1 - (r if r > t0 else t0)
+    return tot * conc
+
+
 _FIELDS = tuple(FaasMeasurement.__dataclass_fields__)
 _new = object.__new__
 
@@ -433,13 +446,7 @@ class SimBackend:
 
     def _ready_slot_seconds(self, t0: float, t1: float) -> float:
         ready_at = self._ready_at
-        if not ready_at or ready_at[-1] <= t0:  # all replicas ready during the whole window
-            return len(ready_at) * (t1 - t0) * self._conc
-        tot = 0.0
-        for r in self._ready_at:
-            if r < t1:
-                tot += t1 - (r if r > t0 else t0)
-        return tot * self._conc
+        return ready_slot_seconds(ready_at, len(ready_at), t0, t1, self._conc)
 
     def _finish_window(
         self, t1, dt, arrived, completed, dropped, in_system, queue, resp_sum_s, slo_viol, busy_s, ready_slot_s
