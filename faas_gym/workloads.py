@@ -523,13 +523,12 @@ def load_orcbench_model(model: int) -> dict[str, Any]:
 
 
 @jit(cache=True)
-def _renewal_times(rng, iat, nxt, times):
+def _renewal_times(iat, idx, nxt, times):
     """Fill ``times`` (``float64 (n,)``) with the next ``n`` arrivals of a renewal process whose first
-    arrival is at ``nxt``, gaps ``iat[rng.integers(0, len(iat), n)]`` (one draw of ``n``):
-    ``times[k] = nxt + (g_0 + ... + g_{k-1})`` summed in order (as ``numpy.cumsum``); returns the
-    arrival after them, ``times[n - 1] + g_{n - 1}``. Compiled (numba) where available."""
+    arrival is at ``nxt``, gaps ``g = iat[idx]`` (``idx`` ``int64 (n,)``): ``times[k] = nxt + (g_0 +
+    ... + g_{k-1})`` summed in order (as ``numpy.cumsum``); returns the arrival after them,
+    ``times[n - 1] + g_{n - 1}``. Compiled (numba) where available."""
     n = times.shape[0]
-    idx = rng.integers(0, len(iat), n)
     acc = 0.0
     for k in range(n):
         times[k] = acc + nxt
@@ -561,7 +560,7 @@ class _RenewalStream(ArrivalStream):
         while nxt < t1:
             n = int(max(64, 1.25 * (t1 - nxt) / self.mean))
             times = np.empty(n)
-            nxt = float(_renewal_times(self.rng, self.iat, nxt, times))
+            nxt = float(_renewal_times(self.iat, self.rng.integers(0, len(self.iat), n), nxt, times))
             cut = np.searchsorted(times, t1)
             parts.append(times[:cut])
             if cut < n:
