@@ -20,7 +20,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from lwmecps_gym.backends.sim import SimBackend
-from lwmecps_gym.backends.sim.batched import reset_clusters, scale, serve_window
+from lwmecps_gym.backends.sim.batched import ScalingState, reset_clusters, scale, serve_window
 from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_int, check_seed
 from lwmecps_gym.envs.scaling import LWMECPSEnv3, scaling_features
@@ -114,8 +114,6 @@ class ScalingVectorEnv(VectorEnv):
         self._discrete = env.action_mode == "discrete"
         self._consts, self._scale, self._low, self._high = env.feature_constants
         self._initial = be.cfg.initial_replicas
-        from lwmecps_gym.backends.sim.batched import ScalingState
-
         self._st = ScalingState(N, n)
         self._rngs: list[np.random.Generator | None] = [None] * N
         self._workloads: list[Any] = [None] * N
