@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from lwmecps_gym.core.queueing import erlang_c, tail_from_c
 from lwmecps_gym.core.policy import BasePolicy, RandomPolicy
+from lwmecps_gym.core.queueing import erlang_c, tail_from_c
 from lwmecps_gym.core.validation import check_float, check_int
 
 __all__ = ["NearestSitePolicy", "OraclePolicy", "ProportionalPolicy", "RandomPolicy", "StaticPolicy", "baselines_for"]

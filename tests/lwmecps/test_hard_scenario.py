@@ -66,7 +66,7 @@ def test_env_contract_budget_and_trend_features():
     obs, info = env.reset(seed=3)
     assert info["replica_budget"] == HARD_BUDGET and env.observation_space.contains(obs)
     prev = obs
-    for t in range(6):
+    for _ in range(6):
         a = np.full(n, u.max_replicas)  # asks for far more than the budget
         obs, r, term, trunc, info = env.step(a)
         assert env.observation_space.contains(obs)
