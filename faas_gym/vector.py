@@ -60,13 +60,61 @@ _window_metrics = fluid.compiled.window_metrics
 _bisect_right = fluid.bisect_right_compiled
 
 
+_obs_values = fluid.compiled_variant(observation_values)
+_reward_value = fluid.compiled_variant(reward_value)
+
+
 @fluid.jit
-def _advance_kernel(rows, t, ready, live, q, wa, in_system, cold, arrived, mean, dt, conc, p, fout, iout):
-    """One interval of sub-envs ``rows``: ``SimBackend._advance_fluid`` per sub-env, the same functions
+def _apply_row(i, n, t, ready, pool, live, cold, cold_start_s, keep_alive_s):
+    """:meth:`SimBackend.apply` (scale to ``n`` replicas now) for sub-env ``i``, on its rows of ``ready``
+    (sorted ready times of the live replicas first, ``+inf`` padding) and ``pool`` (expiry times of
+    kept-alive replicas, ``-inf`` for free slots; live + kept <= max_replicas always)."""
+    cur = live[i]
+    if n == cur:
+        return
+    now = t[i]
+    row = ready[i]
+    kept = pool[i]
+    alive = 0
+    for c in range(kept.shape[0]):
+        if kept[c] <= now:  # kept-alive replicas that expired
+            kept[c] = -np.inf
+        else:
+            alive += 1
+    if n > cur:
+        k = n - cur
+        warm = min(k, alive)  # revived without a cold start, newest (largest expiry) first
+        if warm > 0:
+            kept.sort()
+            kept[kept.shape[0] - warm:] = -np.inf
+        cold[i] += k - warm
+        row[cur:cur + warm] = now
+        row[cur + warm:n] = now + cold_start_s
+        row[:n].sort()
+    else:
+        if keep_alive_s > 0:  # removed ready replicas stay warm for keep_alive_s
+            c = 0
+            for r in row[n:cur]:
+                if r <= now:
+                    while kept[c] != -np.inf:
+                        c += 1
+                    kept[c] = now + keep_alive_s
+        row[n:cur] = np.inf  # scale-down: the latest ready times (cold-starting first) go
+    live[i] = n
+
+
+@fluid.jit
+def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, arrived, mean, dt, conc,
+                    cold_start_s, keep_alive_s, p, obs_consts, reward_consts, fout, iout, obs, reward):
+    """One interval of sub-envs ``rows``: scale to ``target`` (``_apply_row``), then
+    ``SimBackend._advance_fluid`` + the observation and reward per sub-env, the same functions
     (compiled). Updates the state arrays in place; row ``j`` of ``fout`` / ``iout`` gets sub-env
-    ``rows[j]``'s float / int measurement fields (``_F_COLS`` / ``_I_COLS``)."""
+    ``rows[j]``'s float / int measurement fields (``_F_COLS`` / ``_I_COLS``), of ``obs`` (float64)
+    its observation, ``reward[j]`` its reward."""
+    start_s, mx, rt_cap, rate_cap, q_cap = obs_consts
     for j in range(rows.shape[0]):
         i = rows[j]
+        _apply_row(i, target[j], t, ready, pool, live, cold, cold_start_s, keep_alive_s)
         t0 = t[i]
         t1 = t0 + dt
         n = live[i]
@@ -81,6 +129,7 @@ def _advance_kernel(rows, t, ready, live, q, wa, in_system, cold, arrived, mean,
         )
         n_ready = n if (n == 0 or row[n - 1] <= t1) else _bisect_right(row[:n], t1)
         cpu, mem, resp_ms, rate, thr = _window_metrics(n_ready, busy, slot, dt, a, completed, resp_sum, p, 0)
+        n_cold = cold[i]
         fout[j, 0] = t1
         fout[j, 1] = cpu
         fout[j, 2] = mem
@@ -90,15 +139,31 @@ def _advance_kernel(rows, t, ready, live, q, wa, in_system, cold, arrived, mean,
         fout[j, 6] = viol_out
         iout[j, 0] = n_ready
         iout[j, 1] = n
-        iout[j, 2] = cold[i]
+        iout[j, 2] = n_cold
         iout[j, 3] = queue
         iout[j, 4] = dropped
         iout[j, 5] = a
         iout[j, 6] = completed
         iout[j, 7] = in_end
+        o = _obs_values(t1, n_ready, cpu, mem, resp_ms, rate, thr, n_cold, queue, n,
+                        start_s, mx, rt_cap, rate_cap, q_cap, 0)
+        obs[j, 0] = o[0]
+        obs[j, 1] = o[1]
+        obs[j, 2] = o[2]
+        obs[j, 3] = o[3]
+        obs[j, 4] = o[4]
+        obs[j, 5] = o[5]
+        obs[j, 6] = o[6]
+        obs[j, 7] = o[7]
+        obs[j, 8] = o[8]
+        obs[j, 9] = o[9]
+        obs[j, 10] = o[10]
+        reward[j] = _reward_value(viol_out, n, n_cold, dropped, a, *reward_consts)
         cold[i] = 0
         in_system[i] = in_end
         t[i] = t1
+
+
 _EPISODE_KEYS = ("response_time_ms", "slo_violation_rate", "replica_seconds", "cold_starts", "dropped", "drop_rate")
 
 
@@ -166,7 +231,6 @@ class FaasVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = None
         t = template
-        self._ops = fluid.ArrayOps(max_servers=self.config.concurrency * t.max_replicas)
         self._cparams = fluid.compiled_params(self.params)
         self.interval_s = t.interval_s
         self._deltas = np.asarray(t.deltas, dtype=np.int64)
@@ -227,9 +291,8 @@ class FaasVectorEnv(VectorEnv):
             self._np_random, self._np_random_seed = seeding.np_random(seed)
         rows = self._rows
         self._reset_rows(rows, seeds)
-        meas = self._advance(rows, None)
+        meas, obs, _ = self._advance(rows, None)
         self._autoreset[:] = False
-        obs = self._observe(meas)
         self._obs = obs
         return obs, self._reset_info(meas)
 
@@ -256,10 +319,10 @@ class FaasVectorEnv(VectorEnv):
             target[idx] = t.initial_replicas
             requested[idx] = t.initial_replicas
         self._desired = target
-        meas = self._advance(self._rows, target)
-        obs = self._observe(meas)
+        meas, obs, reward = self._advance(self._rows, target)
         step_mask = ~done_before if resetting else self._all
-        reward = np.where(step_mask, self._reward(meas), 0.0)
+        if resetting:
+            reward[idx] = 0.0
         self._steps += 1
         if resetting:
             self._steps[idx] = 0
@@ -328,52 +391,6 @@ class FaasVectorEnv(VectorEnv):
         self._tot_cold[idx] = 0
         self._tot_dropped[idx] = 0
 
-    def _apply(self, rows, target) -> None:
-        """:meth:`SimBackend.apply` for sub-envs ``rows`` (``target`` replicas each), over arrays.
-
-        ``ready`` rows stay sorted with ``+inf`` padding (the live replicas first); ``pool`` rows hold
-        kept-alive expiry times with ``-inf`` for free slots (kept + live <= max_replicas always).
-        """
-        cur = self._live[rows]
-        change = target != cur
-        if not change.any():
-            return
-        sel = np.flatnonzero(change)
-        rows, target, cur = rows[sel], target[sel], cur[sel]
-        cfg = self.config
-        inf = np.inf
-        cols = self._cols
-        now = self._t[rows][:, None]
-        ready = self._ready[rows]
-        pool = self._pool[rows]
-        pool = np.where(pool <= now, -inf, pool)  # kept-alive replicas that expired
-        up = target > cur
-        k = np.where(up, target - cur, 0)
-        alive = (pool > -inf).sum(axis=1)
-        warm = np.minimum(k, alive)  # revived without a cold start, newest (largest expiry) first
-        self._cold[rows] += k - warm
-        if warm.any():
-            pool.sort(axis=1)
-            pool = np.where(cols >= (self._m - warm)[:, None], -inf, pool)
-        t2 = target[:, None]
-        c1 = (cur + warm)[:, None]
-        c0 = cur[:, None]
-        # new replicas in columns [cur, target): revived ones ready now, then cold ones after cold_start_s
-        ready = np.where((cols >= c0) & (cols < t2), np.where(cols < c1, now, now + cfg.cold_start_s), ready)
-        if up.any():
-            ready.sort(axis=1)
-        removed = (cols >= t2) & (cols < c0)  # scale-down: the latest ready times go first
-        if cfg.keep_alive_s > 0:
-            kept = removed & (ready <= now)  # removed ready replicas stay warm for keep_alive_s
-            n_keep = kept.sum(axis=1)
-            if n_keep.any():
-                free = pool == -inf
-                pool = np.where(free & (np.cumsum(free, axis=1) <= n_keep[:, None]), now + cfg.keep_alive_s, pool)
-        ready = np.where(removed, inf, ready)
-        self._ready[rows] = ready
-        self._pool[rows] = pool
-        self._live[rows] = target
-
     def _next_counts(self, rows):
         """Arrivals and expected arrivals of the next interval of sub-envs ``rows`` (the single env's chunks)."""
         pos = self._cpos[rows]
@@ -394,39 +411,33 @@ class FaasVectorEnv(VectorEnv):
         self._cpos[rows] = pos + 1
         return arrived, mean
 
-    def _advance(self, rows, target) -> dict[str, np.ndarray]:
-        """Apply ``target`` (None: keep) and simulate one interval of sub-envs ``rows``; the measurement
-        fields as arrays (``SimBackend.advance`` + ``observe``)."""
-        if target is not None:
-            self._apply(rows, target)
+    def _advance(self, rows, target):
+        """Scale sub-envs ``rows`` to ``target`` replicas (None: keep) and simulate one interval
+        (``SimBackend.apply`` + ``advance`` + ``observe``, then the observation and reward).
+
+        Returns:
+            ``(measurement fields as arrays, float32 observations (len(rows), 11), float64 rewards)``.
+        """
         rows = np.asarray(rows, dtype=np.int64)
+        if target is None:
+            target = self._live[rows]
         arrived, mean = self._next_counts(rows)
         k = rows.size
         fout = np.empty((k, len(_F_COLS)))
         iout = np.empty((k, len(_I_COLS)), dtype=np.int64)
+        obs = np.empty((k, 11))
+        reward = np.empty(k)
+        cfg = self.config
         _advance_kernel(
-            rows, self._t, self._ready, self._live, self._q, self._wa, self._in_system, self._cold,
-            arrived, mean, self.interval_s, self.config.concurrency, self._cparams, fout, iout,
+            rows, np.asarray(target, dtype=np.int64), self._t, self._ready, self._pool, self._live, self._cold,
+            self._q, self._wa, self._in_system, arrived, mean, self.interval_s, cfg.concurrency,
+            float(cfg.cold_start_s), float(cfg.keep_alive_s), self._cparams, self._obs_consts,
+            self._reward_consts, fout, iout, obs, reward,
         )
         m = {name: fout[:, c] for c, name in enumerate(_F_COLS)}
         m.update((name, iout[:, c]) for c, name in enumerate(_I_COLS))
         m["window_s"] = np.full(k, self.interval_s)
-        return {name: m[name] for name in _FIELDS}
-
-    # ------------------------------------------------------------------ helpers: outputs
-    def _observe(self, m) -> np.ndarray:
-        cols = observation_values(
-            m["time_s"], m["replicas"], m["cpu_utilization"], m["memory_utilization"], m["response_time_ms"],
-            m["request_rate_rps"], m["throughput_rps"], m["cold_starts"], m["queue_length"],
-            m["replicas_desired"], *self._obs_consts, self._ops,
-        )
-        return np.stack(cols, axis=1).astype(np.float32)
-
-    def _reward(self, m) -> np.ndarray:
-        return reward_value(
-            m["slo_violation_rate"], m["replicas_desired"], m["cold_starts"], m["dropped"], m["arrived"],
-            *self._reward_consts,
-        )
+        return {name: m[name] for name in _FIELDS}, obs.astype(np.float32), reward
 
     def _metrics(self, m, mask) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -492,9 +503,9 @@ class FaasVectorEnv(VectorEnv):
             final_obs[i] = obs[i].copy()
         final_info = _masked_copy(info, done)
         self._reset_rows(idx, [None] * idx.size)
-        meas = self._advance(idx, None)
+        meas, obs_idx, _ = self._advance(idx, None)
         obs = obs.copy()
-        obs[idx] = self._observe(meas)
+        obs[idx] = obs_idx
         info["metrics"] = {k: v.copy() for k, v in info["metrics"].items()}
         for k, v in meas.items():
             info["metrics"][k][idx] = v
