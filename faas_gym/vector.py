@@ -1,16 +1,17 @@
 """A native batched :class:`gymnasium.vector.VectorEnv` of the FaaS autoscaling env (fluid simulator).
 
 ``gymnasium.make_vec("faas_gym/Autoscaling-v0", num_envs=64, vectorization_mode="vector_entry_point")``
-builds a :class:`FaasVectorEnv`: ``num_envs`` independent functions stepped together with numpy over
-the env axis. Each sub-env is the single env (:class:`faas_gym.env.FaasAutoscalingEnv` with the
-simulator's fluid model) run with the same seed and actions: the per-interval model math
-(:mod:`faas_gym.backends.fluid`), the observation and the reward (:func:`faas_gym.env.observation_values`,
-:func:`faas_gym.env.reward_value`) are the same functions the single env calls, the arrival counts
-come from one workload stream per sub-env seeded exactly as the single env seeds its simulator, and
-the replica life cycle (cold starts, keep-alive pool) is :meth:`SimBackend.apply
-<faas_gym.backends.sim.SimBackend.apply>` over arrays of ready and expiry times. Observations and
-rewards match the single env's bit for bit, except the SLO-violation tail (numpy's ``exp``: ~1e-16
-relative, see :mod:`faas_gym.backends.fluid`).
+builds a :class:`FaasVectorEnv`: ``num_envs`` independent functions stepped together by one compiled
+loop over the sub-envs (numba, :func:`faas_gym.backends.fluid.jit`). Each sub-env is the single env
+(:class:`faas_gym.env.FaasAutoscalingEnv` with the simulator's fluid model) run with the same seed
+and actions: the per-interval model math (:mod:`faas_gym.backends.fluid`), the ready slot-seconds
+(:func:`faas_gym.backends.sim.ready_slot_seconds`), the observation and the reward
+(:func:`faas_gym.env.observation_values`, :func:`faas_gym.env.reward_value`) are compiled from the
+same source the single env runs (:func:`faas_gym.backends.fluid.compiled_variant`), the arrival
+counts come from one workload stream per sub-env seeded exactly as the single env seeds its
+simulator, and the replica life cycle (cold starts, keep-alive pool) is :meth:`SimBackend.apply
+<faas_gym.backends.sim.SimBackend.apply>` per sub-env over rows of ready and expiry times.
+Observations, rewards and info match the single env's bit for bit.
 
 Only the fluid model (``sim_config["model"] == "fluid"``, the default) with the simulator backend is
 batched; the exact DES (``model="des"``, e.g. ``faas_gym/AutoscalingBursty-v0``) and real backends are

@@ -574,8 +574,24 @@ class _RenewalStream(ArrivalStream):
         # the interval edges instead of a pass of arithmetic over every arrival
         t0 = self.t
         times = self.arrivals_until(t0 + n * interval_s)
-        edges = t0 + interval_s * np.arange(1, n + 1)
-        return np.diff(np.searchsorted(times, edges, side="left"), prepend=0).astype(np.int64)
+        return _interval_counts(times, t0, interval_s, n)
+
+
+@jit(cache=True)
+def _interval_counts(times, t0, interval_s, n):
+    """``int64 (n,)``: how many of the sorted ``times`` fall in each ``[t0 + k dt, t0 + (k + 1) dt)``,
+    the edges ``t0 + dt * (k + 1)`` computed as ``t0 + dt * numpy.arange(1, n + 1)`` (so
+    ``numpy.diff(numpy.searchsorted(times, edges), prepend=0)``, in one pass). Compiled where available."""
+    out = np.zeros(n, dtype=np.int64)
+    j = 0
+    prev = 0
+    for k in range(n):
+        edge = t0 + interval_s * (k + 1)
+        while j < times.shape[0] and times[j] < edge:
+            j += 1
+        out[k] = j - prev
+        prev = j
+    return out
 
 
 @dataclass(frozen=True)

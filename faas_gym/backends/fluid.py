@@ -11,6 +11,12 @@ a sub-env of the vector env reproduces the single env bit for bit. Each function
 ``ops`` object (:class:`ScalarOps` or :class:`ArrayOps`) for rounding, counting and the two
 pieces below.
 
+:data:`compiled` holds a third variant of the same source for the native vector env's per-sub-env
+loop: the same ``where`` -> ``IfExp`` rewrite, ``ops.NAME`` replaced by compiled scalar operations
+(:data:`COMPILED_OPS`: Erlang C by the recursion without a memo, :func:`slo_tail_scalar` with a
+compiled bisect), compiled with numba (no fastmath; interpreted where numba is missing or
+``NUMBA_DISABLE_JIT=1``); tests check it equals the single env bit for bit.
+
 Two pieces have a scalar and an array evaluation of one formula (tested equal, bit for bit): Erlang
 C at a non-integer server count (the scalar path memoises :func:`lwmecps_gym.core.queueing.erlang_c`;
 the array path tabulates the same Erlang B recursion per offered load) and the SLO-violation tail
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import collections
 import inspect
 import math
 import types
@@ -520,7 +527,7 @@ def compiled_variant(fn, names: dict[str, Any] | None = None):
     lines, first = inspect.getsourcelines(fn)
     tree = _OpsToGlobals().visit(_WhereToIfExp().visit(ast.parse("".join(lines))))
     ast.increment_lineno(tree, first - 1)
-    glb = {**fn.__globals__, **_COMPILED_OPS, **(names or {})}
+    glb = {**fn.__globals__, **COMPILED_OPS, **(names or {})}
     ns: dict[str, Any] = {}
     exec(compile(ast.fix_missing_locations(tree), inspect.getsourcefile(fn) or "<fluid>", "exec"), glb, ns)
     out = ns[fn.__name__]
@@ -559,18 +566,19 @@ def _rint(x):
 
 bisect_left_compiled = jit(_bisect_left)
 bisect_right_compiled = jit(_bisect_right)
-_COMPILED_OPS: dict[str, Any] = {
+#: The compiled scalar operations :func:`compiled_variant` substitutes for ``ops.NAME`` (key ``"_ops_NAME"``).
+COMPILED_OPS: dict[str, Any] = {
     "_ops_rint": jit(_rint),
     "_ops_count_le": bisect_right_compiled,
     "_ops_sin": jit(lambda x: math.sin(x)),
     "_ops_cos": jit(lambda x: math.cos(x)),
 }
-_COMPILED_OPS["_ops_erlang_c"] = compiled_variant(
+COMPILED_OPS["_ops_erlang_c"] = compiled_variant(
     erlang_c_direct, {"_erlang_c_from_b_scalar": jit(_erlang_c_from_b_scalar)}
 )
-_COMPILED_OPS["_ops_slo_tail"] = compiled_variant(slo_tail_scalar, {"bisect_left": bisect_left_compiled})
+COMPILED_OPS["_ops_slo_tail"] = compiled_variant(slo_tail_scalar, {"bisect_left": bisect_left_compiled})
 
-_ParamsTuple = __import__("collections").namedtuple("_ParamsTuple", tuple(FluidParams.__dataclass_fields__))
+_ParamsTuple = collections.namedtuple("_ParamsTuple", tuple(FluidParams.__dataclass_fields__))
 
 
 def compiled_params(p: FluidParams):

@@ -153,6 +153,28 @@ def test_array_and_scalar_erlang_and_tail_agree():
     assert np.array_equal(got, want)
 
 
+def test_compiled_scalar_ops_agree_with_the_single_env_ones():
+    # the vector env's kernel (numba where installed) evaluates Erlang C without the memo and the
+    # tail from the same source with a compiled bisect: same numbers as ScalarOps, bit for bit
+    rng = np.random.default_rng(1)
+    c = np.concatenate([rng.integers(0, 80, 200).astype(float), rng.uniform(0.5, 80.0, 200)])
+    a = c * rng.uniform(0.05, 1.2, c.size)
+    s = fluid.ScalarOps()
+    erl = fluid.COMPILED_OPS["_ops_erlang_c"]
+    got = [erl(True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)]
+    assert got == [s.erlang_c(True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)]
+    assert erl(False, 3.0, 1.0) == 0.0
+    sq = np.sort(rng.exponential(1.0, 16))
+    tail = fluid.COMPILED_OPS["_ops_slo_tail"]
+    pw, wq, x0 = rng.uniform(1e-4, 1, 300), rng.uniform(1e-3, 30, 300), rng.uniform(-1, 8, 300)
+    x0[:5] = sq[:5]  # ties with a quantile: bisect_left's side matters
+    got = [tail(True, *v, sq) for v in zip(pw.tolist(), wq.tolist(), x0.tolist(), strict=True)]
+    assert got == [s.slo_tail(True, *v, tuple(sq.tolist())) for v in zip(pw.tolist(), wq.tolist(), x0.tolist(),
+                                                                        strict=True)]
+    for x in [-1.0, *sq.tolist(), 9.0]:
+        assert fluid.bisect_right_compiled(sq, x) == s.count_le(tuple(sq.tolist()), x)
+
+
 def test_sb3_learns_through_the_adapter():
     pytest.importorskip("stable_baselines3")
     import torch
