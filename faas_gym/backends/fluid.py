@@ -1,8 +1,8 @@
 """The fluid model's per-interval math, written once for one env (Python floats) or many (numpy arrays).
 
 :class:`~faas_gym.backends.sim.SimBackend` (one function, Python scalars) and
-:class:`~faas_gym.vector.FaasVectorEnv` (``num_envs`` functions, arrays over the env axis) call the
-same source here; the model is described in :mod:`faas_gym.backends.sim`. The functions below are
+:class:`~faas_gym.vector.FaasVectorEnv` (``num_envs`` functions, a compiled loop over them: :data:`compiled`)
+run the same source here; the model is described in :mod:`faas_gym.backends.sim`. The functions below are
 written over arrays with ``where`` (``numpy.where``); :data:`scalar` holds the same functions
 compiled from the same source with every ``where(c, a, b)`` turned into ``(a if c else b)`` (an AST
 rewrite at import: Python floats pay no ufunc overhead and evaluate only the branch taken). The
@@ -16,6 +16,9 @@ loop: the same ``where`` -> ``IfExp`` rewrite, ``ops.NAME`` replaced by compiled
 (:data:`COMPILED_OPS`: Erlang C by the recursion without a memo, :func:`slo_tail_scalar` with a
 compiled bisect), compiled with numba (no fastmath; interpreted where numba is missing or
 ``NUMBA_DISABLE_JIT=1``); tests check it equals the single env bit for bit.
+
+The array evaluation (``numpy`` arrays with :class:`ArrayOps`) is kept as a reference and tested
+equal to the scalar one; no env calls it since the vector env runs :data:`compiled`.
 
 Two pieces have a scalar and an array evaluation of one formula (tested equal, bit for bit): Erlang
 C at a non-integer server count (the scalar path memoises :func:`lwmecps_gym.core.queueing.erlang_c`;
