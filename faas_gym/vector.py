@@ -165,6 +165,29 @@ def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, 
         t[i] = t1
 
 
+@fluid.jit
+def _episode_totals(step_mask, resp_ms, viol, completed, desired, cold, dropped, arrived, interval_s,
+                    t_completed, t_resp, t_viol, t_replica_s, t_arrived, t_cold, t_dropped, out):
+    """Add one step to the episode totals (sub-envs reset in this step, ``step_mask`` false, add
+    nothing) and write the episode means: ``out[0]`` response time (ms), ``out[1]`` violation
+    rate (both per completed request, 0.0 before any), ``out[2]`` drop rate (0.0 before any arrival)."""
+    for i in range(step_mask.shape[0]):
+        w = 1 if step_mask[i] else 0
+        done = completed[i]
+        t_completed[i] += done * w
+        t_resp[i] += resp_ms[i] * done * w
+        t_viol[i] += viol[i] * done * w
+        t_replica_s[i] += desired[i] * interval_s * w
+        t_cold[i] += cold[i] * w
+        t_dropped[i] += dropped[i] * w
+        t_arrived[i] += arrived[i] * w
+        n = t_completed[i]
+        out[0, i] = t_resp[i] / n if n != 0 else 0.0
+        out[1, i] = t_viol[i] / n if n != 0 else 0.0
+        a = t_arrived[i]
+        out[2, i] = t_dropped[i] / a if a != 0 else 0.0
+
+
 _EPISODE_KEYS = ("response_time_ms", "slo_violation_rate", "replica_seconds", "cold_starts", "dropped", "drop_rate")
 
 
@@ -462,27 +485,20 @@ class FaasVectorEnv(VectorEnv):
         mask = self._all.copy()
         metrics = self._metrics(m, mask)
         tot = self._tot
-        done = m["completed"]
-        w = np.where(step_mask, 1, 0)  # sub-envs reset in this step add nothing
-        tot["completed"] += done * w
-        tot["resp"] += m["response_time_ms"] * done * w
-        tot["viol"] += m["slo_violation_rate"] * done * w
-        tot["replica_s"] += metrics["replica_seconds"] * w
-        self._tot_cold += m["cold_starts"] * w
-        self._tot_dropped += m["dropped"] * w
-        tot["arrived"] += m["arrived"] * w
-        n = tot["completed"]
-        has = n != 0
-        safe = np.where(has, n, 1.0)
-        arr = tot["arrived"]
+        ep = np.empty((3, self.num_envs))
+        _episode_totals(
+            step_mask, m["response_time_ms"], m["slo_violation_rate"], m["completed"], m["replicas_desired"],
+            m["cold_starts"], m["dropped"], m["arrived"], self.interval_s, tot["completed"], tot["resp"],
+            tot["viol"], tot["replica_s"], tot["arrived"], self._tot_cold, self._tot_dropped, ep,
+        )
         ep_mask = step_mask.copy()
         episode = {
-            "response_time_ms": np.where(has, tot["resp"] / safe, 0.0),
-            "slo_violation_rate": np.where(has, tot["viol"] / safe, 0.0),
+            "response_time_ms": ep[0],
+            "slo_violation_rate": ep[1],
             "replica_seconds": tot["replica_s"].copy(),
             "cold_starts": self._tot_cold.copy(),
             "dropped": self._tot_dropped.copy(),
-            "drop_rate": np.where(arr != 0, self._tot_dropped / np.where(arr != 0, arr, 1.0), 0.0),
+            "drop_rate": ep[2],
         }
         for k in _EPISODE_KEYS:
             episode["_" + k] = ep_mask
