@@ -16,7 +16,7 @@ model (sequential sums, ``math.exp``), so compiled and interpreted runs agree bi
 * :class:`ScalingState`: the mutable state of ``num_envs`` clusters (arrays, shapes below).
 * :func:`reset_clusters`, :func:`scale` (a ``ScaleCommand``) and :func:`serve_window` (one control
   period, then the measured demand) work on it.
-* :func:`deployment_window`, :func:`piece`, :func:`fluid_piece`, :func:`stat_violation`,
+* :func:`deployment_window`, :func:`piece`, :func:`fluid_piece` (its fluid part :func:`fluid_run`), :func:`stat_violation`,
   :func:`fluid_violation`: the scalar pieces (also the placement layout's and the clairvoyant
   ``SimBackend.preview_site``'s model).
 """
@@ -505,23 +505,8 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
                 if B <= 0.0 and lam_t < cap:
                     t_f = 0.0
                 else:
-                    bmax = cap * timeout
-                    drift = lam_t - cap
-                    if drift >= 0.0:
-                        t_f = dur
-                    else:
-                        t_f = B / -drift
-                        if t_f > dur:
-                            t_f = dur
-                    B1 = B + drift * t_f
-                    drop = 0.0
-                    if B1 > bmax:
-                        drop = B1 - bmax
-                        B1 = bmax
-                        drop_total += drop
-                    w0 = (B if B < bmax else bmax) / cap
-                    w1 = B1 / cap
-                    n_f = lam_t * t_f - drop
+                    t_f, B1, drop, w0, w1, n_f = fluid_run(B, lam_t, cap, dur, timeout)
+                    drop_total += drop
                     if n_f > 0.0:
                         wsum_d += n_f * (0.5 * (w0 + w1) + inv_mu)
                         V += n_f * fluid_violation(w0, w1, slack, mu)
@@ -648,18 +633,14 @@ def deployment_window(c, pend_t, pend_c, n_pend, B, lam, rtt_ms, now, tau, mu, e
 
 
 @jit
-def fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack):
-    """A piece with a backlog or ``lam >= c mu``: deterministic fluid queue, then stationary if it drains.
+def fluid_run(B, lam, cap, dur, timeout):
+    """The deterministic fluid part of a piece: backlog ``B`` at the start, arrival rate ``lam``,
+    service capacity ``cap = c mu`` (requests/s), ``dur`` s, backlog capped at ``cap * timeout``.
 
-    The backlog grows (or drains) at ``lam - c mu``; a request arriving at backlog ``b``
-    waits ``b / (c mu)``; the backlog is capped at ``c mu timeout`` (the excess is dropped:
-    those clients time out). If the backlog empties inside the piece, the rest of the piece
-    is the stationary M/M/c regime (``row``: the Erlang C table row of ``c`` as an array).
-
-    Returns ``(sum of response times [s], expected SLA violations, accepted, dropped, backlog at the end)``.
+    Returns ``(t_f, B1, dropped, w0, w1, n_f)``: how long the backlog lasts inside the piece (s,
+    at most ``dur``), the backlog after it, the requests dropped at the cap, the queueing delay at
+    its start and end (s), and the requests accepted during it (may be <= 0 when all were dropped).
     """
-    cap = c * mu
-    inv_mu = 1.0 / mu
     bmax = cap * timeout
     drift = lam - cap
     if drift >= 0.0:
@@ -675,7 +656,23 @@ def fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack):
         B1 = bmax
     w0 = (B if B < bmax else bmax) / cap
     w1 = B1 / cap
-    n_f = lam * t_f - dropped
+    return t_f, B1, dropped, w0, w1, lam * t_f - dropped
+
+
+@jit
+def fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack):
+    """A piece with a backlog or ``lam >= c mu``: deterministic fluid queue, then stationary if it drains.
+
+    The backlog grows (or drains) at ``lam - c mu``; a request arriving at backlog ``b``
+    waits ``b / (c mu)``; the backlog is capped at ``c mu timeout`` (the excess is dropped:
+    those clients time out). If the backlog empties inside the piece, the rest of the piece
+    is the stationary M/M/c regime (``row``: the Erlang C table row of ``c`` as an array).
+
+    Returns ``(sum of response times [s], expected SLA violations, accepted, dropped, backlog at the end)``.
+    """
+    cap = c * mu
+    inv_mu = 1.0 / mu
+    t_f, B1, dropped, w0, w1, n_f = fluid_run(B, lam, cap, dur, timeout)
     if n_f < 0.0:
         n_f = 0.0
     wsum = n_f * (0.5 * (w0 + w1) + inv_mu)
