@@ -612,39 +612,30 @@ class SimBackend:
         ``rtt_to_nodes_ms`` is set in placement mode (the last window's users; after ``reset``, the
         first window's), ``None`` in scaling mode.
         """
+        st = self.state
         if self.mode == "placement":
             rtt_nodes = np.array(self.last_rtt_to_nodes_ms if self.t > 0 else self.next_window_rtt_ms(),
                                  dtype=np.float64)
-            st = self.state
-            return ClusterMeasurement(
-                time_s=self.now,
-                window_s=self.tau,
-                replicas_desired=st.desired[0].copy(),
-                replicas_ready=st.ready[0].copy(),
-                pods_per_node=self.pods_per_node(),
-                demand_rps=np.array(self.last_demand, dtype=np.float64),
-                latency_ms=np.array(self.last_latency_ms, dtype=np.float64),
-                mean_latency_ms=float(self.last_mean_latency_ms),
-                sla_violation_rate=float(self.last_sla),
-                failed_rps=float(self.last_failed_rps),
-                time_of_day_s=(self.workload.start_s + self.now) % 86400.0,
-                rtt_to_nodes_ms=rtt_nodes,
-                migrations=self.last_migrations,
-            )
-        st = self.state
+            demand = np.array(self.last_demand, dtype=np.float64)
+            latency = np.array(self.last_latency_ms, dtype=np.float64)
+            mean_ms, sla, failed = self.last_mean_latency_ms, self.last_sla, self.last_failed_rps
+        else:
+            rtt_nodes = None
+            demand, latency = st.demand_rps[0].copy(), st.latency_ms[0].copy()
+            mean_ms, sla, failed = st.mean_latency_ms[0], st.sla_violation_rate[0], st.failed_rps[0]
         return ClusterMeasurement(
             time_s=self.now,
             window_s=self.tau,
             replicas_desired=st.desired[0].copy(),
             replicas_ready=st.ready[0].copy(),
             pods_per_node=self.pods_per_node(),
-            demand_rps=st.demand_rps[0].copy(),
-            latency_ms=st.latency_ms[0].copy(),
-            mean_latency_ms=float(st.mean_latency_ms[0]),
-            sla_violation_rate=float(st.sla_violation_rate[0]),
-            failed_rps=float(st.failed_rps[0]),
-            time_of_day_s=(self.workload.start_s + self.now) % 86400.0,
-            rtt_to_nodes_ms=None,
+            demand_rps=demand,
+            latency_ms=latency,
+            mean_latency_ms=float(mean_ms),
+            sla_violation_rate=float(sla),
+            failed_rps=float(failed),
+            time_of_day_s=self.time_of_day_s,
+            rtt_to_nodes_ms=rtt_nodes,
             migrations=self.last_migrations,
         )
 
