@@ -122,15 +122,20 @@ def test_features_need_a_finite_faas_box():
         BurstPhaseFeatures(gym.spaces.Box(0.0, np.inf, shape=(11,)))
 
 
-def test_shipped_burst_phase_recipe_trains_and_evaluates_on_the_task_env():
+def _train_shipped(name, learning_starts, timesteps=200, seed=0):
+    """The shipped recipe ``name`` trained for ``timesteps`` steps (buffer 1000) with training seed ``seed``."""
     import torch
 
     torch.set_num_threads(1)
     task = TASKS[0]
-    (recipe,) = [r for r in task.recipes if r.name == "DQN-burst-phase"]
-    small = dataclasses.replace(recipe, timesteps=200, algo_kwargs={**recipe.algo_kwargs, "learning_starts": 50,
-                                                                     "buffer_size": 1000})
-    policy = small.train(task, small, 0)
+    (recipe,) = [r for r in task.recipes if r.name == name]
+    small = dataclasses.replace(recipe, timesteps=timesteps, algo_kwargs={**recipe.algo_kwargs, "buffer_size": 1000,
+                                                                           "learning_starts": learning_starts})
+    return task, small.train(task, small, seed)
+
+
+def test_shipped_burst_phase_recipe_trains_and_evaluates_on_the_task_env():
+    task, policy = _train_shipped("DQN-burst-phase", learning_starts=50)
     assert isinstance(policy, BurstPhasePolicy) and policy.name == "DQN-burst-phase"
     r = evaluate(task.make_env(), policy, seeds=[10_000], step_limit=20)
     assert r.values("length") == [20]
@@ -215,21 +220,13 @@ def test_residual_bad_rule_parameter_and_action_are_named():
 
 
 def test_shipped_residual_recipe_starts_at_the_rule_and_trains():
-    import torch
-
-    torch.set_num_threads(1)
-    task = TASKS[0]
-    (recipe,) = [r for r in task.recipes if r.name == "DQN-residual-idle-gap"]
     # no gradient step yet (learning_starts > timesteps): the greedy policy must be the rule itself
-    small = dataclasses.replace(recipe, timesteps=200, algo_kwargs={**recipe.algo_kwargs, "learning_starts": 1000,
-                                                                     "buffer_size": 1000})
-    policy = small.train(task, small, 0)
+    task, policy = _train_shipped("DQN-residual-idle-gap", learning_starts=1000)
     assert isinstance(policy, ResidualIdleGapPolicy) and policy.name == "DQN-residual-idle-gap"
     rule = IdleGapPolicy.from_env(task.make_env(), **TUNED["idle_gap"])
     seeds = [10_000, 10_001]
     np.testing.assert_array_equal(evaluate(task.make_env(), policy, seeds=seeds).values("return"),
                                   evaluate(task.make_env(), rule, seeds=seeds).values("return"))
-    small = dataclasses.replace(recipe, timesteps=300, algo_kwargs={**recipe.algo_kwargs, "learning_starts": 50,
-                                                                     "buffer_size": 1000})
-    r = evaluate(task.make_env(), small.train(task, small, 1), seeds=[10_000], step_limit=20)
+    _, trained = _train_shipped("DQN-residual-idle-gap", learning_starts=50, timesteps=300, seed=1)
+    r = evaluate(task.make_env(), trained, seeds=[10_000], step_limit=20)
     assert r.values("length") == [20]
