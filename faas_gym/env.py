@@ -51,8 +51,8 @@ def observation_values(
     time_s, replicas, cpu, mem, rt, rate, thr, cold, queue, desired, start_s, mx, rt_cap, rate_cap, q_cap, ops
 ):
     """The 11 observation values (table of :class:`FaasAutoscalingEnv`) saturated at their caps, as a
-    tuple (Python floats/ints with :class:`~faas_gym.backends.fluid.ScalarOps`, arrays over the env
-    axis with :class:`~faas_gym.backends.fluid.ArrayOps`); one source for the single and vector env."""
+    tuple of Python floats/ints; one source for the single env (``where`` rewritten to if-expressions)
+    and the vector env's compiled kernel (:mod:`faas_gym.backends.fluid`)."""
     phase = 2.0 * math.pi * ((start_s + time_s) % DAY_S) / DAY_S
     return (
         where(replicas < mx, replicas, mx),

@@ -1,31 +1,20 @@
-"""The fluid model's per-interval math, written once for one env (Python floats) or many (numpy arrays).
+"""The fluid model's per-interval math, written once for one env (Python floats) and many (a compiled loop).
 
 :class:`~faas_gym.backends.sim.SimBackend` (one function, Python scalars) and
 :class:`~faas_gym.vector.FaasVectorEnv` (``num_envs`` functions, a compiled loop over them: :data:`compiled`)
 run the same source here; the model is described in :mod:`faas_gym.backends.sim`. The functions below are
-written over arrays with ``where`` (``numpy.where``); :data:`scalar` holds the same functions
-compiled from the same source with every ``where(c, a, b)`` turned into ``(a if c else b)`` (an AST
-rewrite at import: Python floats pay no ufunc overhead and evaluate only the branch taken). The
-selected value is computed by the same floating-point operations in the same order either way, so
-a sub-env of the vector env reproduces the single env bit for bit. Each function also takes an
-``ops`` object (:class:`ScalarOps` or :class:`ArrayOps`) for rounding, counting and the two
-pieces below.
+written with ``where(c, a, b)``; :data:`scalar` holds the same functions compiled from the same
+source with every ``where(c, a, b)`` turned into ``(a if c else b)`` (an AST rewrite at import: only
+the branch taken is evaluated). Each function also takes an
+``ops`` object (:class:`ScalarOps`) for rounding, counting, Erlang C and the SLO tail.
 
 :data:`compiled` holds a third variant of the same source for the native vector env's per-sub-env
 loop: the same ``where`` -> ``IfExp`` rewrite, ``ops.NAME`` replaced by compiled scalar operations
 (:data:`COMPILED_OPS`: Erlang C by the recursion without a memo, :func:`slo_tail_scalar` with a
 compiled bisect), compiled with numba (no fastmath; interpreted where numba is missing or
-``NUMBA_DISABLE_JIT=1``); tests check it equals the single env bit for bit.
-
-The array evaluation (``numpy`` arrays with :class:`ArrayOps`) is kept as a reference and tested
-equal to the scalar one; no env calls it since the vector env runs :data:`compiled`.
-
-Two pieces have a scalar and an array evaluation of one formula (tested equal, bit for bit): Erlang
-C at a non-integer server count (the scalar path memoises :func:`lwmecps_gym.core.queueing.erlang_c`;
-the array path tabulates the same Erlang B recursion per offered load) and the SLO-violation tail
-(the scalar path sums the terms with an early exit; the array path sums the same terms, in the same
-order, as a matrix over the 16 service-time quantiles, with ``math.exp`` per term because
-``numpy.exp`` may differ from libm's in the last bit).
+``NUMBA_DISABLE_JIT=1``). Both variants compute the selected value by the same floating-point
+operations in the same order, so a sub-env of the vector env reproduces the single env bit for bit
+(tested).
 """
 
 from __future__ import annotations
@@ -148,7 +137,7 @@ class ScalarOps:
 
     Erlang C comes from Erlang B rows kept per offered load ``a`` (``B(k, a)`` for ``k = 0, 1, ...``
     by the recursion of :func:`lwmecps_gym.core.queueing.erlang_b`, extended on demand), so a load
-    seen once serves every server count: the same numbers as :meth:`ArrayOps.erlang_c`'s table and
+    seen once serves every server count: the same numbers
     as :func:`~lwmecps_gym.core.queueing.erlang_c`. At most ``MEMO_MAX_ENTRIES`` rows (``array('d')``,
     ~2 MB at 64 servers; a bursty day workload sees a few thousand loads).
     """
@@ -196,135 +185,7 @@ class ScalarOps:
     slo_tail = staticmethod(slo_tail_scalar)
 
 
-class ArrayOps:
-    """Operations on float64/int64 arrays over the env axis (many envs).
-
-    Args:
-        max_servers: the largest server count ``c`` (``concurrency * max_replicas``) Erlang C is asked for.
-
-    Erlang C comes from a table of Erlang B values: one row per offered load ``a`` seen so far (sorted,
-    found with ``searchsorted``), holding ``B(k, a)`` for ``k = 0 .. max_servers + 1`` from the
-    recursion of :func:`lwmecps_gym.core.queueing.erlang_b` (so the same numbers). With renewal
-    workloads ``a`` takes one value per arrival count, so after a warm-up nearly every lookup hits;
-    the table is emptied beyond ``ERLANG_ROWS`` rows (~4 MB at 64 servers).
-    """
-
-    ERLANG_ROWS = 8192
-
-    def __init__(self, max_servers: int = 64):
-        self.kmax = int(max_servers) + 1
-        self._keys = np.empty(0)
-        self._table = np.empty((0, self.kmax + 1))
-
-    @staticmethod
-    def rint(x):
-        return np.rint(x).astype(np.int64)
-
-    @staticmethod
-    def count_le(sq, x):
-        return np.searchsorted(np.asarray(sq), x, side="right")
-
-    sin = staticmethod(np.sin)
-    cos = staticmethod(np.cos)
-
-    def _rows_of(self, a: np.ndarray) -> np.ndarray:
-        """Table rows of the loads ``a`` (rows for new loads are computed and inserted first)."""
-        keys = self._keys
-        pos = np.searchsorted(keys, a)
-        hit = keys[np.minimum(pos, keys.size - 1)] == a if keys.size else np.zeros(a.size, dtype=bool)
-        if not hit.all():
-            new = np.unique(a[~hit])
-            b = np.empty((new.size, self.kmax + 1))
-            b[:, 0] = 1.0
-            for k in range(1, self.kmax + 1):  # B(k) = a B(k-1) / (k + a B(k-1))
-                t = new * b[:, k - 1]
-                b[:, k] = t / (k + t)
-            if keys.size + new.size > self.ERLANG_ROWS:
-                keys, table = np.empty(0), np.empty((0, self.kmax + 1))
-            else:
-                table = self._table
-            at = np.searchsorted(keys, new)
-            self._keys = np.insert(keys, at, new)
-            self._table = np.insert(table, at, b, axis=0)
-            pos = np.searchsorted(self._keys, a)
-        return pos
-
-    def erlang_c(self, mask, c, a):
-        """Array :meth:`ScalarOps.erlang_c` (0.0 where ``mask`` is false): the same interpolation
-        between ``floor(c)`` and ``floor(c) + 1`` servers, from the Erlang B table."""
-        out = np.zeros(c.shape)
-        idx = np.flatnonzero(mask)
-        if idx.size == 0:
-            return out
-        cc, aa = c[idx], a[idx]
-        lo = cc.astype(np.int64)
-        if int(lo.max()) + 1 > self.kmax:
-            out[idx] = _erlang_c_interp_array(cc, aa)
-            return out
-        rows = self._rows_of(aa)
-        frac = cc - lo
-        c_lo = _erlang_c_from_b(self._table[rows, lo], lo, aa)
-        need = frac > 1e-12
-        if need.any():
-            c_hi = _erlang_c_from_b(self._table[rows, lo + 1], lo + 1, aa)
-            c_lo = np.where(need, c_lo + frac * (c_hi - c_lo), c_lo)
-        out[idx] = c_lo
-        return out
-
-    @staticmethod
-    def slo_tail(mask, pw, wq, x0, sq):
-        """Array :meth:`ScalarOps.slo_tail`: the same terms in the same order, as a matrix over the
-        quantiles (the running sum is ``numpy.cumsum``, sequential like the scalar loop)."""
-        out = np.zeros(pw.shape)
-        idx = np.flatnonzero(mask)
-        if idx.size == 0:
-            return out
-        sqa = np.asarray(sq)[::-1]  # descending: the scalar loop's order
-        n = sqa.size
-        p, x = pw[idx, None], x0[idx, None]
-        theta = p / wq[idx, None]
-        below = sqa < x  # j < k
-        arg = (-theta * np.where(below, x - sqa, 0.0))[below]
-        e = np.zeros(below.shape)
-        e[below] = [_exp(v) for v in arg.tolist()]  # libm's exp, as the scalar loop (numpy's may differ in the last bit)
-        term = p * e
-        small = below & (term < 1e-12)
-        stopped = np.zeros_like(small)  # a term < 1e-12 was added at a larger j: the loop broke
-        stopped[:, 1:] = np.logical_or.accumulate(small, axis=1)[:, :-1]
-        terms = np.where(below & ~stopped, term, 0.0)
-        k = below.sum(axis=1)
-        acc = np.empty((idx.size, n + 1))
-        acc[:, 0] = n - k
-        acc[:, 1:] = terms
-        out[idx] = np.cumsum(acc, axis=1)[:, -1] / n
-        return out
-
-
-def _erlang_c_from_b(b: np.ndarray, n: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """:func:`~lwmecps_gym.core.queueing.erlang_c` from Erlang B ``b = B(n, a)``, elementwise (same operations)."""
-    nf = n.astype(np.float64)
-    val = b / (1.0 - (a / np.where(nf > 0, nf, 1.0)) * (1.0 - b))
-    return np.where((n <= 0) | (a >= nf), 1.0, np.where(a <= 0.0, 0.0, val))
-
-
-def _erlang_c_interp_array(c: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """:meth:`ScalarOps.erlang_c` over arrays (same operations per element), by the recursion (loads beyond
-    the table's server range)."""
-    lo = c.astype(np.int64)
-    frac = c - lo
-    kmax = int(lo.max()) + 1
-    b = np.empty((kmax + 1, c.size))
-    b[0] = 1.0
-    for k in range(1, kmax + 1):
-        t = a * b[k - 1]
-        b[k] = t / (k + t)
-    cols = np.arange(c.size)
-    c_lo = _erlang_c_from_b(b[lo, cols], lo, a)
-    c_hi = _erlang_c_from_b(b[lo + 1, cols], lo + 1, a)
-    return np.where(frac <= 1e-12, c_lo, c_lo + frac * (c_hi - c_lo))
-
-
-where = np.where  # the array meaning of ``where`` in the functions below (see :data:`scalar`)
+where = np.where  # the plain meaning of ``where`` in the source below (the variants rewrite it)
 
 
 def fluid_window(q0, wait_area, slot_s, arrived, mean_count, dt, p: FluidParams, ops):
@@ -338,8 +199,7 @@ def fluid_window(q0, wait_area, slot_s, arrived, mean_count, dt, p: FluidParams,
         mean_count: their expected number, or a negative value if the workload cannot say.
         dt: window length, s (a Python float).
         p: the function's :class:`FluidParams`.
-        ops: :class:`ScalarOps` or :class:`ArrayOps` instance (all of the above scalars or
-            equal-length arrays accordingly; ``dt`` is always a scalar).
+        ops: a :class:`ScalarOps` instance (the compiled variant uses :data:`COMPILED_OPS` instead).
 
     Returns:
         ``(q1, wait_area1, dropped, busy_s, resp_s, slo_violation_rate, lq)``: backlog at the end,

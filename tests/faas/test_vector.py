@@ -134,25 +134,6 @@ def test_bad_arguments_name_the_parameter():
         venv.reset(seed=-1)
 
 
-def test_array_and_scalar_erlang_and_tail_agree():
-    # the two pieces with a scalar and an array evaluation (faas_gym.backends.fluid docstring)
-    rng = np.random.default_rng(0)
-    c = np.concatenate([rng.integers(1, 64, 300).astype(float), rng.uniform(0.5, 64.0, 300)])
-    a = c * rng.uniform(0.05, 0.99, c.size)
-    s, arr = fluid.ScalarOps(), fluid.ArrayOps(max_servers=64)
-    mask = np.ones(c.size, dtype=bool)
-    got = arr.erlang_c(mask, c, a)
-    want = np.array([s.erlang_c(True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)])
-    assert np.array_equal(got, want)  # same recursion, bit for bit
-    whole = c == np.floor(c)
-    assert np.array_equal(want[whole], [erlang_c(int(x), y) for x, y in zip(c[whole], a[whole], strict=True)])
-    sq = tuple(np.sort(rng.exponential(1.0, 16)).tolist())
-    pw, wq, x0 = rng.uniform(1e-4, 1, 400), rng.uniform(1e-3, 30, 400), rng.uniform(-1, 8, 400)
-    got = arr.slo_tail(np.ones(400, dtype=bool), pw, wq, x0, sq)
-    want = np.array([s.slo_tail(True, *v, sq) for v in zip(pw.tolist(), wq.tolist(), x0.tolist(), strict=True)])
-    assert np.array_equal(got, want)
-
-
 def test_compiled_scalar_ops_agree_with_the_single_env_ones():
     # the vector env's kernel (numba where installed) evaluates Erlang C without the memo and the
     # tail from the same source with a compiled bisect: same numbers as ScalarOps, bit for bit
@@ -162,7 +143,11 @@ def test_compiled_scalar_ops_agree_with_the_single_env_ones():
     s = fluid.ScalarOps()
     erl = fluid.COMPILED_OPS["_ops_erlang_c"]
     got = [erl(True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)]
-    assert got == [s.erlang_c(True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)]
+    want = [s.erlang_c(True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)]
+    assert got == want
+    # at whole server counts below saturation both are the core Erlang C (lwmecps_gym.core.queueing)
+    whole = [(x, y, w) for x, y, w in zip(c.tolist(), a.tolist(), want, strict=True) if x == int(x) and 0 < y < x]
+    assert whole and all(w == erlang_c(int(x), y) for x, y, w in whole)
     assert erl(False, 3.0, 1.0) == 0.0
     sq = np.sort(rng.exponential(1.0, 16))
     tail = fluid.COMPILED_OPS["_ops_slo_tail"]
