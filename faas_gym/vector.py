@@ -9,9 +9,11 @@ and actions: the per-interval model math (:mod:`faas_gym.backends.fluid`), the r
 (:func:`faas_gym.env.observation_values`, :func:`faas_gym.env.reward_value`) are compiled from the
 same source the single env runs (:func:`faas_gym.backends.fluid.compiled_variant`), the arrival
 counts come from one workload stream per sub-env seeded exactly as the single env seeds its
-simulator, and the replica life cycle (cold starts, keep-alive pool) is :meth:`SimBackend.apply
-<faas_gym.backends.sim.SimBackend.apply>` per sub-env over rows of ready and expiry times.
-Observations, rewards and info match the single env's bit for bit.
+simulator. The one piece NOT shared is the replica life cycle (cold starts, keep-alive pool):
+``_apply_row`` re-implements :meth:`SimBackend.apply <faas_gym.backends.sim.SimBackend.apply>`'s
+fluid-model branch over array rows of ready and expiry times (the single env keeps lists and, for the
+DES, a slot heap); tests/faas/test_vector.py holds the two equal, including cold starts longer than
+an interval and keep-alive revivals. Observations, rewards and info match the single env's bit for bit.
 
 Only the fluid model (``sim_config["model"] == "fluid"``, the default) with the simulator backend is
 batched; the exact DES (``model="des"``, e.g. ``faas_gym/AutoscalingBursty-v0``) and real backends are
@@ -67,7 +69,8 @@ _reward_value = fluid.compiled_variant(reward_value)
 
 @fluid.jit
 def _apply_row(i, n, t, ready, pool, live, cold, cold_start_s, keep_alive_s):
-    """:meth:`SimBackend.apply` (scale to ``n`` replicas now) for sub-env ``i``, on its rows of ``ready``
+    """The fluid branch of :meth:`SimBackend.apply` (scale to ``n`` replicas now; a second copy, tested
+    equal) for sub-env ``i``, on its rows of ``ready``
     (sorted ready times of the live replicas first, ``+inf`` padding) and ``pool`` (expiry times of
     kept-alive replicas, ``-inf`` for free slots; live + kept <= max_replicas always)."""
     cur = live[i]
