@@ -61,6 +61,7 @@ class WeightCodec:
     def __init__(self, action_mode: str, levels: Sequence[float], weight_range: tuple[float, float], n: int):
         self.action_mode = action_mode
         self.levels = tuple(float(x) for x in levels)
+        self._level_of = dict(enumerate(self.levels))  # action index -> weight (decode's lookup)
         self.w_min, self.w_max = float(weight_range[0]), float(weight_range[1])
         self._lmin = math.log(self.w_min)
         self._lspan = math.log(self.w_max) - self._lmin
@@ -85,12 +86,10 @@ class WeightCodec:
             if a.dtype.kind not in "iu":
                 raise ValueError(f"discrete action must be integers (weight-level indices), got dtype {a.dtype}")
             al = a.tolist()
-            lv = self.levels
-            k = len(lv)
-            for v in al:
-                if v < 0 or v >= k:
-                    raise ValueError(f"discrete action entries must be in [0, {k - 1}], got {al}")
-            return [lv[v] for v in al]
+            try:  # a dict, not the tuple of levels: a negative index is a KeyError, not the level from the end
+                return [self._level_of[v] for v in al]
+            except KeyError:
+                raise ValueError(f"discrete action entries must be in [0, {len(self.levels) - 1}], got {al}") from None
         if a.dtype.kind != "f":
             raise ValueError(f"continuous action must be floats, got dtype {a.dtype}")
         al = a.tolist()
@@ -405,7 +404,8 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
         self._field_idx = GT_NAMES.index(self.reward_field) if self._field_gt else FEATURE_NAMES.index(self.reward_field)
         self._weights = [1.0] * n
         self._x_prev: Sequence[float] | None = None  # previous step's reward input (reward_smoothing)
-        self._x_memo: tuple[Any, list[float], float] = (None, [], 1.0)  # (m, reward input, its Jain index)
+        # (m, reward input, its Jain index, m.active as a list): the reward and info share one pass over m
+        self._x_memo: tuple[Any, list[float], float, list[bool]] = (None, [], 1.0, [])
         self._cap = getattr(self.backend, "configured_capacity", None)
 
     # ------------------------------------------------------------------ aliases (seed names)
@@ -470,11 +470,12 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
             o = o.reshape(-1)
         return o
 
-    def _reward_input(self, m: LBMeasurement) -> tuple[list[float], float]:
-        """Column ``reward_field`` of ``m`` over the active servers, and its Jain index (memoised for the last ``m``)."""
+    def _reward_input(self, m: LBMeasurement) -> tuple[list[float], float, list[bool]]:
+        """Column ``reward_field`` of ``m`` over the active servers, its Jain index and ``m.active`` as a
+        list (memoised for the last ``m``)."""
         memo = self._x_memo
         if memo[0] is m:
-            return memo[1], memo[2]
+            return memo[1], memo[2], memo[3]
         k = self._field_idx
         act = m.active.tolist()
         if self._field_gt:
@@ -487,20 +488,19 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
         else:
             x = [v for v, a in zip(m.features[:, k].tolist(), act, strict=True) if a]
         jx = jain(x)
-        self._x_memo = (m, x, jx)
-        return x, jx
+        self._x_memo = (m, x, jx, act)
+        return x, jx, act
 
     def reward(self, m: LBMeasurement) -> float:
         """``reward_type`` of column ``reward_field`` over the active servers (smoothed if asked)."""
-        x, jx = self._reward_input(m)
+        x, jx, _ = self._reward_input(m)
         if self.reward_smoothing is None and self._reward_fn is jain:
             return jx
         return float(self._reward_fn(smoothed(self._x_prev, x, self.reward_smoothing)))
 
     def info(self, m: LBMeasurement) -> dict[str, Any]:
         gt = m.ground_truth
-        act = m.active.tolist()
-        x, jx = self._reward_input(m)
+        x, jx, act = self._reward_input(m)
         su = sq = 0.0
         nq = 0.0
         for row, a in zip(gt.tolist(), act, strict=True):

@@ -21,7 +21,7 @@ from lwmecps_gym.core.policy import BasePolicy
 from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_seed, resolve_alias, unset
 from marllb_env.backend import MultiLBBackend, MultiLBMeasurement, MultiSimBackend
-from marllb_env.rewards import REWARD_FUNCTIONS, fairness
+from marllb_env.rewards import REWARD_FUNCTIONS, get_reward_function, jain
 from marllb_env.sim import FEATURE_NAMES, as_server_specs
 
 with extra_hint("marllb_env's multi-agent env (parallel_env)"):  # names the 'marl' extra if pettingzoo is missing
@@ -202,6 +202,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self.reward_field = check_choice("reward_field", reward_field, FEATURE_NAMES)
         self._field_idx = FEATURE_NAMES.index(self.reward_field)
         self.reward_type = check_choice("reward_type", reward_type, REWARD_TYPES)
+        self._reward_fn = get_reward_function(self.reward_type)
         self.dispatch = check_choice("dispatch", dispatch, DISPATCH)
         self.backend_name = check_choice("backend", backend, ("sim", "shm"))
         if self.backend_name == "shm" and self.dispatch != "sed":
@@ -228,6 +229,8 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         self._obs_high_tol = self._obs_high * (1.0 + 1e-6)
         self._check_bounds = self.backend_name != "sim"
         self._levels = levels.tolist()
+        self._level_of = dict(enumerate(self._levels))  # action index -> weight
+        self._act_shape = (n,)
         self._obs_space = spaces.Box(0.0, self._obs_high, dtype=np.float32)
         self._act_space = spaces.MultiDiscrete([levels.size] * n)
         self.state_space = spaces.Box(
@@ -285,25 +288,33 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         return f
 
     def _obs(self, m: MultiLBMeasurement) -> dict[str, np.ndarray]:
-        f = np.minimum(self._features(m).astype(np.float32).reshape(self.n_lbs, -1), self._obs_high)
-        return {a: f[i].copy() for i, a in enumerate(self.possible_agents) if a in self.agents}
+        # float32 rows within the bounds; every agent gets its row of one fresh array (the active
+        # agents are all agents: they leave together); dtype=float32 rounds before the minimum,
+        # as astype(float32) would
+        f = np.minimum(self._features(m).reshape(self.n_lbs, -1), self._obs_high, dtype=np.float32)
+        return dict(zip(self.agents, f, strict=True))
 
-    def _reward(self, m: MultiLBMeasurement) -> float:
-        # the field averaged over LBs (MARLLB QMIX), over the active servers; Python floats: the
-        # arrays are tiny, and numpy's mean over axis 0 adds the LBs in this same order
-        cols = m.features[:, :, self._field_idx].T.tolist()
+    def _fairness(self, fn: Any, x: list[float]) -> float:
+        """``fn`` (a :data:`marllb_env.rewards.REWARD_FUNCTIONS` entry) of ``x``, a non-empty list of floats."""
+        if not x:
+            raise ValueError("fairness needs at least one value")
+        return float(fn(x))
+
+    def _reward(self, m: MultiLBMeasurement, act: list[bool]) -> float:
+        # the field averaged over LBs (MARLLB QMIX), over the active servers (``act``, a list);
+        # Python floats: the arrays are tiny, and numpy's mean over axis 0 adds the LBs in this same order
         n = self.n_lbs
-        x = [sum(c) / n for c, a in zip(cols, m.active.tolist(), strict=True) if a]
-        return fairness(self.reward_type, x)
+        x = [sum(c) / n for c, a in zip(m.features[:, :, self._field_idx].T.tolist(), act, strict=True) if a]
+        return self._fairness(self._reward_fn, x)
 
-    def _metrics(self, m: MultiLBMeasurement) -> dict[str, float]:
-        util = [u for u, a in zip(m.cpu_util.tolist(), m.active.tolist(), strict=True) if a]
+    def _metrics(self, m: MultiLBMeasurement, act: list[bool]) -> dict[str, float]:
+        util = [u for u, a in zip(m.cpu_util.tolist(), act, strict=True) if a]
         completed = m.completed
         return {
             "fct_mean_s": m.fct_sum_s / completed if completed else 0.0,
             "completed": float(completed),
             "rejects": float(m.rejects),
-            "jain_util": fairness("jain", [u if u > 0.0 else 0.0 for u in util]),
+            "jain_util": self._fairness(jain, [u if u > 0.0 else 0.0 for u in util]),
             # numpy's float64 mean is a plain left-to-right sum below 8 values (pairwise beyond)
             "utilization": sum(util) / len(util) if len(util) < 8 else float(np.mean(util)),
         }
@@ -326,17 +337,21 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         return np.minimum(s, self.state_space.high)
 
     def _weights(self, action: Any, agent: str) -> list[float]:
-        """Agent ``agent``'s weights (``n_servers`` floats, a list: the simulator's cheap path) for ``action``."""
+        """Agent ``agent``'s weights (``n_servers`` floats, a list: the simulator's cheap path) for ``action``.
+
+        Raises:
+            ValueError: not an integer array of shape ``(n_servers,)``, or an index outside ``[0, K)``.
+        """
         a = action if type(action) is np.ndarray else np.asarray(action)
-        if a.shape != (self.n_servers,) or a.dtype.kind not in "iu":
+        if a.shape != self._act_shape or a.dtype.kind not in "iu":
             raise ValueError(
                 f"action of {agent} must be an integer array of shape ({self.n_servers},), got {a.dtype} {a.shape}"
             )
         al = a.tolist()
-        lv = self._levels
-        if min(al) < 0 or max(al) >= len(lv):
-            raise ValueError(f"action of {agent} has indices outside [0, {len(lv)}): {al}")
-        return [lv[i] for i in al]
+        try:  # a dict, not the list of levels: a negative index is a KeyError, not the level from the end
+            return [self._level_of[i] for i in al]
+        except KeyError:
+            raise ValueError(f"action of {agent} has indices outside [0, {len(self._levels)}): {al}") from None
 
     # ------------------------------------------------------------------ API
     def reset(self, seed: int | None = None, options: dict | None = None):
@@ -354,38 +369,40 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         return self._obs(m), {a: {"step": 0} for a in self.agents}
 
     def step(self, actions: dict[str, Any]):
-        if not self.agents:
+        agents = self.agents
+        if not agents:
             raise RuntimeError("step() called on a finished episode; call reset()")
-        if not isinstance(actions, Mapping):
-            raise TypeError(f"actions must be a dict agent -> action for agents {self.agents}, "
+        if type(actions) is not dict and not isinstance(actions, Mapping):
+            raise TypeError(f"actions must be a dict agent -> action for agents {agents}, "
                             f"got {type(actions).__name__}")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"actions missing for agents {missing}")
-        unknown = [a for a in actions if a not in self.agents]
-        if unknown:
-            raise ValueError(f"actions given for unknown agents {unknown}; the agents are {self.agents}")
-        weights = [self._weights(actions[a], a) for a in self.possible_agents]
-        self.backend.apply(weights)
-        self.backend.advance(self.interval_s)
-        m = self._m = self.backend.observe()
+        if len(actions) != len(agents) or not all(a in actions for a in agents):  # else exactly the agents
+            missing = [a for a in agents if a not in actions]
+            if missing:
+                raise ValueError(f"actions missing for agents {missing}")
+            unknown = [a for a in actions if a not in agents]
+            raise ValueError(f"actions given for unknown agents {unknown}; the agents are {agents}")
+        weights = [self._weights(actions[a], a) for a in agents]  # agents leave together: all of them
+        backend = self.backend
+        backend.apply(weights)
+        backend.advance(self.interval_s)
+        m = self._m = backend.observe()
         self._t += 1
-        reward = self._reward(m)
-        metrics = self._metrics(m)
+        act = m.active.tolist()
+        reward = self._reward(m, act)
+        metrics = self._metrics(m, act)
         self._jain_sum += metrics["jain_util"]
         self._rejects_total += metrics["rejects"]
         terminated = bool(m.workload_ended)
-        truncated = bool(self._t >= self.max_steps) and not terminated
+        truncated = self._t >= self.max_steps and not terminated
         info: dict[str, Any] = {"step": self._t, "time_s": m.time_s, "metrics": metrics}
         if terminated or truncated:
             info["episode_metrics"] = self.episode_metrics()
         obs = self._obs(m)
         if self._renderer is not None:
             self._record_frame(np.array(weights), m, metrics)
-        agents = list(self.agents)
-        rewards = {a: float(reward) for a in agents}
-        terms = {a: terminated for a in agents}
-        truncs = {a: truncated for a in agents}
+        rewards = dict.fromkeys(agents, reward)
+        terms = dict.fromkeys(agents, terminated)
+        truncs = dict.fromkeys(agents, truncated)
         infos = {a: {**info, "metrics": dict(metrics)} for a in agents}
         if terminated or truncated:
             self.agents = []

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from operator import mul
 
 _EPS_LOG = 1e-12
 
@@ -45,7 +46,7 @@ def jain(x: Sequence[float]) -> float:
     s = sum(x)
     if s <= 0.0:
         return 1.0
-    return s * s / (len(x) * sum(v * v for v in x))
+    return s * s / (len(x) * sum(map(mul, x, x)))
 
 
 def product(x: Sequence[float]) -> float:
