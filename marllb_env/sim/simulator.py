@@ -35,32 +35,33 @@ Randomness
     dispatch). Two runs with the same workload seed see the same flows whatever the
     policy does.
 
-Implementation: per server a virtual clock ``V_j`` (attained service per in-service
-flow) and a heap of finish tags ``V_arrival + s``; the next departure time of each
-server in a list whose minimum (O(n_servers), in C) is the next departure event.
-The processor-sharing rate is :func:`lwmecps_gym.core.queueing.ps_rate` everywhere (the hot
-departure loop inlines only the bookkeeping around it; measured: calling the core function
-there costs nothing measurable). All time-advance logic lives here: backends read
+Implementation: the state lives in arrays and the events run in one compiled loop
+(:mod:`marllb_env.sim.kernel`, numba; the same Python source runs interpreted where numba is
+missing): per server a virtual clock ``V_j`` (attained service per in-service flow) and a binary
+heap of finish tags ``V_arrival + s``; the earliest next departure over the servers is the next
+departure event. The processor-sharing rate is :func:`lwmecps_gym.core.queueing.ps_rate` (compiled
+from its source). This class validates, schedules control events, feeds the loop its arrival
+batches and uniforms, grows its buffers and serves the observation API; backends read
 :meth:`FlowSimulator.snapshot` and never the simulator's internals.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from heapq import heappop, heappush
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from lwmecps_gym.core.queueing import ps_rate
 from lwmecps_gym.core.seeding import streams_from_seed
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_positive
 from marllb_env.reservoir import STAT_NAMES
+from marllb_env.sim import kernel as kn
 from marllb_env.sim.dispatch import DISPATCH_MODES, HASH_BITS, build_alias, maglev_table
+from marllb_env.sim.kernel import COMPLETED, IN_PROGRESS, REJECTED  # noqa: F401  (FlowRecords.status codes)
 from marllb_env.traces import Workload, make_workload
 
 #: The 11 MARLLB features per server, in column order (``shm_proxy.FEATURE_AS_ALL``).
@@ -79,14 +80,7 @@ GROUND_TRUTH_NAMES: tuple[str, ...] = (
 )
 
 RESERVOIR_MODES = ("random_replacement", "algorithm_r")
-#: samples a reservoir takes between two reads of its statistics before it stops keeping its
-#: sorted copies up to date and sorts once at the next read (two ``sorted`` of 128 values cost
-#: about as much as this many incremental updates)
-LAZY_SORT_AFTER = 8
 INF = math.inf
-
-#: Flow status codes in :class:`FlowRecords`.
-IN_PROGRESS, COMPLETED, REJECTED = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -282,7 +276,8 @@ class FlowSimulator:
             seed: seeds both streams (ignored for a stream whose generator is given) by
                 :func:`lwmecps_gym.core.seeding.streams_from_seed`; ``None``: fresh OS entropy.
             workload_rng: generator for arrivals, sizes and flow hashes.
-            system_rng: generator for tie breaks, reservoir slots, sampling.
+            system_rng: generator for tie breaks, reservoir slots, sampling. The simulator draws
+                its uniforms in blocks of 4096 ahead of use, so share it with nothing else.
         """
         if workload_rng is None or system_rng is None:
             streams = streams_from_seed(seed)
@@ -290,80 +285,67 @@ class FlowSimulator:
             system_rng = system_rng or streams.system
         self._wrng = workload_rng
         self._srng = system_rng
-        self._ub: list[float] = []
-        self._ui = 4096
         S, L, K = self.n_servers, self.n_lbs, self.reservoir_size
         self.now = 0.0
         specs = self._specs0
-        self._cpus = [float(s.cpus) for s in specs]
-        self._speed = [float(s.speed) for s in specs]
-        self._nw = [int(s.n_workers) for s in specs]
-        self._bl = [int(s.backlog) for s in specs]
-        self._nserv = [0] * S
-        self._V = [0.0] * S
-        self._T = [0.0] * S
-        self._busy = [0.0] * S  # busy core-seconds
-        self._sumF = [0.0] * S
-        self._wwork = [0.0] * S
-        self._heaps: list[list[tuple[float, int]]] = [[] for _ in range(S)]
-        self._waitq: list[deque[int]] = [deque() for _ in range(S)]
-        self._nd = [INF] * S  # next departure time per server
+        self._srv_f = np.zeros((8, S))
+        self._srv_f[kn.CPUS] = [s.cpus for s in specs]
+        self._srv_f[kn.SPEED] = [s.speed for s in specs]
+        self._srv_f[kn.ND] = INF
+        self._srv_i = np.zeros((8, S), dtype=np.int64)
+        self._srv_i[kn.NWORKERS] = [s.n_workers for s in specs]
+        self._srv_i[kn.BACKLOG] = [s.backlog for s in specs]
+        self._active = [True] * S
+        self._act = np.arange(S, dtype=np.int64)
+        h = min(max(s.n_workers for s in specs), 32)
+        q = min(max(max(s.backlog for s in specs), 1), 32)
+        self._heap_v = np.zeros((S, h))
+        self._heap_id = np.zeros((S, h), dtype=np.int64)
+        self._queue = np.zeros((S, q), dtype=np.int64)
+        self._flow_f = np.zeros((3, 1024))
+        self._flow_i = np.zeros((4, 1024), dtype=np.int64)
         self._ctl: list[tuple[float, int, str, tuple]] = []
         self._ctl_seq = 0
-        self._active = [True] * S
-        self._act = list(range(S))
         # per LB
         self._mode = [self._dispatch0] * L
+        self._lb_i = np.zeros((L, 5), dtype=np.int64)
+        self._lb_i[:, kn.MODE] = DISPATCH_MODES.index(self._dispatch0)
+        self._lb_fct = np.zeros(L)
         self._w = [[1.0] * S for _ in range(L)]
-        self._invw = [[1.0 / (1.0 + 1e-9)] * S for _ in range(L)]
-        self._alias: list[tuple[list[float], list[int]] | None] = [None] * L
-        self._maglev: tuple[int, ...] | None = None
-        self._on = [[0] * S for _ in range(L)]
-        self._ongoing: list[list[int]] = [[] for _ in range(L)]
-        # reservoirs [lb][server][kind] counts; kind 0 = FCT, 1 = flow duration
-        # reservoirs, one per (lb, server, kind), index r = (lb * S + j) * 2 + kind (0 FCT, 1 flow duration):
-        # slots (values, times, v * decay**(t0 - t)), sorted copies, running sums, filled count
+        self._invw = np.full((L, S), 1.0 / (1.0 + 1e-9))
+        self._n_on = np.zeros((L, S), dtype=np.int64)
+        self._ongoing = np.zeros((L, 64), dtype=np.int64)
+        self._alias_p = np.zeros((L, S))
+        self._alias_a = np.zeros((L, S), dtype=np.int64)
+        self._maglev = np.zeros(1, dtype=np.int64)
+        # reservoirs, one per (lb, server, kind), index r = (lb * S + j) * 2 + kind (0 FCT, 1 flow
+        # duration); "zero" mode starts with K filled (0, 0) slots as VPP
         R = L * S * 2
-        zero = self.empty_slots == "zero"
-        # per reservoir: [values, times, v * decay**(t0 - t), sorted values, sorted decayed, sum v, sum v^2,
-        # sum decayed, samples since the statistics were last read]; the sorted copies are None while
-        # stale (see _sample); "zero" mode starts with K (0, 0) slots as VPP
-        self._res = [
-            [[0.0] * K, [0.0] * K, [0.0] * K, [0.0] * K, [0.0] * K, 0.0, 0.0, 0.0, 0] if zero
-            else [[], [], [], [], [], 0.0, 0.0, 0.0, 0]
-            for _ in range(R)
-        ]
-        self._cache: list[list[float] | None] = [None] * R
-        self._rseen = [0] * R
-        self._t0 = 0.0
-        self._lninvd = -math.log(self.decay)
-        self._res_fast = self.reservoir_mode == "random_replacement" and self.keep_prob == 1.0
-        # flows
-        self._f_arr: list[float] = []
-        self._f_size: list[float] = []
-        self._f_lb: list[int] = []
-        self._f_srv: list[int] = []
-        self._f_done: list[float] = []
-        self._f_status: list[int] = []
-        self._f_pos: list[int] = []
-        # cumulative counters per LB and per server
-        self._c_arr = [0] * L
-        self._c_done = [0] * L
-        self._c_rej = [0] * L
-        self._c_fct = [0.0] * L
-        self._s_arr = [0] * S
-        self._s_done = [0] * S
-        self._s_rej = [0] * S
+        self._res_f = np.zeros((5, R, K))
+        self._res_s = np.zeros((R, 3))
+        self._res_i = np.zeros((R, 2), dtype=np.int64)
+        if self.empty_slots == "zero":
+            self._res_i[:, kn.R_N] = K
+        res_mode = (kn.RES_ALGORITHM_R if self.reservoir_mode == "algorithm_r"
+                    else kn.RES_FAST if self.keep_prob == 1.0 else kn.RES_KEEP)
+        self._unif = np.zeros(0)
+        self._sc_i = np.zeros(kn.N_SC_I, dtype=np.int64)
+        self._sc_i[kn.N_FD] = self.fd_samples_per_arrival
+        self._sc_i[kn.RES_MODE] = res_mode
+        self._sc_i[kn.N_ACT] = S
+        self._sc_i[kn.MARGIN] = kn.uniforms_per_event(S, self.fd_samples_per_arrival)
+        self._sc_f = np.zeros(kn.N_SC_F)
+        self._sc_f[kn.LN_INV_DECAY] = -math.log(self.decay)
+        self._sc_f[kn.KEEP_PROB] = self.keep_prob
+        self._sc_f[kn.DECAY] = self.decay
+        self._feat = np.zeros((S, len(FEATURE_NAMES)))
+        self._rebuild_tables()
         # workload
-        cap = sum(c * s for c, s in zip(self._cpus, self._speed, strict=True))
+        cap = sum(s.cpus * s.speed for s in specs)
         self._wl = iter(self.workload.batches(self._wrng, cap))
-        self._bt: list[float] = []
-        self._bs: list[float] = []
-        self._be: list[int] = []
-        self._bh: list[int] = []
-        self._bi = 0
-        self._ta = 0.0
-        self._load_next_arrival()
+        self._bt = self._bs = np.zeros(0)
+        self._be = self._bh = np.zeros(0, dtype=np.int64)
+        self._load_next_batch()
 
     # ------------------------------------------------------------------ control API
     def set_weights(self, lb: int, weights: Sequence[float] | np.ndarray) -> None:
@@ -394,11 +376,12 @@ class FlowSimulator:
                 raise ValueError(f"weights must be {bad}, got {wl}")
         if wl == self._w[lb]:
             return
-        if self._mode[lb] == "wcmp" and sum(wl[j] for j in self._act) <= 0:
+        if self._mode[lb] == "wcmp" and sum(wl[j] for j in self._active_ids()) <= 0:
             raise ValueError("wcmp needs a positive weight on at least one active server")
         self._w[lb] = wl
         self._invw[lb] = [1.0 / (x + 1e-9) for x in wl]
-        self._alias[lb] = None
+        if self._mode[lb] == "wcmp":
+            self._rebuild_tables()
 
     def weights(self, lb: int) -> np.ndarray:
         """LB ``lb``'s current weights, ``(n_servers,)`` float64."""
@@ -409,10 +392,11 @@ class FlowSimulator:
         check_choice("dispatch", mode, DISPATCH_MODES)
         lbs = range(self.n_lbs) if lb is None else [self._check_lb(lb)]
         for i in lbs:
-            if mode == "wcmp" and sum(self._w[i][j] for j in self._act) <= 0:
+            if mode == "wcmp" and sum(self._w[i][j] for j in self._active_ids()) <= 0:
                 raise ValueError("wcmp needs a positive weight on at least one active server")
             self._mode[i] = mode
-            self._alias[i] = None
+            self._lb_i[i, kn.MODE] = DISPATCH_MODES.index(mode)
+        self._rebuild_tables()
 
     def dispatch_mode(self, lb: int = 0) -> str:
         return self._mode[self._check_lb(lb)]
@@ -451,187 +435,70 @@ class FlowSimulator:
     def _apply_control(self, t: float, kind: str, args: tuple) -> None:
         if kind == "capacity":
             j, cpus, speed = args
-            self._advance_server(j, t)
+            kn.advance_server(self._srv_f, self._srv_i, j, t)
             if cpus is not None:
-                self._cpus[j] = float(cpus)
+                self._srv_f[kn.CPUS, j] = float(cpus)
             if speed is not None:
-                self._speed[j] = float(speed)
-            self._resched(j)
+                self._srv_f[kn.SPEED, j] = float(speed)
+            kn.reschedule(self._srv_f, self._srv_i, self._heap_v, j)
         else:
             j, flag = args
             act = [i for i in range(self.n_servers) if (flag if i == j else self._active[i])]
             if not act:
                 raise ValueError("at least one server must stay active")
             self._active[j] = flag
-            self._act = act
-            self._alias = [None] * self.n_lbs
-            self._maglev = None
+            self._act[: len(act)] = act
+            self._sc_i[kn.N_ACT] = len(act)
+            self._rebuild_tables()
+
+    def _active_ids(self) -> list[int]:
+        return self._act[: self._sc_i[kn.N_ACT]].tolist()
+
+    def _rebuild_tables(self) -> None:
+        """Vose alias tables of the LBs in ``wcmp`` mode and the Maglev table (if any LB uses it)
+        over the active servers; called whenever weights, modes or the active set change."""
+        act = self._active_ids()
+        for lb, mode in enumerate(self._mode):
+            if mode == "wcmp":
+                prob, alias = build_alias([self._w[lb][s] for s in act])
+                self._alias_p[lb, : len(act)] = prob
+                self._alias_a[lb, : len(act)] = alias
+        if "maglev" in self._mode:
+            self._maglev = _maglev_array(tuple(act), self.maglev_size)
 
     # ------------------------------------------------------------------ running
     def run_until(self, t_end: float) -> None:
-        """Process all events up to simulated time ``t_end`` (s) and set ``now = t_end``."""
+        """Process all events up to simulated time ``t_end`` (s) and set ``now = t_end``.
+
+        The events run in the compiled loop :func:`marllb_env.sim.kernel.run_events`; this method
+        serves its requests (next arrival batch, control events, uniforms, buffer room).
+        """
         if not t_end >= self.now:
             raise ValueError(f"run_until target {t_end!r} is before now={self.now!r}")
-        nd = self._nd
         ctl = self._ctl
-        ta = self._ta
-        if ta > t_end and not ctl and min(nd) > t_end:  # nothing happens in this interval
-            self.now = float(t_end)
-            self._rebase_decay()
-            return
-        # the event loop, arrivals and departures inlined (it is the hot loop): locals throughout
-        V, T, busy, cpus, speed, nserv = self._V, self._T, self._busy, self._cpus, self._speed, self._nserv
-        heaps, sumF, waitq, wwork, nw, bl = self._heaps, self._sumF, self._waitq, self._wwork, self._nw, self._bl
-        f_lb, f_done, f_status, f_arr, f_pos, f_size, f_srv = (
-            self._f_lb, self._f_done, self._f_status, self._f_arr, self._f_pos, self._f_size, self._f_srv
-        )
-        on, ongoing, c_done, c_fct, s_done = self._on, self._ongoing, self._c_done, self._c_fct, self._s_done
-        c_arr, s_arr, c_rej, s_rej = self._c_arr, self._s_arr, self._c_rej, self._s_rej
-        modes, invws = self._mode, self._invw
-        bt, bs, be, bh, bi = self._bt, self._bs, self._be, self._bh, self._bi
-        nb = len(bt)
-        sample = self._sample
-        rand = self._rand
-        S = self.n_servers
-        n_lbs = self.n_lbs
-        n_fd = range(self.fd_samples_per_arrival)
-        nan = math.nan
+        sc_i = self._sc_i
         while True:
-            td = min(nd)
-            t = td if td <= ta else ta
-            if ctl and ctl[0][0] < t:
+            code = kn.run_events(
+                t_end, ctl[0][0] if ctl else INF, self._srv_f, self._srv_i, self._act, self._heap_v,
+                self._heap_id, self._queue, self._flow_f, self._flow_i, self._lb_i, self._lb_fct, self._invw,
+                self._n_on, self._ongoing, self._alias_p, self._alias_a, self._maglev, self._res_f,
+                self._res_s, self._res_i, self._unif, self._bt, self._bs, self._be, self._bh, sc_i, self._sc_f,
+            )
+            if code == kn.DONE:
+                break
+            if code == kn.NEED_CONTROL:
                 if ctl[0][0] > t_end:
                     break
                 tc, _, kind, args = heappop(ctl)
                 self._apply_control(tc, kind, args)
-                continue
-            if t > t_end:
-                break
-            if td > ta:
-                # ---- arrival of the next flow of the workload at its LB (edge router: hash % n_lbs)
-                size = bs[bi]
-                lb = be[bi] % n_lbs
-                h = bh[bi]
-                bi += 1
-                if bi < nb:
-                    ta = bt[bi]
-                else:
-                    self._bi = bi
-                    self._load_next_arrival()
-                    bt, bs, be, bh, bi, ta = self._bt, self._bs, self._be, self._bh, self._bi, self._ta
-                    nb = len(bt)
-                fid = len(f_arr)
-                mode = modes[lb]
-                o = on[lb]
-                if mode == "sed":  # the default mode, inlined (same rule as _choose)
-                    iw = invws[lb]
-                    best = INF
-                    j = -1
-                    nt = 0
-                    for k in self._act:
-                        x = (o[k] + 1) * iw[k]
-                        if x < best:
-                            best = x
-                            j = k
-                            nt = 1
-                        elif x == best:
-                            nt += 1
-                            if rand() * nt < 1.0:
-                                j = k
-                else:
-                    j = self._choose(lb, mode, h, size, t)
-                f_arr.append(t)
-                f_size.append(size)
-                f_lb.append(lb)
-                f_srv.append(j)
-                c_arr[lb] += 1
-                s_arr[j] += 1
-                # flow-duration samples of this LB's ongoing flows (the ACKs VPP samples)
-                lst = ongoing[lb]
-                if lst:
-                    base = lb * S
-                    for _ in n_fd:
-                        g = lst[int(rand() * len(lst))]
-                        sample(((base + f_srv[g]) << 1) + 1, t, t - f_arr[g])
-                n = nserv[j]
-                if n < nw[j]:
-                    dt = t - T[j]  # bring server j's clock to t (as _advance_server)
-                    if dt > 0:
-                        if n:
-                            c = cpus[j]
-                            V[j] += ps_rate(speed[j], c, n) * dt
-                            busy[j] += (n if n <= c else c) * dt
-                        T[j] = t
-                    v = V[j]
-                    fv = v + size
-                    hp = heaps[j]
-                    heappush(hp, (fv, fid))
-                    sumF[j] += fv
-                    n += 1
-                    nserv[j] = n
-                    d = hp[0][0] - v
-                    nd[j] = t + (d if d > 0.0 else 0.0) / ps_rate(speed[j], cpus[j], n)
-                elif len(waitq[j]) < bl[j]:
-                    waitq[j].append(fid)
-                    wwork[j] += size
-                else:
-                    f_done.append(nan)
-                    f_status.append(REJECTED)
-                    f_pos.append(-1)
-                    c_rej[lb] += 1
-                    s_rej[j] += 1
-                    continue
-                f_done.append(nan)
-                f_status.append(IN_PROGRESS)
-                o[j] += 1
-                f_pos.append(len(lst))
-                lst.append(fid)
-                continue
-            # ---- departure of the flow with the smallest finish tag at server j
-            j = nd.index(td)
-            n = nserv[j]
-            c = cpus[j]
-            dt = t - T[j]
-            if dt > 0:
-                V[j] += ps_rate(speed[j], c, n) * dt
-                busy[j] += (n if n <= c else c) * dt
-                T[j] = t
-            hp = heaps[j]
-            fv, fid = heappop(hp)
-            sumF[j] -= fv
-            n -= 1
-            lb = f_lb[fid]
-            f_done[fid] = t
-            f_status[fid] = COMPLETED
-            fct = t - f_arr[fid]
-            on[lb][j] -= 1
-            lst = ongoing[lb]
-            p = f_pos[fid]
-            last = lst.pop()
-            if last != fid:
-                lst[p] = last
-                f_pos[last] = p
-            c_done[lb] += 1
-            c_fct[lb] += fct
-            s_done[j] += 1
-            sample((lb * S + j) << 1, t, fct)
-            wq = waitq[j]
-            if wq:  # a backlogged flow gets the freed worker
-                nxt = wq.popleft()
-                sz = f_size[nxt]
-                wwork[j] -= sz
-                fv2 = V[j] + sz
-                heappush(hp, (fv2, nxt))
-                sumF[j] += fv2
-                n += 1
-            nserv[j] = n
-            if hp:
-                d = hp[0][0] - V[j]
-                nd[j] = t + (d if d > 0.0 else 0.0) / ps_rate(speed[j], c, n)
+            elif code == kn.NEED_BATCH:
+                self._load_next_batch()
+            elif code == kn.NEED_RANDOM:
+                ui = int(sc_i[kn.UI])
+                self._unif = np.concatenate((self._unif[ui:], self._srng.random(4096)))
+                sc_i[kn.UI] = 0
             else:
-                nd[j] = INF
-        self._bi = bi
-        self._ta = ta
+                self._make_room()
         self.now = float(t_end)
         self._rebase_decay()
 
@@ -642,269 +509,54 @@ class FlowSimulator:
     @property
     def workload_exhausted(self) -> bool:
         """True once a finite workload (trace) has delivered its last flow."""
-        return self._ta == INF
+        return bool(self._sc_f[kn.TA] == INF)
 
     # ------------------------------------------------------------------ internals
-    def _rand(self) -> float:
-        i = self._ui
-        if i >= 4096:
-            self._ub = self._srng.random(4096).tolist()
-            i = 0
-        self._ui = i + 1
-        return self._ub[i]
-
-    def _load_next_arrival(self) -> None:
-        if self._bi >= len(self._bt):
+    def _load_next_batch(self) -> None:
+        """The workload's next non-empty batch of arrivals (times, sizes, two flow hashes each), or
+        ``TA = inf`` when a finite workload has none left."""
+        while True:
             try:
                 t, s = next(self._wl)
             except StopIteration:
-                self._ta = INF
+                self._sc_f[kn.TA] = INF
                 return
             n = len(t)
-            self._bt = np.asarray(t, dtype=np.float64).tolist()
-            self._bs = np.asarray(s, dtype=np.float64).tolist()
-            self._be = self._wrng.integers(0, 1 << HASH_BITS, n).tolist()
-            self._bh = self._wrng.integers(0, 1 << HASH_BITS, n).tolist()
-            self._bi = 0
-            if n == 0:
-                self._load_next_arrival()
-                return
-        self._ta = self._bt[self._bi]
-
-    def _advance_all(self) -> None:
-        """Bring every server's virtual clock and busy time up to ``now``."""
-        now = self.now
-        V, T, busy, cpus, speed = self._V, self._T, self._busy, self._cpus, self._speed
-        for j, n in enumerate(self._nserv):
-            if n:  # an idle server's clock needs no update (the next arrival sets it)
-                dt = now - T[j]
-                if dt > 0:  # as _advance_server, inlined: every observation calls this
-                    c = cpus[j]
-                    V[j] += ps_rate(speed[j], c, n) * dt
-                    busy[j] += (n if n <= c else c) * dt
-                    T[j] = now
-
-    def _advance_server(self, j: int, t: float) -> None:
-        dt = t - self._T[j]
-        if dt > 0:
-            n = self._nserv[j]
+            self._bt = np.ascontiguousarray(t, dtype=np.float64)
+            self._bs = np.ascontiguousarray(s, dtype=np.float64)
+            self._be = self._wrng.integers(0, 1 << HASH_BITS, n)
+            self._bh = self._wrng.integers(0, 1 << HASH_BITS, n)
+            self._sc_i[kn.BI] = 0
             if n:
-                c = self._cpus[j]
-                self._V[j] += ps_rate(self._speed[j], c, n) * dt
-                self._busy[j] += (n if n <= c else c) * dt
-            self._T[j] = t
-
-    def _resched(self, j: int) -> None:
-        hp = self._heaps[j]
-        if hp:
-            n = self._nserv[j]
-            c = self._cpus[j]
-            r = ps_rate(self._speed[j], c, n)
-            d = hp[0][0] - self._V[j]
-            self._nd[j] = self._T[j] + (d if d > 0.0 else 0.0) / r
-        else:
-            self._nd[j] = INF
-
-    def _sample(self, r: int, t: float, v: float) -> None:
-        """Offer sample ``v`` taken at ``t`` to reservoir ``r = (lb * S + server) * 2 + kind``.
-
-        Kind 0 is FCT, 1 flow duration. Besides the slots, each reservoir keeps running sums and
-        sorted copies of its values and of ``v * decay**(t0 - t)`` (the decayed order is
-        time-invariant: the factor ``decay**(now - t0)`` is common to all samples), so the five
-        statistics cost O(1) per step. The sorted copies are kept up to date sample by sample
-        while the statistics are read (each step, for the observing LB); a reservoir that takes
-        more than :data:`LAZY_SORT_AFTER` samples between two reads drops them and sorts once at
-        its next read (LBs nobody observes, or many samples per step); same values either way.
-        """
-        R = self._res[r]
-        vals = R[0]
-        K = self.reservoir_size
-        if self._res_fast:
-            if len(vals) < K:
-                slot = -1
-            else:
-                ui = self._ui
-                if ui >= 4096:
-                    self._ub = self._srng.random(4096).tolist()
-                    ui = 0
-                self._ui = ui + 1
-                slot = int(self._ub[ui] * K)
-        elif self.reservoir_mode == "algorithm_r":
-            self._rseen[r] += 1
-            if len(vals) < K:
-                slot = -1
-            else:
-                slot = int(self._rand() * self._rseen[r])
-                if slot >= K:
-                    return
-        else:
-            if self._rand() >= self.keep_prob:
+                self._sc_f[kn.TA] = self._bt[0]
                 return
-            slot = -1 if len(vals) < K else int(self._rand() * K)
-        if t - self._t0 > 300.0:  # long run_until: rebase before exp() could overflow
-            self._rebase_decay(t)
-        ve = v * math.exp((t - self._t0) * self._lninvd)
-        sv = R[3]
-        if sv is not None:
-            unread = R[8] + 1
-            if unread > LAZY_SORT_AFTER:
-                sv = R[3] = R[4] = None  # sorted once at the next read
-            else:
-                R[8] = unread
-        if slot >= 0:  # replace
-            ves = R[2]
-            old = vals[slot]
-            olde = ves[slot]
-            vals[slot] = v
-            ves[slot] = ve
-            R[1][slot] = t
-            R[5] += v - old
-            R[6] += v * v - old * old
-            R[7] += ve - olde
-            if sv is not None:
-                del sv[bisect_left(sv, old)]
-                se = R[4]
-                del se[bisect_left(se, olde)]
-                insort(sv, v)
-                insort(se, ve)
-        else:  # fill the next empty slot
-            vals.append(v)
-            R[1].append(t)
-            R[2].append(ve)
-            R[5] += v
-            R[6] += v * v
-            R[7] += ve
-            if sv is not None:
-                insort(sv, v)
-                insort(R[4], ve)
-        self._cache[r] = None
 
-    def _rebase_decay(self, t: float | None = None) -> None:
-        """Keep stored ``v * decay**(t0 - t)`` finite: move ``t0`` to ``t`` (default ``now``, if more
-        than 200 s old); refresh the running sums."""
-        if t is None:
-            if self.now - self._t0 <= 200.0:
-                return
-            t = self.now
-        if t > self._t0:
-            f = self.decay ** (t - self._t0)
-            self._t0 = t
-            for R in self._res:
-                R[2] = [x * f for x in R[2]]
-                if R[4] is not None:  # x -> x * f keeps the order
-                    R[4] = [x * f for x in R[4]]
-                R[5] = math.fsum(R[0])
-                R[6] = math.fsum(x * x for x in R[0])
-                R[7] = math.fsum(R[2])
-            self._cache = [None] * len(self._res)
+    def _make_room(self) -> None:
+        """Double every buffer of the event loop that is full (flows, ongoing lists, heaps, backlogs)."""
+        n = int(self._sc_i[kn.N_FLOWS])
+        if n == self._flow_f.shape[1]:
+            self._flow_f = _grown(self._flow_f, 1)
+            self._flow_i = _grown(self._flow_i, 1)
+        if self._lb_i[:, kn.N_ONGOING].max() == self._ongoing.shape[1]:
+            self._ongoing = _grown(self._ongoing, 1)
+        if self._srv_i[kn.NSERV].max() == self._heap_v.shape[1]:
+            self._heap_v = _grown(self._heap_v, 1)
+            self._heap_id = _grown(self._heap_id, 1)
+        qcap = self._queue.shape[1]
+        if self._srv_i[kn.QLEN].max() == qcap:  # unroll each ring so it starts at slot 0
+            head, qlen = self._srv_i[kn.QHEAD], self._srv_i[kn.QLEN]
+            idx = (head[:, None] + np.arange(qcap)) % qcap
+            q = np.zeros((self.n_servers, 2 * qcap), dtype=np.int64)
+            q[:, :qcap] = np.take_along_axis(self._queue, idx, axis=1)
+            q[np.arange(2 * qcap) >= qlen[:, None]] = 0
+            self._queue = q
+            head[:] = 0
 
-    def _work_left(self, j: int, t: float) -> float:
-        n = self._nserv[j]
-        v = self._V[j]
-        if n:
-            c = self._cpus[j]
-            v += ps_rate(self._speed[j], c, n) * (t - self._T[j])
-        w = self._sumF[j] - n * v + self._wwork[j]
-        return w if w > 0.0 else 0.0
-
-    def _ps_completion(self, j: int, t: float, size: float) -> float:
-        """Time a new job of ``size`` would take at server ``j`` under PS if no other flow arrived.
-
-        Uses the true remaining sizes of the server's flows (backlogged ones counted as in
-        service, an approximation); with ``k`` flows sharing ``cpus`` cores each progresses at
-        ``speed * min(1, cpus / k)``, and ``k`` drops as the smaller jobs finish.
-        """
-        n = self._nserv[j]
-        c = self._cpus[j]
-        v = self._V[j]
-        if n:
-            v += ps_rate(self._speed[j], c, n) * (t - self._T[j])
-        rem = sorted([fv - v for fv, _ in self._heaps[j]] + [self._f_size[f] for f in self._waitq[j]])
-        k = len(rem) + 1
-        sp = self._speed[j]
-        done = 0.0
-        total = 0.0
-        for r in rem:
-            if r >= size:
-                break
-            if r > done:
-                total += (r - done) / ps_rate(sp, c, k)
-                done = r
-            k -= 1
-        return total + (size - done) / ps_rate(sp, c, k)
-
-    def _pick(self, scores: list[float]) -> int:
-        """Index of the minimum score; exact ties broken uniformly at random (system stream)."""
-        best = min(scores)
-        if scores.count(best) == 1:
-            return scores.index(best)
-        ties = [i for i, sc in enumerate(scores) if sc == best]
-        return ties[int(self._rand() * len(ties))]
-
-    def _choose(self, lb: int, mode: str, h: int, size: float, t: float) -> int:
-        act = self._act
-        n = len(act)
-        if mode == "sed":
-            o = self._on[lb]
-            iw = self._invw[lb]
-            best = INF
-            j = -1
-            nt = 0
-            for s in act:
-                x = (o[s] + 1) * iw[s]
-                if x < best:
-                    best = x
-                    j = s
-                    nt = 1
-                elif x == best:  # exact tie: keep each tied server with prob 1/nt (uniform)
-                    nt += 1
-                    if self._rand() * nt < 1.0:
-                        j = s
-            return j
-        if mode == "lsq":
-            o = self._on[lb]
-            return act[self._pick([o[s] for s in act])]
-        if mode == "gsq":
-            iw = self._invw[lb]
-            ns, wq = self._nserv, self._waitq
-            return act[self._pick([(ns[s] + len(wq[s]) + 1) * iw[s] for s in act])]
-        if mode == "lwl":
-            return act[self._pick([self._work_left(s, t) / (self._cpus[s] * self._speed[s]) for s in act])]
-        if mode == "srt":
-            return act[self._pick([self._ps_completion(s, t, size) for s in act])]
-        if mode == "ecmp":
-            return act[h % n]
-        if mode == "random":
-            return act[int(self._rand() * n)]
-        if mode == "sed2" or mode == "lsq2":
-            a = h % n
-            if n == 1:
-                return act[a]
-            b = (a + 1 + (h >> 20) % (n - 1)) % n
-            ja, jb = act[a], act[b]
-            o = self._on[lb]
-            if mode == "sed2":
-                iw = self._invw[lb]
-                sa, sb = (o[ja] + 1) * iw[ja], (o[jb] + 1) * iw[jb]
-            else:
-                sa, sb = o[ja], o[jb]
-            if sa < sb:
-                return ja
-            if sb < sa:
-                return jb
-            return ja if self._rand() < 0.5 else jb
-        if mode == "wcmp":
-            al = self._alias[lb]
-            if al is None:
-                al = self._alias[lb] = build_alias([self._w[lb][s] for s in act])
-            i = h % n
-            u = (h >> 31) * (1.0 / (1 << 31))
-            return act[i] if u < al[0][i] else act[al[1][i]]
-        # maglev
-        tab = self._maglev
-        if tab is None:
-            tab = self._maglev = maglev_table(tuple(act), self.maglev_size)
-        return tab[h % len(tab)]
+    def _rebase_decay(self) -> None:
+        """Keep stored ``v * decay**(t0 - t)`` finite: move ``t0`` to ``now`` if it is more than 200 s
+        old (the event loop does the same mid-run, 300 s after ``t0``)."""
+        if self.now - self._sc_f[kn.T0] > 200.0:
+            kn.rebase_decay(self.now, self._res_f, self._res_s, self._res_i, self._sc_f)
 
     def _check_lb(self, lb: int) -> int:
         return check_int("lb", lb, low=0, high=self.n_lbs - 1)
@@ -915,49 +567,13 @@ class FlowSimulator:
     # ------------------------------------------------------------------ observation API
     def n_flow_on(self, lb: int) -> np.ndarray:
         """LB ``lb``'s local ongoing-flow counts per server, ``(n_servers,)`` int64."""
-        return np.asarray(self._on[self._check_lb(lb)], dtype=np.int64)
+        return self._n_on[self._check_lb(lb)].copy()
 
-    def _stats_row(self, r: int) -> list[float]:
-        """``[mean, p90, std, mean of v*decay**(t0-t), p90 of it]`` of reservoir ``r`` (cached until it changes)."""
-        R = self._res[r]
-        n = len(R[0])
-        R[8] = 0
-        if R[3] is None:  # dropped while unread (see _sample)
-            R[3] = sorted(R[0])
-            R[4] = sorted(R[2])
-        if n == 0:
-            row = [0.0, 0.0, 0.0, 0.0, 0.0]
-        else:
-            mean = R[5] / n
-            var = R[6] / n - mean * mean
-            h = 0.9 * (n - 1)
-            lo = int(h)
-            hi = lo + 1 if lo + 1 < n else lo
-            fr = h - lo
-            sv = R[3]
-            se = R[4]
-            row = [
-                mean,
-                sv[lo] + fr * (sv[hi] - sv[lo]),
-                math.sqrt(var) if var > 0.0 else 0.0,
-                R[7] / n,
-                se[lo] + fr * (se[hi] - se[lo]),
-            ]
-        self._cache[r] = row
-        return row
-
-    def _feature_rows(self, lb: int) -> list[list[float]]:
-        c = self.decay ** (self.now - self._t0)
-        on = self._on[lb]
-        cache = self._cache
-        rows = []
-        r = lb * self.n_servers * 2
-        for j in range(self.n_servers):
-            a = cache[r] or self._stats_row(r)
-            b = cache[r + 1] or self._stats_row(r + 1)
-            rows.append([on[j], a[0], a[1], a[2], c * a[3], c * a[4], b[0], b[1], b[2], c * b[3], c * b[4]])
-            r += 2
-        return rows
+    def _feature_rows(self, lb: int) -> np.ndarray:
+        """LB ``lb``'s features into the shared ``(S, 11)`` buffer (valid until the next call)."""
+        kn.feature_rows(lb, self.decay ** (self.now - self._sc_f[kn.T0]), self._n_on, self._res_f, self._res_s,
+                        self._res_i, self._feat)
+        return self._feat
 
     def features(self, lb: int) -> np.ndarray:
         """MARLLB features of LB ``lb`` at ``now``: ``(n_servers, 11)`` float64, columns :data:`FEATURE_NAMES`.
@@ -967,11 +583,16 @@ class FlowSimulator:
         :func:`marllb_env.reservoir.reservoir_stats` computes them from
         :meth:`reservoir`). Non-negative and finite. Empty reservoirs give 0.
         """
-        return np.array(self._feature_rows(self._check_lb(lb)), dtype=np.float64)
+        return self._feature_rows(self._check_lb(lb)).copy()
 
     def features_all(self) -> np.ndarray:
         """Features of every LB at once: ``(n_lbs, n_servers, 11)`` float64."""
-        return np.array([self._feature_rows(lb) for lb in range(self.n_lbs)], dtype=np.float64)
+        return np.array([self._feature_rows(lb).copy() for lb in range(self.n_lbs)], dtype=np.float64)
+
+    def _reservoir_index(self, lb: int, server: int, kind: str) -> int:
+        lb, server = self._check_lb(lb), self._check_server(server)
+        k = int(check_choice("kind", kind, ("fct", "flow_duration")) == "flow_duration")
+        return (lb * self.n_servers + server) * 2 + k
 
     def reservoir(self, lb: int, server: int, kind: str = "fct") -> tuple[np.ndarray, np.ndarray]:
         """Raw ``(times_s, values_s)`` of one reservoir's slots (``"zero"`` mode: empty slots are ``(0, 0)``); copies.
@@ -979,16 +600,13 @@ class FlowSimulator:
         Args:
             kind: ``"fct"`` or ``"flow_duration"``.
         """
-        lb, server = self._check_lb(lb), self._check_server(server)
-        k = int(check_choice("kind", kind, ("fct", "flow_duration")) == "flow_duration")
-        R = self._res[(lb * self.n_servers + server) * 2 + k]
-        return np.array(R[1], dtype=np.float64), np.array(R[0], dtype=np.float64)
+        r = self._reservoir_index(lb, server, kind)
+        n = self._res_i[r, kn.R_N]
+        return self._res_f[kn.R_TIME, r, :n].copy(), self._res_f[kn.R_VAL, r, :n].copy()
 
     def reservoir_count(self, lb: int, server: int, kind: str = "fct") -> int:
         """Number of filled slots of one reservoir (``reservoir_size`` in ``"zero"`` mode)."""
-        lb, server = self._check_lb(lb), self._check_server(server)
-        k = int(check_choice("kind", kind, ("fct", "flow_duration")) == "flow_duration")
-        return len(self._res[(lb * self.n_servers + server) * 2 + k][0])
+        return int(self._res_i[self._reservoir_index(lb, server, kind), kn.R_N])
 
     def active_mask(self) -> np.ndarray:
         """``(n_servers,)`` bool: servers currently receiving new flows."""
@@ -996,12 +614,12 @@ class FlowSimulator:
 
     def capacities(self) -> np.ndarray:
         """``(n_servers,)`` float64 current capacity (cpus * speed, CPU-seconds/s)."""
-        return np.array([c * s for c, s in zip(self._cpus, self._speed, strict=True)], dtype=np.float64)
+        return self._srv_f[kn.CPUS] * self._srv_f[kn.SPEED]
 
     def busy_core_seconds(self) -> np.ndarray:
         """Cumulative busy core-seconds per server up to ``now`` (``(n_servers,)`` float64)."""
-        self._advance_all()
-        return np.asarray(self._busy, dtype=np.float64)
+        kn.advance_all(self._srv_f, self._srv_i, self.now)
+        return self._srv_f[kn.BUSY].copy()
 
     def snapshot(self, lb: int) -> LBSnapshot:
         """Everything LB ``lb``'s backend reports at ``now`` (:class:`LBSnapshot`), in one cheap pass.
@@ -1011,21 +629,23 @@ class FlowSimulator:
         """
         if not (type(lb) is int and 0 <= lb < self.n_lbs):
             lb = self._check_lb(lb)
-        self._advance_all()
-        nserv = self._nserv
+        srv_f, srv_i = self._srv_f, self._srv_i
+        kn.advance_all(srv_f, srv_i, self.now)
+        nserv = srv_i[kn.NSERV].tolist()
+        c_arr, c_done, c_rej = self._lb_i[lb, kn.C_ARR : kn.C_REJ + 1].tolist()
         return LBSnapshot(
             self.now,
-            self._feature_rows(lb),
-            list(self._busy),
-            list(self._cpus),
-            list(nserv),
-            [len(q) for q in self._waitq],
+            self._feature_rows(lb).tolist(),
+            srv_f[kn.BUSY].tolist(),
+            srv_f[kn.CPUS].tolist(),
+            nserv,
+            srv_i[kn.QLEN].tolist(),
             list(self._active),
-            self._c_arr[lb],
-            self._c_done[lb],
-            self._c_rej[lb],
-            self._c_fct[lb],
-            self._ta == INF and not any(nserv),
+            c_arr,
+            c_done,
+            c_rej,
+            float(self._lb_fct[lb]),
+            self.workload_exhausted and not any(nserv),
         )
 
     def ground_truth(self) -> dict[str, np.ndarray]:
@@ -1035,17 +655,17 @@ class FlowSimulator:
         (flows in service), ``queue_length`` (flows in the backlog), ``flows_in_system``,
         ``remaining_work_s`` (unfinished CPU-seconds), ``capacity`` (CPU-seconds/s).
         """
-        S = self.n_servers
-        ns = np.asarray(self._nserv, dtype=np.float64)
-        cpus = np.asarray(self._cpus)
-        ql = np.asarray([len(q) for q in self._waitq], dtype=np.float64)
+        srv_f, srv_i = self._srv_f, self._srv_i
+        ns = srv_i[kn.NSERV].astype(np.float64)
+        cpus = srv_f[kn.CPUS].copy()
+        ql = srv_i[kn.QLEN].astype(np.float64)
         return {
             "cpu_util": np.minimum(ns, cpus) / cpus,
             "busy_workers": ns,
             "queue_length": ql,
             "flows_in_system": ns + ql,
-            "remaining_work_s": np.asarray([self._work_left(j, self.now) for j in range(S)]),
-            "capacity": cpus * np.asarray(self._speed),
+            "remaining_work_s": np.asarray([kn.work_left(srv_f, srv_i, j, self.now) for j in range(self.n_servers)]),
+            "capacity": cpus * srv_f[kn.SPEED],
         }
 
     def flows_in_system(self) -> np.ndarray:
@@ -1053,7 +673,7 @@ class FlowSimulator:
 
         The ``flows_in_system`` column of :meth:`ground_truth` without the rest of it (cheap).
         """
-        return np.asarray([n + len(q) for n, q in zip(self._nserv, self._waitq, strict=True)], dtype=np.float64)
+        return (self._srv_i[kn.NSERV] + self._srv_i[kn.QLEN]).astype(np.float64)
 
     def counters(self) -> dict[str, np.ndarray]:
         """Cumulative counters since reset (copies).
@@ -1062,15 +682,15 @@ class FlowSimulator:
         ``fct_sum_s`` (float64); per server ``(n_servers,)``: ``server_arrivals``,
         ``server_completed``, ``server_rejects`` (int64).
         """
-        i64 = np.int64
+        lb_i, srv_i = self._lb_i, self._srv_i
         return {
-            "arrivals": np.asarray(self._c_arr, dtype=i64),
-            "completed": np.asarray(self._c_done, dtype=i64),
-            "rejects": np.asarray(self._c_rej, dtype=i64),
-            "fct_sum_s": np.asarray(self._c_fct, dtype=np.float64),
-            "server_arrivals": np.asarray(self._s_arr, dtype=i64),
-            "server_completed": np.asarray(self._s_done, dtype=i64),
-            "server_rejects": np.asarray(self._s_rej, dtype=i64),
+            "arrivals": lb_i[:, kn.C_ARR].copy(),
+            "completed": lb_i[:, kn.C_DONE].copy(),
+            "rejects": lb_i[:, kn.C_REJ].copy(),
+            "fct_sum_s": self._lb_fct.copy(),
+            "server_arrivals": srv_i[kn.S_ARR].copy(),
+            "server_completed": srv_i[kn.S_DONE].copy(),
+            "server_rejects": srv_i[kn.S_REJ].copy(),
         }
 
     def lb_counters(self, lb: int) -> tuple[int, int, int, float]:
@@ -1078,21 +698,38 @@ class FlowSimulator:
         :meth:`counters` as Python numbers (cheap enough to read every step)."""
         if not (type(lb) is int and 0 <= lb < self.n_lbs):
             lb = self._check_lb(lb)
-        return self._c_arr[lb], self._c_done[lb], self._c_rej[lb], self._c_fct[lb]
+        c_arr, c_done, c_rej = self._lb_i[lb, kn.C_ARR : kn.C_REJ + 1].tolist()
+        return c_arr, c_done, c_rej, float(self._lb_fct[lb])
 
     def flow_records(self, start: int = 0) -> FlowRecords:
         """Records of flows ``start..`` (arrival order) as numpy arrays (copies)."""
-        sl = slice(start, None)
+        n = int(self._sc_i[kn.N_FLOWS])
+        ff, fi = self._flow_f[:, start:n], self._flow_i[:, start:n]
         return FlowRecords(
-            arrival_s=np.asarray(self._f_arr[sl], dtype=np.float64),
-            size_s=np.asarray(self._f_size[sl], dtype=np.float64),
-            lb=np.asarray(self._f_lb[sl], dtype=np.int64),
-            server=np.asarray(self._f_srv[sl], dtype=np.int64),
-            completion_s=np.asarray(self._f_done[sl], dtype=np.float64),
-            status=np.asarray(self._f_status[sl], dtype=np.int8),
+            arrival_s=ff[kn.F_ARR].copy(),
+            size_s=ff[kn.F_SIZE].copy(),
+            lb=fi[kn.F_LB].copy(),
+            server=fi[kn.F_SRV].copy(),
+            completion_s=ff[kn.F_DONE].copy(),
+            status=fi[kn.F_STATUS].astype(np.int8),
         )
 
     @property
     def n_flows(self) -> int:
         """Flows that have arrived since reset."""
-        return len(self._f_arr)
+        return int(self._sc_i[kn.N_FLOWS])
+
+
+def _grown(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` with its ``axis`` doubled (zeros appended)."""
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (0, a.shape[axis])
+    return np.pad(a, pad)
+
+
+@lru_cache(maxsize=16)
+def _maglev_array(servers: tuple[int, ...], size: int) -> np.ndarray:
+    """:func:`.dispatch.maglev_table` as a read-only int64 array."""
+    a = np.asarray(maglev_table(servers, size), dtype=np.int64)
+    a.flags.writeable = False
+    return a

@@ -1,0 +1,637 @@
+"""The flow simulator's event loop over array state: its one implementation, compiled with numba.
+
+:class:`marllb_env.sim.FlowSimulator` keeps its state in the arrays below and calls
+:func:`run_events` to process events; the functions here are compiled with `numba
+<https://numba.pydata.org>`_ (``njit``, cached on disk) when it is installed (a dependency of the
+package) and run interpreted otherwise (``NUMBA_DISABLE_JIT=1`` too): same source, same numbers,
+slower. No fastmath: floating-point operations run in source order, so both variants agree bit for
+bit (tests/marllb/test_sim_kernel.py).
+
+The model (see :mod:`marllb_env.sim.simulator`): processor sharing with a virtual clock ``V_j`` per
+server and finish tags ``V_arrival + size`` in a binary heap per server (ordered by ``(tag, flow
+id)``), a FIFO backlog (ring buffer) per server, per-LB dispatch (:mod:`.dispatch` modes), and two
+reservoirs per (LB, server) with running sums and sorted copies so the five MARLLB statistics cost
+O(1) to read. :func:`run_events` returns at an event boundary whenever the Python side must act:
+the arrival batch is used up (:data:`NEED_BATCH`), a control event is due (:data:`NEED_CONTROL`),
+the uniform buffer runs low (:data:`NEED_RANDOM`) or a buffer is full (:data:`NEED_ROOM`).
+
+Array layouts (``S`` servers, ``L`` load balancers, ``R = 2 L S`` reservoirs of ``K`` slots):
+
+* ``srv_f`` float64 ``(8, S)``: rows :data:`V`, :data:`T`, :data:`BUSY`, :data:`CPUS`, :data:`SPEED`,
+  :data:`SUMF`, :data:`WWORK`, :data:`ND` (next departure time, inf when idle).
+* ``srv_i`` int64 ``(8, S)``: rows :data:`NSERV`, :data:`NWORKERS`, :data:`BACKLOG`, :data:`QHEAD`,
+  :data:`QLEN`, :data:`S_ARR`, :data:`S_DONE`, :data:`S_REJ`.
+* ``act`` int64 ``(S,)``: active server ids in increasing order, the first ``sc_i[N_ACT]`` valid.
+* ``heap_v`` float64 / ``heap_id`` int64 ``(S, H)``: finish tags and flow ids in service (heap of
+  ``srv_i[NSERV, j]`` entries); ``queue`` int64 ``(S, Q)``: backlog ring of flow ids.
+* ``flow_f`` float64 ``(3, F)``: :data:`F_ARR`, :data:`F_SIZE`, :data:`F_DONE`; ``flow_i`` int64
+  ``(4, F)``: :data:`F_LB`, :data:`F_SRV`, :data:`F_STATUS`, :data:`F_POS` (index in its LB's ongoing list).
+* ``lb_i`` int64 ``(L, 5)``: :data:`MODE`, :data:`N_ONGOING`, :data:`C_ARR`, :data:`C_DONE`, :data:`C_REJ`;
+  ``lb_fct`` float64 ``(L,)``; ``invw`` float64 ``(L, S)`` = ``1 / (w + 1e-9)``; ``n_on`` int64 ``(L, S)``;
+  ``ongoing`` int64 ``(L, O)``; ``alias_p`` / ``alias_a`` ``(L, S)`` Vose tables (``wcmp``);
+  ``maglev`` int64 ``(M,)``.
+* ``res_f`` float64 ``(5, R, K)``: :data:`R_VAL`, :data:`R_TIME`, :data:`R_DEC` (``v * decay**(t0 - t)``),
+  :data:`R_SVAL`, :data:`R_SDEC` (sorted copies of the filled slots); ``res_s`` float64 ``(R, 3)``
+  running sums of ``v``, ``v**2`` and the decayed values; ``res_i`` int64 ``(R, 2)``: :data:`R_N`
+  filled slots, :data:`R_SEEN` samples offered (Algorithm R).
+* ``unif`` float64: the system stream's uniforms in order, ``sc_i[UI]`` the next unused.
+* ``batch_t``, ``batch_size`` float64, ``batch_lbh``, ``batch_hash`` int64: the current arrival batch,
+  ``sc_i[BI]`` the next arrival; ``sc_f[TA]`` its time (inf once a finite workload is exhausted).
+* ``sc_i`` int64 / ``sc_f`` float64: scalars (indices below).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lwmecps_gym.core import queueing
+
+try:  # the compiled fast path
+    from numba import njit as _njit
+
+    def jit(fn):
+        return _njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+    COMPILED = True
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    def jit(fn):
+        return fn
+
+    COMPILED = False
+
+INF = math.inf
+#: :func:`lwmecps_gym.core.queueing.ps_rate` compiled (its source is the formula's one place).
+ps_rate = jit(queueing.ps_rate)
+
+# srv_f rows
+V, T, BUSY, CPUS, SPEED, SUMF, WWORK, ND = range(8)
+# srv_i rows
+NSERV, NWORKERS, BACKLOG, QHEAD, QLEN, S_ARR, S_DONE, S_REJ = range(8)
+# flow_f / flow_i rows
+F_ARR, F_SIZE, F_DONE = range(3)
+F_LB, F_SRV, F_STATUS, F_POS = range(4)
+# lb_i columns
+MODE, N_ONGOING, C_ARR, C_DONE, C_REJ = range(5)
+# res_f planes, res_i columns
+R_VAL, R_TIME, R_DEC, R_SVAL, R_SDEC = range(5)
+R_N, R_SEEN = range(2)
+# sc_i entries
+UI, BI, N_FLOWS, N_ACT, N_FD, RES_MODE, MARGIN = range(7)
+N_SC_I = 7
+# sc_f entries
+TA, T0, LN_INV_DECAY, KEEP_PROB, DECAY = range(5)
+N_SC_F = 5
+# reservoir modes (sc_i[RES_MODE])
+RES_FAST, RES_ALGORITHM_R, RES_KEEP = range(3)
+# dispatch modes: codes are indices into marllb_env.sim.dispatch.DISPATCH_MODES
+SED, SED2, LSQ, LSQ2, WCMP, ECMP, MAGLEV, RANDOM, GSQ, LWL, SRT = range(11)
+# flow status codes
+IN_PROGRESS, COMPLETED, REJECTED = 0, 1, 2
+# run_events return codes
+DONE, NEED_BATCH, NEED_CONTROL, NEED_RANDOM, NEED_ROOM = range(5)
+
+
+def uniforms_per_event(n_servers: int, fd_samples_per_arrival: int) -> int:
+    """Most uniforms one event can use: SED ties over every server, 3 per flow-duration sample
+    (pick + keep + slot), 2 for an FCT sample, 1 for a dispatch draw; plus slack."""
+    return n_servers + 3 * fd_samples_per_arrival + 8
+
+
+@jit
+def _next_uniform(unif, sc_i):
+    i = sc_i[UI]
+    sc_i[UI] = i + 1
+    return unif[i]
+
+
+@jit
+def _heap_push(heap_v, heap_id, j, n, v, fid):
+    """Push ``(v, fid)`` onto server ``j``'s heap of ``n`` entries (ordered by tag, then flow id)."""
+    i = n
+    while i > 0:
+        p = (i - 1) >> 1
+        pv = heap_v[j, p]
+        if v < pv or (v == pv and fid < heap_id[j, p]):
+            heap_v[j, i] = pv
+            heap_id[j, i] = heap_id[j, p]
+            i = p
+        else:
+            break
+    heap_v[j, i] = v
+    heap_id[j, i] = fid
+
+
+@jit
+def _heap_pop(heap_v, heap_id, j, n):
+    """Remove and return the smallest ``(tag, flow id)`` of server ``j``'s heap of ``n > 0`` entries."""
+    v0 = heap_v[j, 0]
+    f0 = heap_id[j, 0]
+    n -= 1
+    if n > 0:
+        lv = heap_v[j, n]
+        lf = heap_id[j, n]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            d = c + 1
+            if d < n and (heap_v[j, d] < heap_v[j, c] or (heap_v[j, d] == heap_v[j, c] and heap_id[j, d] < heap_id[j, c])):
+                c = d
+            if heap_v[j, c] < lv or (heap_v[j, c] == lv and heap_id[j, c] < lf):
+                heap_v[j, i] = heap_v[j, c]
+                heap_id[j, i] = heap_id[j, c]
+                i = c
+            else:
+                break
+        heap_v[j, i] = lv
+        heap_id[j, i] = lf
+    return v0, f0
+
+
+@jit
+def advance_server(srv_f, srv_i, j, t):
+    """Bring server ``j``'s virtual clock and busy core-seconds to time ``t``."""
+    dt = t - srv_f[T, j]
+    if dt > 0:
+        n = srv_i[NSERV, j]
+        if n:
+            c = srv_f[CPUS, j]
+            srv_f[V, j] += ps_rate(srv_f[SPEED, j], c, n) * dt
+            srv_f[BUSY, j] += (n if n <= c else c) * dt
+        srv_f[T, j] = t
+
+
+@jit
+def advance_all(srv_f, srv_i, now):
+    """Bring every busy server's clock to ``now`` (an idle server's clock is set by its next arrival)."""
+    for j in range(srv_f.shape[1]):
+        if srv_i[NSERV, j]:
+            advance_server(srv_f, srv_i, j, now)
+
+
+@jit
+def reschedule(srv_f, srv_i, heap_v, j):
+    """Recompute server ``j``'s next departure time from its clock (after a capacity change)."""
+    n = srv_i[NSERV, j]
+    if n:
+        r = ps_rate(srv_f[SPEED, j], srv_f[CPUS, j], n)
+        d = heap_v[j, 0] - srv_f[V, j]
+        srv_f[ND, j] = srv_f[T, j] + (d if d > 0.0 else 0.0) / r
+    else:
+        srv_f[ND, j] = INF
+
+
+@jit
+def work_left(srv_f, srv_i, j, t):
+    """Unfinished work at server ``j`` at time ``t`` (CPU-seconds): in service plus backlog."""
+    n = srv_i[NSERV, j]
+    v = srv_f[V, j]
+    if n:
+        c = srv_f[CPUS, j]
+        v += ps_rate(srv_f[SPEED, j], c, n) * (t - srv_f[T, j])
+    w = srv_f[SUMF, j] - n * v + srv_f[WWORK, j]
+    return w if w > 0.0 else 0.0
+
+
+@jit
+def ps_completion(srv_f, srv_i, heap_v, queue, flow_f, j, t, size):
+    """Time a new job of ``size`` would take at server ``j`` under PS if no other flow arrived.
+
+    Uses the true remaining sizes of the server's flows (backlogged ones counted as in service, an
+    approximation); with ``k`` flows sharing ``cpus`` cores each progresses at
+    ``speed * min(1, cpus / k)``, and ``k`` drops as the smaller jobs finish.
+    """
+    n = srv_i[NSERV, j]
+    c = srv_f[CPUS, j]
+    v = srv_f[V, j]
+    if n:
+        v += ps_rate(srv_f[SPEED, j], c, n) * (t - srv_f[T, j])
+    q = srv_i[QLEN, j]
+    rem = np.empty(n + q)
+    for i in range(n):
+        rem[i] = heap_v[j, i] - v
+    head = srv_i[QHEAD, j]
+    qcap = queue.shape[1]
+    for i in range(q):
+        rem[n + i] = flow_f[F_SIZE, queue[j, (head + i) % qcap]]
+    rem.sort()
+    k = n + q + 1
+    sp = srv_f[SPEED, j]
+    done = 0.0
+    total = 0.0
+    for r in rem:
+        if r >= size:
+            break
+        if r > done:
+            total += (r - done) / ps_rate(sp, c, k)
+            done = r
+        k -= 1
+    return total + (size - done) / ps_rate(sp, c, k)
+
+
+@jit
+def _pick(scores, n, unif, sc_i):
+    """Index of the minimum of ``scores[:n]``; exact ties broken uniformly at random."""
+    best = scores[0]
+    for i in range(1, n):
+        if scores[i] < best:
+            best = scores[i]
+    nt = 0
+    first = -1
+    for i in range(n):
+        if scores[i] == best:
+            if nt == 0:
+                first = i
+            nt += 1
+    if nt == 1:
+        return first
+    k = int(_next_uniform(unif, sc_i) * nt)
+    for i in range(n):
+        if scores[i] == best:
+            if k == 0:
+                return i
+            k -= 1
+    return first
+
+
+@jit
+def choose(lb, mode, h, size, t, srv_f, srv_i, act, heap_v, queue, flow_f, invw, n_on, alias_p, alias_a,
+           maglev, unif, sc_i):
+    """Server for a new flow of LB ``lb`` in dispatch ``mode`` (see :mod:`.dispatch`); ``h`` its hash."""
+    n = sc_i[N_ACT]
+    if mode == SED:
+        best = INF
+        j = -1
+        nt = 0
+        for i in range(n):
+            s = act[i]
+            x = (n_on[lb, s] + 1) * invw[lb, s]
+            if x < best:
+                best = x
+                j = s
+                nt = 1
+            elif x == best:  # exact tie: keep each tied server with prob 1/nt (uniform)
+                nt += 1
+                if _next_uniform(unif, sc_i) * nt < 1.0:
+                    j = s
+        return j
+    if mode == ECMP:
+        return act[h % n]
+    if mode == RANDOM:
+        return act[int(_next_uniform(unif, sc_i) * n)]
+    if mode == WCMP:
+        i = h % n
+        u = (h >> 31) * (1.0 / (1 << 31))
+        return act[i] if u < alias_p[lb, i] else act[alias_a[lb, i]]
+    if mode == MAGLEV:
+        return maglev[h % maglev.shape[0]]
+    if mode == SED2 or mode == LSQ2:
+        a = h % n
+        if n == 1:
+            return act[a]
+        b = (a + 1 + (h >> 20) % (n - 1)) % n
+        ja = act[a]
+        jb = act[b]
+        if mode == SED2:
+            sa = (n_on[lb, ja] + 1) * invw[lb, ja]
+            sb = (n_on[lb, jb] + 1) * invw[lb, jb]
+        else:
+            sa = float(n_on[lb, ja])
+            sb = float(n_on[lb, jb])
+        if sa < sb:
+            return ja
+        if sb < sa:
+            return jb
+        return ja if _next_uniform(unif, sc_i) < 0.5 else jb
+    scores = np.empty(n)
+    for i in range(n):
+        s = act[i]
+        if mode == LSQ:
+            scores[i] = n_on[lb, s]
+        elif mode == GSQ:
+            scores[i] = (srv_i[NSERV, s] + srv_i[QLEN, s] + 1) * invw[lb, s]
+        elif mode == LWL:
+            scores[i] = work_left(srv_f, srv_i, s, t) / (srv_f[CPUS, s] * srv_f[SPEED, s])
+        else:  # SRT
+            scores[i] = ps_completion(srv_f, srv_i, heap_v, queue, flow_f, s, t, size)
+    return act[_pick(scores, n, unif, sc_i)]
+
+
+@jit
+def _sorted_insert(a, n, x):
+    """Insert ``x`` into sorted ``a[:n]`` after any equal values (``bisect.insort``)."""
+    i = n
+    while i > 0 and a[i - 1] > x:
+        a[i] = a[i - 1]
+        i -= 1
+    a[i] = x
+
+
+@jit
+def _sorted_replace(a, n, old, x):
+    """Remove one ``old`` from sorted ``a[:n]`` and insert ``x`` (same multiset as del + insort)."""
+    lo = 0
+    hi = n
+    while lo < hi:  # bisect_left(a, old)
+        mid = (lo + hi) >> 1
+        if a[mid] < old:
+            lo = mid + 1
+        else:
+            hi = mid
+    i = lo
+    while i + 1 < n and a[i + 1] <= x:  # shift left while the next value belongs before x
+        a[i] = a[i + 1]
+        i += 1
+    while i > 0 and a[i - 1] > x:  # or shift right
+        a[i] = a[i - 1]
+        i -= 1
+    a[i] = x
+
+
+@jit
+def fsum(x, n):
+    """Correctly rounded sum of ``x[:n]`` (as :func:`math.fsum`): Shewchuk's exact partials
+    (Shewchuk, "Adaptive precision floating-point arithmetic", 1997), then the top partials
+    rounded with the half-way correction. Finite inputs."""
+    partials = np.empty(n + 1)
+    m = 0
+    for i in range(n):
+        xv = x[i]
+        k = 0
+        for p in range(m):
+            y = partials[p]
+            if abs(xv) < abs(y):
+                xv, y = y, xv
+            hi = xv + y
+            lo = y - (hi - xv)
+            if lo != 0.0:
+                partials[k] = lo
+                k += 1
+            xv = hi
+        partials[k] = xv
+        m = k + 1
+    if m == 0:
+        return 0.0
+    m -= 1
+    hi = partials[m]
+    lo = 0.0
+    while m > 0:
+        xv = hi
+        m -= 1
+        y = partials[m]
+        hi = xv + y
+        lo = y - (hi - xv)
+        if lo != 0.0:
+            break
+    if m > 0 and ((lo < 0.0 and partials[m - 1] < 0.0) or (lo > 0.0 and partials[m - 1] > 0.0)):
+        y = lo * 2.0
+        xv = hi + y
+        if y == xv - hi:
+            hi = xv
+    return hi
+
+
+@jit
+def rebase_decay(t, res_f, res_s, res_i, sc_f):
+    """Move the decay origin ``t0`` to ``t`` (> ``t0``): scale the stored ``v * decay**(t0 - t)``
+    and refresh the running sums exactly (:func:`fsum`), so they stay finite over long runs."""
+    f = sc_f[DECAY] ** (t - sc_f[T0])
+    sc_f[T0] = t
+    R = res_f.shape[1]
+    sq = np.empty(res_f.shape[2])
+    for r in range(R):
+        n = res_i[r, R_N]
+        for k in range(n):
+            res_f[R_DEC, r, k] *= f
+            res_f[R_SDEC, r, k] *= f
+            v = res_f[R_VAL, r, k]
+            sq[k] = v * v
+        res_s[r, 0] = fsum(res_f[R_VAL, r], n)
+        res_s[r, 1] = fsum(sq, n)
+        res_s[r, 2] = fsum(res_f[R_DEC, r], n)
+
+
+@jit
+def sample(r, t, v, res_f, res_s, res_i, unif, sc_i, sc_f):
+    """Offer sample ``v`` taken at ``t`` to reservoir ``r = (lb * S + server) * 2 + kind`` (kind 0 FCT,
+    1 flow duration): random replacement (keep probability ``sc_f[KEEP_PROB]``) or Algorithm R."""
+    K = res_f.shape[2]
+    n = res_i[r, R_N]
+    mode = sc_i[RES_MODE]
+    if mode == RES_FAST:
+        slot = -1 if n < K else int(_next_uniform(unif, sc_i) * K)
+    elif mode == RES_ALGORITHM_R:
+        res_i[r, R_SEEN] += 1
+        if n < K:
+            slot = -1
+        else:
+            slot = int(_next_uniform(unif, sc_i) * res_i[r, R_SEEN])
+            if slot >= K:
+                return
+    else:
+        if _next_uniform(unif, sc_i) >= sc_f[KEEP_PROB]:
+            return
+        slot = -1 if n < K else int(_next_uniform(unif, sc_i) * K)
+    if t - sc_f[T0] > 300.0:  # long run: rebase before exp() could overflow
+        rebase_decay(t, res_f, res_s, res_i, sc_f)
+    ve = v * math.exp((t - sc_f[T0]) * sc_f[LN_INV_DECAY])
+    if slot >= 0:  # replace
+        old = res_f[R_VAL, r, slot]
+        olde = res_f[R_DEC, r, slot]
+        res_f[R_VAL, r, slot] = v
+        res_f[R_DEC, r, slot] = ve
+        res_f[R_TIME, r, slot] = t
+        res_s[r, 0] += v - old
+        res_s[r, 1] += v * v - old * old
+        res_s[r, 2] += ve - olde
+        _sorted_replace(res_f[R_SVAL, r], n, old, v)
+        _sorted_replace(res_f[R_SDEC, r], n, olde, ve)
+    else:  # fill the next empty slot
+        res_f[R_VAL, r, n] = v
+        res_f[R_TIME, r, n] = t
+        res_f[R_DEC, r, n] = ve
+        res_s[r, 0] += v
+        res_s[r, 1] += v * v
+        res_s[r, 2] += ve
+        _sorted_insert(res_f[R_SVAL, r], n, v)
+        _sorted_insert(res_f[R_SDEC, r], n, ve)
+        res_i[r, R_N] = n + 1
+
+
+@jit
+def feature_rows(lb, c, n_on, res_f, res_s, res_i, out):
+    """LB ``lb``'s ``(S, 11)`` MARLLB features into ``out``: ``n_flow_on``, then per reservoir kind
+    (FCT, flow duration) mean, p90 (linear interpolation), population std, and ``c`` times the mean
+    and p90 of the decayed values (``c = decay ** (now - t0)``); an empty reservoir gives zeros."""
+    S = n_on.shape[1]
+    for j in range(S):
+        out[j, 0] = n_on[lb, j]
+        for kind in range(2):
+            r = (lb * S + j) * 2 + kind
+            o = 1 + 5 * kind
+            n = res_i[r, R_N]
+            if n == 0:
+                for k in range(5):
+                    out[j, o + k] = 0.0
+                continue
+            mean = res_s[r, 0] / n
+            var = res_s[r, 1] / n - mean * mean
+            h = 0.9 * (n - 1)
+            lo = int(h)
+            hi = lo + 1 if lo + 1 < n else lo
+            fr = h - lo
+            sv = res_f[R_SVAL, r]
+            se = res_f[R_SDEC, r]
+            out[j, o] = mean
+            out[j, o + 1] = sv[lo] + fr * (sv[hi] - sv[lo])
+            out[j, o + 2] = math.sqrt(var) if var > 0.0 else 0.0
+            out[j, o + 3] = c * (res_s[r, 2] / n)
+            out[j, o + 4] = c * (se[lo] + fr * (se[hi] - se[lo]))
+
+
+@jit
+def run_events(t_end, t_ctl, srv_f, srv_i, act, heap_v, heap_id, queue, flow_f, flow_i, lb_i, lb_fct,
+               invw, n_on, ongoing, alias_p, alias_a, maglev, res_f, res_s, res_i, unif,
+               batch_t, batch_size, batch_lbh, batch_hash, sc_i, sc_f):
+    """Process arrivals and departures in time order up to ``t_end`` (s); return a code.
+
+    Returns :data:`DONE` when the next event is after ``t_end``; :data:`NEED_CONTROL` when the
+    control event at ``t_ctl`` comes before the next event; :data:`NEED_RANDOM` when fewer than
+    ``sc_i[MARGIN]`` uniforms are left; :data:`NEED_BATCH` when the batch is used up and ``sc_f[TA]``
+    is still finite (the caller loads the next batch, or sets ``TA`` to inf when there is none);
+    :data:`NEED_ROOM` when a flow, heap, backlog or ongoing-list buffer is full. Always at an event
+    boundary: the caller acts and calls again.
+    """
+    S = srv_f.shape[1]
+    n_lbs = lb_i.shape[0]
+    n_fd = sc_i[N_FD]
+    nb = batch_t.shape[0]
+    while True:
+        if sc_i[BI] >= nb and sc_f[TA] < INF:  # batch used up (the caller loads the next or sets TA = inf)
+            return NEED_BATCH
+        td = INF
+        jd = -1
+        for j in range(S):
+            x = srv_f[ND, j]
+            if x < td:
+                td = x
+                jd = j
+        ta = sc_f[TA]
+        t = td if td <= ta else ta
+        if t_ctl < t:
+            return NEED_CONTROL
+        if t > t_end:
+            return DONE
+        if sc_i[UI] + sc_i[MARGIN] > unif.shape[0]:
+            return NEED_RANDOM
+        if td > ta:
+            # ---- arrival of the next flow of the workload at its LB (edge router: hash % n_lbs)
+            bi = sc_i[BI]
+            size = batch_size[bi]
+            lb = batch_lbh[bi] % n_lbs
+            h = batch_hash[bi]
+            bi += 1
+            sc_i[BI] = bi
+            if bi < nb:
+                sc_f[TA] = batch_t[bi]  # else TA stays finite until the caller loads the next batch
+            fid = sc_i[N_FLOWS]
+            j = choose(lb, lb_i[lb, MODE], h, size, t, srv_f, srv_i, act, heap_v, queue, flow_f, invw, n_on,
+                       alias_p, alias_a, maglev, unif, sc_i)
+            flow_f[F_ARR, fid] = t
+            flow_f[F_SIZE, fid] = size
+            flow_f[F_DONE, fid] = math.nan
+            flow_i[F_LB, fid] = lb
+            flow_i[F_SRV, fid] = j
+            sc_i[N_FLOWS] = fid + 1
+            lb_i[lb, C_ARR] += 1
+            srv_i[S_ARR, j] += 1
+            # flow-duration samples of this LB's ongoing flows (the ACKs VPP samples)
+            no = lb_i[lb, N_ONGOING]
+            if no:
+                base = lb * S
+                for _ in range(n_fd):
+                    g = ongoing[lb, int(_next_uniform(unif, sc_i) * no)]
+                    sample(((base + flow_i[F_SRV, g]) << 1) + 1, t, t - flow_f[F_ARR, g],
+                           res_f, res_s, res_i, unif, sc_i, sc_f)
+            n = srv_i[NSERV, j]
+            if n < srv_i[NWORKERS, j]:
+                advance_server(srv_f, srv_i, j, t)
+                v = srv_f[V, j]
+                fv = v + size
+                _heap_push(heap_v, heap_id, j, n, fv, fid)
+                srv_f[SUMF, j] += fv
+                n += 1
+                srv_i[NSERV, j] = n
+                d = heap_v[j, 0] - v
+                srv_f[ND, j] = t + (d if d > 0.0 else 0.0) / ps_rate(srv_f[SPEED, j], srv_f[CPUS, j], n)
+            elif srv_i[QLEN, j] < srv_i[BACKLOG, j]:
+                q = srv_i[QLEN, j]
+                queue[j, (srv_i[QHEAD, j] + q) % queue.shape[1]] = fid
+                srv_i[QLEN, j] = q + 1
+                srv_f[WWORK, j] += size
+            else:
+                flow_i[F_STATUS, fid] = REJECTED
+                flow_i[F_POS, fid] = -1
+                lb_i[lb, C_REJ] += 1
+                srv_i[S_REJ, j] += 1
+                if fid + 1 == flow_f.shape[1]:
+                    return NEED_ROOM
+                continue
+            flow_i[F_STATUS, fid] = IN_PROGRESS
+            n_on[lb, j] += 1
+            flow_i[F_POS, fid] = no
+            ongoing[lb, no] = fid
+            lb_i[lb, N_ONGOING] = no + 1
+            if (fid + 1 == flow_f.shape[1] or no + 1 == ongoing.shape[1] or srv_i[NSERV, j] == heap_v.shape[1]
+                    or srv_i[QLEN, j] == queue.shape[1]):
+                return NEED_ROOM
+            continue
+        # ---- departure of the flow with the smallest finish tag at server jd
+        j = jd
+        n = srv_i[NSERV, j]
+        c = srv_f[CPUS, j]
+        dt = t - srv_f[T, j]
+        if dt > 0:
+            srv_f[V, j] += ps_rate(srv_f[SPEED, j], c, n) * dt
+            srv_f[BUSY, j] += (n if n <= c else c) * dt
+            srv_f[T, j] = t
+        fv, fid = _heap_pop(heap_v, heap_id, j, n)
+        srv_f[SUMF, j] -= fv
+        n -= 1
+        lb = flow_i[F_LB, fid]
+        flow_f[F_DONE, fid] = t
+        flow_i[F_STATUS, fid] = COMPLETED
+        fct = t - flow_f[F_ARR, fid]
+        n_on[lb, j] -= 1
+        p = flow_i[F_POS, fid]
+        last_i = lb_i[lb, N_ONGOING] - 1
+        last = ongoing[lb, last_i]
+        lb_i[lb, N_ONGOING] = last_i
+        if last != fid:
+            ongoing[lb, p] = last
+            flow_i[F_POS, last] = p
+        lb_i[lb, C_DONE] += 1
+        lb_fct[lb] += fct
+        srv_i[S_DONE, j] += 1
+        sample((lb * S + j) << 1, t, fct, res_f, res_s, res_i, unif, sc_i, sc_f)
+        q = srv_i[QLEN, j]
+        if q:  # a backlogged flow gets the freed worker
+            head = srv_i[QHEAD, j]
+            nxt = queue[j, head]
+            srv_i[QHEAD, j] = (head + 1) % queue.shape[1]
+            srv_i[QLEN, j] = q - 1
+            sz = flow_f[F_SIZE, nxt]
+            srv_f[WWORK, j] -= sz
+            fv2 = srv_f[V, j] + sz
+            _heap_push(heap_v, heap_id, j, n, fv2, nxt)
+            srv_f[SUMF, j] += fv2
+            n += 1
+        srv_i[NSERV, j] = n
+        if n:
+            d = heap_v[j, 0] - srv_f[V, j]
+            srv_f[ND, j] = t + (d if d > 0.0 else 0.0) / ps_rate(srv_f[SPEED, j], c, n)
+        else:
+            srv_f[ND, j] = INF
