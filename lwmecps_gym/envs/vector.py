@@ -20,13 +20,16 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from lwmecps_gym.backends.sim import SimBackend
-from lwmecps_gym.backends.sim.batched import ScalingState, reset_clusters, scale, serve_window
-from lwmecps_gym.core.seeding import draw_seed
+from lwmecps_gym.backends.sim.batched import DELAY_RING, ScalingState, reset_clusters, scale, serve_window
+from lwmecps_gym.backends.sim.workload import Windows, draw_start, draw_windows
+from lwmecps_gym.core.seeding import draw_seed, streams_from_seed
 from lwmecps_gym.core.validation import check_int, check_seed
 from lwmecps_gym.envs.scaling import LWMECPSEnv3, scaling_features
 
 #: the per-step info keys (besides ``metrics``), all ``(num_envs, n)`` arrays but ``time_of_day_s`` ``(num_envs,)``
 INFO_KEYS = ("demand_rps", "replicas_ready", "replicas_desired", "latency_ms", "load", "time_of_day_s")
+#: sub-envs whose episodes :meth:`ScalingVectorEnv.reset` draws together (their arrays stay in cache)
+RESET_BLOCK = 16
 #: ``info["metrics"]`` keys, each ``float64 (num_envs,)``
 METRIC_KEYS = ("latency_ms", "replicas", "replicas_ready", "demand_rps", "failed_rps", "imbalance",
                "sla_violation_rate")
@@ -116,14 +119,15 @@ class ScalingVectorEnv(VectorEnv):
         self._initial = be.cfg.initial_replicas
         self._st = ScalingState(N, n)
         self._rngs: list[np.random.Generator | None] = [None] * N
-        self._workloads: list[Any] = [None] * N
+        self._wrngs: list[np.random.Generator | None] = [None] * N  # the sub-envs' workload streams
+        self._carries: list[Any] = [None] * N  # their demand-event models' state
         H = be.cfg.horizon_windows
         n_nodes = len(self.node_names)
-        # the sub-envs' workloads, window first (sub-envs step in lockstep: one contiguous slab per step)
-        self._rate = np.zeros((H, N, n))
-        self._lam = np.zeros((H, N, n))
-        self._rtt = np.zeros((H, N, n))
-        self._rtt_all = None if be.pinned else np.zeros((H, N, n_nodes))
+        # the sub-envs' workloads, sub-env first (a reset writes each episode's windows as one block)
+        self._rate = np.zeros((N, H, n))
+        self._lam = np.zeros((N, H, n))
+        self._rtt = np.zeros((N, H, n))
+        self._rtt_all = None if be.pinned else np.zeros((N, H, n_nodes))
         self._start_s = np.zeros(N)
         self._drawn = np.zeros(N, dtype=np.int64)  # windows of workload drawn per sub-env
         self._elapsed = np.zeros(N, dtype=np.int64)
@@ -132,37 +136,55 @@ class ScalingVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------ episodes
     def _new_episodes(self, ks: Sequence[int]) -> None:
-        """Draw and start the next episode of sub-envs ``ks`` from their own generators."""
-        be, st = self._backend, self._st
-        delays = np.empty((len(ks), 256))
-        for j, k in enumerate(ks):
-            wl, delays[j] = be.draw_episode(draw_seed(self._rngs[k]))
-            self._workloads[k] = wl
-            self._store(k, 0)
-            self._start_s[k] = wl.start_s
-        idx = np.asarray(ks, dtype=np.int64)
-        reset_clusters(self._model, st, idx, self._initial, self._lam[0, idx], self._rtt[0, idx], delays)
-        self._elapsed[idx] = 0
-        self._autoreset[idx] = False
+        """Draw and start the next episode of sub-envs ``ks`` from their own generators.
 
-    def _store(self, k: int, t0: int) -> None:
-        """Copy sub-env ``k``'s workload windows from ``t0`` on into the stacked arrays (grown as needed)."""
-        wl = self._workloads[k]
-        T = len(wl.rate_arr)
-        if T > self._rate.shape[0]:
-            grow = T - self._rate.shape[0]
-            pad = ((0, grow), (0, 0), (0, 0))
+        Each sub-env's episode is the single env's (``SimBackend.draw_episode``): a seed from its
+        generator, its workload and system streams, the start time and ``horizon_windows`` windows
+        from the workload stream (:func:`~lwmecps_gym.backends.sim.workload.draw_windows`, here for
+        :data:`RESET_BLOCK` sub-envs at once, so that a block's arrays stay in cache) and 256
+        start-up delays from the system stream.
+        """
+        be, cfg = self._backend, self._backend.cfg
+        ks = np.asarray(ks, dtype=np.int64)
+        normals = np.empty((len(ks), DELAY_RING))
+        for b in range(0, len(ks), RESET_BLOCK):
+            block = ks[b:b + RESET_BLOCK]
+            wrngs = []
+            for j, k in enumerate(block.tolist()):
+                streams = streams_from_seed(draw_seed(self._rngs[k]))
+                wrng = self._wrngs[k] = streams.workload
+                self._start_s[k] = draw_start(wrng, cfg.start_time_s)
+                streams.system.standard_normal(out=normals[b + j])
+                wrngs.append(wrng)
+            w = draw_windows(be.trace, be.sc, wrngs, self._start_s[block], np.zeros(len(block), dtype=np.int64),
+                             cfg.horizon_windows, cfg.demand_events)
+            self._store(block, 0, w)
+        reset_clusters(self._model, self._st, ks, self._initial, self._lam[ks, 0], self._rtt[ks, 0],
+                       be.startup_delays(normals))
+        self._elapsed[ks] = 0
+        self._autoreset[ks] = False
+
+    def _store(self, idx: np.ndarray, t0: int, w: Windows) -> None:
+        """Copy windows ``w`` of sub-envs ``idx`` (from window ``t0`` on) into the stacked arrays (grown as needed)."""
+        T = t0 + w.rate.shape[1]
+        if T > self._rate.shape[1]:
+            grow = max(T, 2 * self._rate.shape[1]) - self._rate.shape[1]
+            pad = ((0, 0), (0, grow), (0, 0))
             self._rate = np.pad(self._rate, pad)
             self._lam = np.pad(self._lam, pad)
             self._rtt = np.pad(self._rtt, pad)
             if self._rtt_all is not None:
                 self._rtt_all = np.pad(self._rtt_all, pad)
-        self._drawn[k] = T
-        self._rate[t0:T, k] = wl.rate_arr[t0:]
-        self._lam[t0:T, k] = wl.lam_arr[t0:]
-        self._rtt[t0:T, k] = wl.rtt_arr[t0:]
+        self._drawn[idx] = T
+        if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
+            idx = slice(int(idx[0]), int(idx[-1]) + 1)  # a run of sub-envs: a block copy, not a scatter
+        self._rate[idx, t0:T] = w.rate
+        self._lam[idx, t0:T] = w.lam
+        self._rtt[idx, t0:T] = w.rtt
         if self._rtt_all is not None:
-            self._rtt_all[t0:T, k] = wl.rtt_all[t0:, 0]
+            self._rtt_all[idx, t0:T] = w.rtt_all[:, :, 0]
+        for k, carry in zip(np.arange(self.num_envs)[idx].tolist(), w.carries, strict=True):
+            self._carries[k] = carry
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset every sub-env: ``seed`` int (sub-env ``i`` gets ``seed + i``), a list of ``num_envs``
@@ -259,12 +281,12 @@ class ScalingVectorEnv(VectorEnv):
 
     def _extend(self) -> None:
         """Draw the next chunk of windows of sub-envs that ran past their workload (long episodes)."""
-        chunk = self._backend.cfg.horizon_windows
-        for k, wl in enumerate(self._workloads):
-            T = len(wl.rate_arr)
-            if self._st.t[k] >= T:
-                wl.generate(chunk)
-                self._store(k, T)
+        be, cfg = self._backend, self._backend.cfg
+        for k in np.flatnonzero(self._st.t >= self._drawn).tolist():
+            t0 = int(self._drawn[k])
+            w = draw_windows(be.trace, be.sc, [self._wrngs[k]], self._start_s[k:k + 1], np.array([t0]),
+                             cfg.horizon_windows, cfg.demand_events, [self._carries[k]])
+            self._store(np.array([k]), t0, w)
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Observations, rewards and info of the clusters' last windows (the single env's formulas)."""

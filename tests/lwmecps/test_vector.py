@@ -77,6 +77,47 @@ def test_registered_episode_length_truncates_and_the_next_episode_matches():
     assert counts["autoresets"] == 2
 
 
+def test_episode_draws_do_not_depend_on_how_they_are_batched_or_chunked():
+    """What the vector env's batched reset relies on: NumPy's array Poisson draw consumes the bit
+    generator element by element (the same counts as scalar draws, in any chunking), a standard
+    normal drawn into ``out`` equals the returned one, and ``draw_windows`` gives an episode the same
+    windows alone, in a batch, or in several chunks."""
+    from lwmecps_gym.backends.sim.workload import draw_windows
+
+    mean = np.random.default_rng(0).uniform(0.5, 5000.0, size=(37, 8))  # both Poisson algorithms (< 10, >= 10)
+    mean[:3] = 0.0
+    mean[3:6] = 4.0
+    whole = np.random.default_rng(5).poisson(mean)
+    rng = np.random.default_rng(5)
+    scalar = np.array([[rng.poisson(m) for m in row] for row in mean])
+    rng = np.random.default_rng(5)
+    chunks = np.concatenate([rng.poisson(mean[:10]), rng.poisson(mean[10:11]), rng.poisson(mean[11:])])
+    np.testing.assert_array_equal(whole, scalar)
+    np.testing.assert_array_equal(whole, chunks)
+    out = np.empty(256)
+    np.random.default_rng(9).standard_normal(out=out)
+    np.testing.assert_array_equal(out, np.random.default_rng(9).standard_normal(256))
+
+    be = ScalingVectorEnv(1).template.backend
+    start = np.array([100.0, 86399.0, 43210.5])
+
+    def draw(seeds, t0, T, s=start):
+        return draw_windows(be.trace, be.sc, [np.random.default_rng(x) for x in seeds], s, np.asarray(t0), T)
+
+    batch = draw([1, 2, 3], [0, 0, 0], 40)
+    for j in range(3):
+        alone = draw([j + 1], [0], 40, start[j:j + 1])
+        for a, b in zip(batch, alone, strict=True):
+            if isinstance(a, np.ndarray):
+                np.testing.assert_array_equal(a[j], b[0])
+    rngs = [np.random.default_rng(1)]
+    first = draw_windows(be.trace, be.sc, rngs, start[:1], np.array([0]), 25)
+    second = draw_windows(be.trace, be.sc, rngs, start[:1], np.array([25]), 15)
+    for name in ("rate", "lam", "rtt", "starts"):
+        joined = np.concatenate([getattr(first, name)[0], getattr(second, name)[0]])
+        np.testing.assert_array_equal(joined, getattr(batch, name)[0], err_msg=name)
+
+
 def test_seeding_per_sub_env_like_sync_vector_env():
     venv = make(3)
     singles = [gym.make(ID) for _ in range(3)]

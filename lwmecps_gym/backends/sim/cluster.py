@@ -46,6 +46,7 @@ import numpy as np
 
 from lwmecps_gym.backends.base import ClusterMeasurement, PlaceCommand, ScaleCommand
 from lwmecps_gym.backends.sim.batched import (
+    DELAY_RING,
     ScalingModel,
     ScalingState,
     deployment_window,
@@ -290,14 +291,23 @@ class SimBackend:
         :meth:`reset` and the native vector env draw every episode through here.
         """
         streams = streams_from_seed(seed)
-        if self._trace is None:
-            self._trace = DayTrace.cached(self.sc, self.tau, self.bs_dep, self.cfg.trace_seed, self._idle_rtt, self.n_dep)
-        workload = EpisodeWorkload(self._trace, self.sc, streams.workload, self.cfg.start_time_s,
+        workload = EpisodeWorkload(self.trace, self.sc, streams.workload, self.cfg.start_time_s,
                                    self.cfg.demand_events)
         workload.generate(self.cfg.horizon_windows)
+        return workload, self.startup_delays(streams.system.standard_normal(DELAY_RING))
+
+    @property
+    def trace(self) -> DayTrace:
+        """The scenario's day of user mobility (:class:`~.workload.DayTrace`, built on first use, cached)."""
+        if self._trace is None:
+            self._trace = DayTrace.cached(self.sc, self.tau, self.bs_dep, self.cfg.trace_seed, self._idle_rtt, self.n_dep)
+        return self._trace
+
+    def startup_delays(self, normals: np.ndarray) -> np.ndarray:
+        """Pod start-up delays, s, from standard normals (any shape; an episode draws ``DELAY_RING`` = 256
+        from its system stream): LogNormal with median ``pod_startup_median_s`` and log-sd ``pod_startup_sigma``."""
         med, sig = self.cfg.pod_startup_median_s, self.cfg.pod_startup_sigma
-        delays = med * np.exp(sig * streams.system.standard_normal(256)) if med > 0 else np.zeros(256)
-        return workload, delays
+        return med * np.exp(sig * normals) if med > 0 else np.zeros_like(normals)
 
     def _generate(self) -> None:
         """Draw the next chunk of workload windows."""
@@ -460,8 +470,8 @@ class SimBackend:
             st = self.state
             st.now[0] = self.now
             st.t[0] = t
-            serve_window(self.model, st, wl.rate_arr[:, None], wl.rtt_arr[:, None], wl.lam_arr[:, None],
-                         None if self.pinned else wl.rtt_all[:, :1])
+            serve_window(self.model, st, wl.rate_arr[None], wl.rtt_arr[None], wl.lam_arr[None],
+                         None if self.pinned else wl.rtt_all[None, :, 0])
         self.t = t + 1
         self.now += self.tau
         self.state.now[0] = self.now

@@ -32,7 +32,8 @@ horizon.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -221,8 +222,7 @@ class EpisodeWorkload:
         self.sc = scenario
         self.rng = rng
         self.tau = trace.tau
-        self.start_s = float(rng.uniform(0.0, 86400.0)) if start_time_s is None else float(start_time_s) % 86400.0
-        self.k0 = int(self.start_s // self.tau) % trace.n_windows
+        self.start_s = draw_start(rng, start_time_s)
         #: optional demand-event model (``SimConfig.demand_events``) and its state carried between chunks
         self.demand_events = demand_events
         self._events_carry: Any = None
@@ -264,25 +264,81 @@ class EpisodeWorkload:
         return self._as_list("tod_s", self.tod_arr)
 
     def generate(self, n_windows: int) -> None:
-        tr, T = self.trace, int(n_windows)
+        """Append the next ``n_windows`` windows (:func:`draw_windows` of this one episode)."""
         t0 = len(self.tod_arr)
-        idx = (self.k0 + t0 + np.arange(T)) % tr.n_windows
-        starts = self.start_s + (t0 + np.arange(T)) * self.tau
-        prof = profile_at(self.sc.profile, starts + self.tau / 2.0)
-        mean = self.sc.user_rate_rps * prof[:, None] * tr.act[idx]
-        if self.demand_events is not None:
-            factor, self._events_carry = self.demand_events.modulation(
-                self.rng, T, mean.shape[1], self.tau, self._events_carry)
-            mean = mean * factor
-        lam = self.rng.poisson(mean * self.tau) / self.tau
-        rtt = tr.rtt[idx]
+        w = draw_windows(self.trace, self.sc, [self.rng], np.array([self.start_s]), np.array([t0]), int(n_windows),
+                         self.demand_events, [self._events_carry])
+        self._events_carry = w.carries[0]
+        mean, lam, rtt = w.rate[0], w.lam[0], w.rtt[0]
         if t0:
             self.rate_arr = np.concatenate([self.rate_arr, mean])
             self.lam_arr = np.concatenate([self.lam_arr, lam])
             self.rtt_arr = np.concatenate([self.rtt_arr, rtt])
         else:
-            self.rate_arr, self.lam_arr, self.rtt_arr = mean, lam, np.ascontiguousarray(rtt, dtype=np.float64)
-        if tr.rtt_all is not None:
-            part = tr.rtt_all[idx]
+            self.rate_arr, self.lam_arr, self.rtt_arr = mean, lam, rtt
+        if w.rtt_all is not None:
+            part = w.rtt_all[0]
             self.rtt_all = part if self.rtt_all is None else np.concatenate([self.rtt_all, part])
-        self.tod_arr = np.concatenate([self.tod_arr, starts % 86400.0])
+        self.tod_arr = np.concatenate([self.tod_arr, w.starts[0] % 86400.0])
+
+
+def draw_start(rng: np.random.Generator, start_time_s: float | None) -> float:
+    """An episode's start time of day, s: uniform on ``[0, 86400)`` from ``rng`` (the workload stream,
+    its first draw) when ``start_time_s`` is ``None``, else ``start_time_s`` modulo a day."""
+    return float(rng.uniform(0.0, 86400.0)) if start_time_s is None else float(start_time_s) % 86400.0
+
+
+class Windows(NamedTuple):
+    """Windows of ``K`` episodes drawn by :func:`draw_windows` (episode axis first, ``T`` windows, ``n`` deployments).
+
+    rate: ``float64 (K, T, n)`` true arrival rate (Poisson mean, req/s). lam: ``float64 (K, T, n)``
+    measured rate (Poisson count / window). rtt: ``float64 (K, T, n)`` request-weighted RTT (ms)
+    to the deployment's own node. rtt_all: ``float64 (K, T, n, n_nodes)`` RTT to every node (spread
+    layout) or ``None``. starts: ``float64 (K, T)`` each window's start, s after midnight of the
+    episode's first day (time of day: modulo 86400). carries:
+    the demand-event models' state after the windows (one per episode).
+    """
+
+    rate: np.ndarray
+    lam: np.ndarray
+    rtt: np.ndarray
+    rtt_all: np.ndarray | None
+    starts: np.ndarray
+    carries: list
+
+
+def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.Generator], start_s: np.ndarray,
+                 t0: np.ndarray, n_windows: int, demand_events: Any = None, carries: Sequence[Any] | None = None) -> Windows:
+    """Windows ``t0[j] .. t0[j] + n_windows - 1`` of ``K`` episodes, each from its own workload stream.
+
+    Episode ``j`` starts at time of day ``start_s[j]`` (s) at window ``start_s[j] // tau`` of the
+    day ``trace``, wrapping at midnight; its arrivals are Poisson draws from ``rngs[j]``, after the
+    optional demand events' modulation (``demand_events.modulation(rngs[j], ...)``, carried state
+    ``carries[j]``). The deterministic part (profile, trace windows) is computed for all episodes at
+    once, element by element as for one: an episode's windows do not depend on the batch it is drawn
+    in, and (the Poisson draws being sequential) without demand events not on ``n_windows`` either.
+    The single episode (:class:`EpisodeWorkload`) and the native vector env both draw through here.
+
+    Args:
+        start_s: ``float64 (K,)`` start times of day, s. t0: ``int64 (K,)`` first window to draw.
+        n_windows: windows to draw (int >= 1).
+    """
+    tr, sc, T = trace, scenario, int(n_windows)
+    K = len(rngs)
+    tau = tr.tau
+    k0 = (np.asarray(start_s, dtype=np.float64) // tau).astype(np.int64) % tr.n_windows
+    t = np.asarray(t0, dtype=np.int64)[:, None] + np.arange(T)
+    idx = (k0[:, None] + t) % tr.n_windows
+    starts = np.asarray(start_s, dtype=np.float64)[:, None] + t * tau
+    prof = profile_at(sc.profile, starts + tau / 2.0)
+    mean = sc.user_rate_rps * prof[..., None] * tr.act[idx]
+    carries = [None] * K if carries is None else list(carries)
+    counts = np.empty(mean.shape)
+    for j, rng in enumerate(rngs):
+        if demand_events is not None:
+            factor, carries[j] = demand_events.modulation(rng, T, mean.shape[2], tau, carries[j])
+            mean[j] = mean[j] * factor
+        counts[j] = rng.poisson(mean[j] * tau)
+    lam = counts / tau
+    rtt_all = tr.rtt_all[idx] if tr.rtt_all is not None else None
+    return Windows(mean, lam, tr.rtt[idx], rtt_all, starts, carries)
