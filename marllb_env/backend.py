@@ -20,28 +20,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from lwmecps_gym.core.backend import Backend
 from lwmecps_gym.core.validation import check_choice, check_int, check_positive
-from marllb_env.sim import (
-    DISPATCH_MODES,
-    FEATURE_NAMES,
-    FlowRecords,
-    FlowSimulator,
-    LBSnapshot,
-    ServerSpec,
-    as_server_specs,
-)
+from marllb_env.sim import DISPATCH_MODES, FlowRecords, FlowSimulator, ServerSpec, as_server_specs
 from marllb_env.traces import Workload
 
 #: Ground-truth columns in :attr:`LBMeasurement.ground_truth`.
 GT_NAMES: tuple[str, ...] = ("cpu_util", "busy_workers", "queue_length")
-
-_chain = chain.from_iterable
 
 
 @dataclass(slots=True)
@@ -301,25 +290,24 @@ class MultiSimBackend:
         self.sim = FlowSimulator(specs, workload, n_lbs=n_lbs, dispatch=dispatch, **sim_kwargs)
         self.n_lbs, self.n_servers = self.sim.n_lbs, self.sim.n_servers
         self.dispatch = check_choice("dispatch", dispatch, DISPATCH_MODES)
-        self._cpus = [float(s.cpus) for s in specs]
-        self._features_shape = (self.n_lbs, self.n_servers, len(FEATURE_NAMES))
-        self._n_features = self.n_lbs * self.n_servers * len(FEATURE_NAMES)
+        self._cpus = np.array([s.cpus for s in specs], dtype=np.float64)  # cpu_util's denominators
         self._start_interval()
 
     def _start_interval(self) -> None:
-        self._snaps = [self.sim.snapshot(i) for i in range(self.n_lbs)]  # the interval's start
-        self._totals = self._sum_counters(self._snaps)
+        self._busy = self.sim.busy_core_seconds()  # the interval's start
+        self._totals = self._sum_counters()
         self._elapsed = 0.0
 
-    @staticmethod
-    def _sum_counters(snaps: Sequence[LBSnapshot]) -> tuple[int, int, float]:
+    def _sum_counters(self) -> tuple[int, int, float]:
         """All LBs' cumulative ``(completed, rejects, fct_sum_s)``, added LB by LB (as ``sum``)."""
+        lb_counters = self.sim.lb_counters
         c = r = 0
         f = 0
-        for x in snaps:
-            c += x.completed
-            r += x.rejects
-            f += x.fct_sum_s
+        for i in range(self.n_lbs):
+            _, ci, ri, fi = lb_counters(i)
+            c += ci
+            r += ri
+            f += fi
         return c, r, f
 
     def reset(self, seed: int | None = None) -> None:
@@ -347,30 +335,22 @@ class MultiSimBackend:
     def observe(self) -> MultiLBMeasurement:
         """Every LB's features now and the interval's utilisation and flow counts since the last ``observe``."""
         sim = self.sim
-        snaps = [sim.snapshot(i) for i in range(self.n_lbs)]  # one cheap pass per LB: lists, no arrays
-        s, p = snaps[0], self._snaps[0]
+        busy = sim.busy_core_seconds()
         dt = self._elapsed
-        if dt > 0:
-            util = [(b - b0) / (c * dt) for b, b0, c in zip(s.busy_core_seconds, p.busy_core_seconds, self._cpus,
-                                                             strict=True)]
-        else:
-            util = [0.0] * self.n_servers
         c0, r0, f0 = self._totals
-        c, r, f = totals = self._sum_counters(snaps)
+        c, r, f = totals = self._sum_counters()
         m = MultiLBMeasurement(
-            s.time_s,
-            # every LB's rows, flattened in C order (one conversion of Python floats, no nested lists)
-            np.fromiter(_chain(_chain(x.feature_rows for x in snaps)), np.float64, self._n_features).reshape(
-                self._features_shape),
-            np.array(s.active, dtype=np.bool_),
-            np.array([n + q for n, q in zip(s.busy_workers, s.queue_length, strict=True)], dtype=np.float64),
-            np.array(util, dtype=np.float64),
+            sim.now,
+            sim.features_all(),
+            sim.active_mask(),
+            sim.flows_in_system(),
+            (busy - self._busy) / (self._cpus * dt) if dt > 0 else np.zeros(self.n_servers),
             float(c - c0),
             float(r - r0),
             float(f - f0),
             sim.workload_exhausted,
         )
-        self._snaps, self._totals, self._elapsed = snaps, totals, 0.0
+        self._busy, self._totals, self._elapsed = busy, totals, 0.0
         return m
 
     def flow_records(self) -> FlowRecords:
