@@ -9,7 +9,12 @@ and actions: the per-interval model math (:mod:`faas_gym.backends.fluid`), the r
 (:func:`faas_gym.env.observation_values`, :func:`faas_gym.env.reward_value`) are compiled from the
 same source the single env runs (:func:`faas_gym.backends.fluid.compiled_variant`), the arrival
 counts come from one workload stream per sub-env seeded exactly as the single env seeds its
-simulator. The one piece NOT shared is the replica life cycle (cold starts, keep-alive pool):
+simulator. For OrcBench workloads (``Autoscaling-v0``, ``FaaSTrainGym-v1``) and an OrcBench base under
+a diurnal modulation (``AutoscalingDay-v0``) those streams run compiled for all sub-envs at once
+(:func:`faas_gym.workloads.renewal_counts` on :mod:`faas_gym.pcg64`, numpy's generator re-stated; the
+day scenario's thinning stays numpy's, per sub-env per chunk), seeding and resets included: the same
+draws and counts as the Python streams (tests/faas/test_compiled_streams.py), which other workloads
+and installs without numba use. The one piece NOT shared is the replica life cycle (cold starts, keep-alive pool):
 ``_apply_row`` re-implements :meth:`SimBackend.apply <faas_gym.backends.sim.SimBackend.apply>`'s
 fluid-model branch over array rows of ready and expiry times (the single env keeps lists and, for the
 DES, a slot heap); tests/faas/test_vector.py holds the two equal, including cold starts longer than
@@ -37,6 +42,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from faas_gym import pcg64
 from faas_gym.backends import fluid
 from faas_gym.backends.base import FaasMeasurement
 from faas_gym.backends.sim import (
@@ -48,6 +54,7 @@ from faas_gym.backends.sim import (
     seed_pcg64_pair,
 )
 from faas_gym.env import FaasAutoscalingEnv, observation_values, reward_value
+from faas_gym.workloads import DiurnalModulation, OrcBenchWorkload
 from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_int, check_seed
 
@@ -191,6 +198,42 @@ def _episode_totals(step_mask, resp_ms, viol, completed, desired, cold, dropped,
         out[2, i] = t_dropped[i] / a if a != 0 else 0.0
 
 
+if pcg64.AVAILABLE:
+    from faas_gym.workloads import renewal_counts, renewal_start
+
+    #: ``draw_seed``'s exclusive upper bound (lwmecps_gym.core.seeding.draw_seed; tested equal)
+    _SEED_HIGH = 2**63 - 1
+
+    @fluid.jit
+    def _draw_seeds(np_st, rows):
+        """``draw_seed(np_random)`` of sub-envs ``rows`` (their env generators: rows of ``np_st``)."""
+        out = np.empty(rows.shape[0], dtype=np.int64)
+        for j in range(rows.shape[0]):
+            out[j] = pcg64.integers64(np_st, rows[j], _SEED_HIGH)
+        return out
+
+    @fluid.jit
+    def _reset_renewal(np_st, wl_st, rows, iat, cum, rf, ri):
+        """``SimBackend.reset(draw_seed(np_random))`` of sub-envs ``rows`` for a renewal workload: seed
+        the workload generator (``seed_pcg64_pair``'s first) and start the compiled stream at 0 s."""
+        for j in range(rows.shape[0]):
+            i = rows[j]
+            pcg64.seed_splitmix(wl_st, i, pcg64.integers64(np_st, i, _SEED_HIGH))
+            renewal_start(wl_st, i, iat, cum, rf, ri, 0.0)
+
+
+def _compiled_arrivals(workload) -> str | None:
+    """``"renewal"`` (OrcBench), ``"thinned"`` (OrcBench under a diurnal modulation) where the compiled
+    streams reproduce the workload, else None (one Python stream per sub-env)."""
+    if not pcg64.AVAILABLE:
+        return None
+    if isinstance(workload, OrcBenchWorkload):
+        return "renewal"
+    if isinstance(workload, DiurnalModulation) and isinstance(workload.base, OrcBenchWorkload):
+        return "thinned"
+    return None
+
+
 _EPISODE_KEYS = ("response_time_ms", "slo_violation_rate", "replica_seconds", "cold_starts", "dropped", "drop_rate")
 
 
@@ -271,6 +314,15 @@ class FaasVectorEnv(VectorEnv):
         self._bitgens = [(np.random.PCG64(0), np.random.PCG64(0)) for _ in range(n)]
         self._rng_wl = [np.random.Generator(b[0]) for b in self._bitgens]
         self._streams: list[Any] = [None] * n
+        self._arrivals = _compiled_arrivals(self.workload)
+        if self._arrivals is not None:  # compiled streams: generator states and stream states as arrays
+            base = self.workload if self._arrivals == "renewal" else self.workload.base
+            self._iat, self._cum, self._mean_gap = base.renewal_tables()
+            self._np_st = pcg64.new_states(n)  # the sub-envs' np_random generators
+            self._seeded = np.zeros(n, dtype=bool)
+            self._wl_st = pcg64.new_states(n)  # their renewal streams' generators
+            self._rf = np.zeros((n, 4))
+            self._ri = np.zeros(n, dtype=np.int64)
         width = MAX_CHUNK_INTERVALS
         self._cbuf = np.zeros((n, width), dtype=np.int64)
         self._mbuf = np.full((n, width), -1.0)
@@ -389,13 +441,16 @@ class FaasVectorEnv(VectorEnv):
     def _reset_rows(self, idx, seeds) -> None:
         """Rewind sub-envs ``idx`` like ``FaasAutoscalingEnv.reset`` + ``SimBackend.reset``."""
         init = self.template.initial_replicas
-        for i, s in zip(np.asarray(idx).tolist(), seeds, strict=True):
-            if s is not None:
-                self._np_randoms[i], _ = seeding.np_random(s)
-            elif self._np_randoms[i] is None:
-                self._np_randoms[i], _ = seeding.np_random()
-            seed_pcg64_pair(draw_seed(self._np_randoms[i]), self._bitgens[i])
-            self._streams[i] = self.workload.stream(self._rng_wl[i], 0.0)
+        if self._arrivals is None:
+            for i, s in zip(np.asarray(idx).tolist(), seeds, strict=True):
+                if s is not None:
+                    self._np_randoms[i], _ = seeding.np_random(s)
+                elif self._np_randoms[i] is None:
+                    self._np_randoms[i], _ = seeding.np_random()
+                seed_pcg64_pair(draw_seed(self._np_randoms[i]), self._bitgens[i])
+                self._streams[i] = self.workload.stream(self._rng_wl[i], 0.0)
+        else:
+            self._reset_compiled_streams(np.asarray(idx, dtype=np.int64), seeds)
         self._cpos[idx] = 0
         self._clen[idx] = 0
         self._nchunks[idx] = 0
@@ -412,6 +467,54 @@ class FaasVectorEnv(VectorEnv):
         self._steps[idx] = 0
         self._reset_totals(idx)
 
+    def _reset_compiled_streams(self, idx: np.ndarray, seeds) -> None:
+        """``_reset_rows``' seeding with the compiled streams (same draws as the per-sub-env Python ones)."""
+        if not self._seeded[idx].all() or any(s is not None for s in seeds):
+            for i, s in zip(idx.tolist(), seeds, strict=True):
+                if s is not None or not self._seeded[i]:
+                    rng, _ = seeding.np_random(s)
+                    pcg64.get_state(rng.bit_generator, self._np_st, i)
+                    self._seeded[i] = True
+        if self._arrivals == "renewal":
+            _reset_renewal(self._np_st, self._wl_st, idx, self._iat, self._cum, self._rf, self._ri)
+            return
+        # thinned: the day-scale episodes reset rarely; the stream is built in Python (its generators are
+        # seeded from SeedSequence), its base then runs compiled and its thinning in Python per chunk
+        for i, sd in zip(idx.tolist(), _draw_seeds(self._np_st, idx).tolist(), strict=True):
+            seed_pcg64_pair(sd, self._bitgens[i])
+            stream = self.workload.stream(self._rng_wl[i], 0.0)
+            stream.base.export_state(self._wl_st, self._rf, self._ri, i)
+            self._streams[i] = stream
+
+    def _draw_chunks(self, idx: np.ndarray) -> None:
+        """Draw the next chunk of arrival counts of sub-envs ``idx`` (the single env's chunks)."""
+        dt = self.interval_s
+        if self._arrivals is None:
+            for i in idx.tolist():
+                n = chunk_length(int(self._nchunks[i]))
+                counts, means = draw_counts(self._streams[i], dt, n)
+                self._cbuf[i, :n] = counts
+                self._mbuf[i, :n] = -1.0 if means is None else means
+                self._clen[i] = n
+            self._nchunks[idx] += 1
+            self._cpos[idx] = 0
+            return
+        nch = self._nchunks[idx]
+        for c in np.unique(nch).tolist():
+            sub = idx[nch == c]
+            n = chunk_length(c)
+            out = np.empty((sub.size, n), dtype=np.int64)
+            piece = n if self._arrivals == "renewal" else 16  # _ThinnedStream.counts' base pieces
+            renewal_counts(self._wl_st, sub, self._iat, self._mean_gap, self._rf, self._ri, dt, n, piece, out)
+            if self._arrivals == "thinned":
+                for j, i in enumerate(sub.tolist()):
+                    out[j] = self._streams[i].thin(out[j], dt)
+            self._cbuf[sub, :n] = out
+            self._mbuf[sub, :n] = -1.0  # renewal workloads give no expected counts
+            self._clen[sub] = n
+        self._nchunks[idx] += 1
+        self._cpos[idx] = 0
+
     def _reset_totals(self, idx) -> None:
         for v in self._tot.values():
             v[idx] = 0.0
@@ -423,15 +526,7 @@ class FaasVectorEnv(VectorEnv):
         pos = self._cpos[rows]
         need = pos >= self._clen[rows]
         if need.any():
-            dt = self.interval_s
-            for i in np.asarray(rows)[need].tolist():
-                n = chunk_length(int(self._nchunks[i]))
-                self._nchunks[i] += 1
-                counts, means = draw_counts(self._streams[i], dt, n)
-                self._cbuf[i, :n] = counts
-                self._mbuf[i, :n] = -1.0 if means is None else means
-                self._clen[i] = n
-                self._cpos[i] = 0
+            self._draw_chunks(rows[need])
             pos = self._cpos[rows]
         arrived = self._cbuf[rows, pos]
         mean = self._mbuf[rows, pos]

@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from faas_gym.backends.fluid import jit
+from faas_gym import pcg64
+from faas_gym.backends.fluid import bisect_left_compiled, jit
 from lwmecps_gym.core.validation import (
     check_choice,
     check_float,
@@ -537,10 +538,10 @@ def _renewal_times(iat, idx, nxt, times):
 
 
 class _RenewalStream(ArrivalStream):
-    def __init__(self, iat_s: np.ndarray, cum: np.ndarray, rng: np.random.Generator, t0: float):
+    def __init__(self, iat_s: np.ndarray, cum: np.ndarray, mean: float, rng: np.random.Generator, t0: float):
         super().__init__(rng, t0)
         self.iat = iat_s
-        self.mean = float(cum[-1]) / len(iat_s)
+        self.mean = mean
         # stationary start (equilibrium renewal process): the interval covering t0 is length-biased
         # (drawn with probability proportional to its length) and t0 falls uniformly inside it.
         covering = iat_s[min(int(np.searchsorted(cum, rng.random() * cum[-1])), len(iat_s) - 1)]
@@ -576,6 +577,21 @@ class _RenewalStream(ArrivalStream):
         times = self.arrivals_until(t0 + n * interval_s)
         return _interval_counts(times, t0, interval_s, n)
 
+    def export_state(self, st: np.ndarray, rf: np.ndarray, ri: np.ndarray, i: int) -> None:
+        """Write this stream's state into row ``i`` of the compiled renewal streams' arrays (see
+        :func:`renewal_counts`): ``st`` its generator (:func:`faas_gym.pcg64.get_state`), ``rf`` /
+        ``ri`` the next arrival and the stream time. Only while no drawn arrival is buffered (e.g. a
+        fresh stream): then the next batch of draws starts at the next arrival.
+
+        Raises:
+            RuntimeError: arrivals beyond the stream time are buffered.
+        """
+        if self._buf.size:
+            raise RuntimeError("export_state needs a stream without buffered arrivals (e.g. a fresh one)")
+        pcg64.get_state(self.rng.bit_generator, st, i)
+        rf[i] = (self._next, 0.0, 0.0, self.t)
+        ri[i] = -1
+
 
 @jit(cache=True)
 def _interval_counts(times, t0, interval_s, n):
@@ -592,6 +608,75 @@ def _interval_counts(times, t0, interval_s, n):
         out[k] = j - prev
         prev = j
     return out
+
+
+# --------------------------------------------------------------------------- compiled renewal streams
+# The native vector env's copy of ``_RenewalStream.counts`` (tests/faas/test_compiled_streams.py holds
+# them equal): the same draws from the same generator (faas_gym.pcg64 re-states numpy's PCG64), the
+# same batches of ``int(max(64, 1.25 * (t1 - next) / mean))`` gaps summed from each batch's start, but
+# drawn lazily, one arrival ahead, so no buffer of arrival times is kept. State of stream ``i``:
+# ``rf[i] = (next arrival, batch start, running sum of the batch's gaps, stream time)``,
+# ``ri[i]`` = times of the current batch still to come (-1: the next arrival starts a new batch).
+if pcg64.AVAILABLE:
+
+    @jit
+    def renewal_start(st, i, iat, cum, rf, ri, t0):
+        """Start compiled renewal stream ``i`` at ``t0`` like ``_RenewalStream.__init__`` (two draws from
+        generator row ``i`` of ``st``: the length-biased covering gap and the position inside it)."""
+        u = pcg64.next_double(st, i) * cum[cum.shape[0] - 1]
+        k = bisect_left_compiled(cum, u)
+        covering = iat[min(k, iat.shape[0] - 1)]
+        rf[i, 0] = t0 + pcg64.next_double(st, i) * covering
+        rf[i, 1] = 0.0
+        rf[i, 2] = 0.0
+        rf[i, 3] = t0
+        ri[i] = -1
+
+    @jit
+    def renewal_counts(st, rows, iat, mean, rf, ri, dt, n, piece, out):
+        """``out[j, :n]`` <- the next ``n`` per-interval arrival counts (intervals of ``dt`` s) of
+        compiled renewal stream ``rows[j]``, requested ``piece`` intervals at a time (as
+        ``_RenewalStream.counts(dt, piece)`` calls; the last piece shorter)."""
+        n_iat = iat.shape[0]
+        for j in range(rows.shape[0]):
+            i = rows[j]
+            nxt = rf[i, 0]
+            start = rf[i, 1]
+            acc = rf[i, 2]
+            t0 = rf[i, 3]
+            left = ri[i]
+            s = pcg64.load(st, i)
+            k = 0
+            while k < n:
+                m = min(piece, n - k)
+                t1 = t0 + m * dt
+                for q in range(m):
+                    edge = t0 + dt * (q + 1)
+                    c = 0
+                    while nxt < edge:
+                        c += 1
+                        if left < 0:  # a new batch starts at this arrival
+                            left = int(max(64.0, 1.25 * (t1 - nxt) / mean)) - 1
+                            start = nxt
+                            acc = 0.0
+                        s, u = pcg64.bounded32(s, n_iat)
+                        g = iat[u]
+                        if left > 0:
+                            acc += g
+                            nxt = acc + start
+                            left -= 1
+                        else:  # the batch's last gap: the next batch starts after it
+                            nxt = nxt + g
+                            left = -1
+                    out[j, k + q] = c
+                t0 = t1
+                k += m
+            pcg64.store(st, i, s)
+            rf[i, 0] = nxt
+            rf[i, 1] = start
+            rf[i, 2] = acc
+            rf[i, 3] = t0
+            ri[i] = left
 
 
 @dataclass(frozen=True)
@@ -629,9 +714,15 @@ class OrcBenchWorkload(Workload):
     def mean_rate_rps(self):
         return 1.0 / float(self.iat_s().mean())
 
-    def stream(self, rng: np.random.Generator, t0: float = 0.0) -> ArrivalStream:
+    def renewal_tables(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(iat_s, cumsum(iat_s), mean gap s)``: what a stream of this workload draws from (cached; do
+        not modify)."""
         iat = self.iat_s()
-        return _RenewalStream(iat, self.__dict__["_iat"][1], rng, t0)
+        cum = self.__dict__["_iat"][1]
+        return iat, cum, float(cum[-1]) / len(iat)
+
+    def stream(self, rng: np.random.Generator, t0: float = 0.0) -> ArrivalStream:
+        return _RenewalStream(*self.renewal_tables(), rng, t0)
 
 
 class _ThinnedStream(ArrivalStream):
@@ -662,14 +753,20 @@ class _ThinnedStream(ArrivalStream):
         (<= 1.6e-3 for the day scenario's 60 s intervals: < 1e-6 relative). ``arrivals_until``
         (the DES) still thins every arrival.
         """
-        t0 = self.t
         # the base counted 16 intervals at a time: cache-sized arrays (~1.5x faster for the day
         # scenario's ~1000 base arrivals per interval); the same draws, only the running sum of the
         # gaps restarts its rounding at each piece
         base = np.concatenate([self.base.counts(interval_s, min(16, n - i)) for i in range(0, n, 16)])
-        edges = t0 + interval_s * np.arange(n + 1)
+        return self.thin(base, interval_s)
+
+    def thin(self, base_counts: np.ndarray, interval_s: float) -> np.ndarray:
+        """The kept counts (``int64``) of the next ``len(base_counts)`` intervals given the base's counts
+        in them (the second half of :meth:`counts`; the native vector env draws the base's counts
+        compiled, ``base`` requested 16 intervals at a time)."""
+        n = base_counts.shape[0]
+        edges = self.t + interval_s * np.arange(n + 1)
         self.t = float(edges[-1])
-        return self.rng.binomial(base, self.wl.mean_keep_probability(edges[:-1], edges[1:])).astype(np.int64)
+        return self.rng.binomial(base_counts, self.wl.mean_keep_probability(edges[:-1], edges[1:])).astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,240 @@
+"""numpy's ``PCG64`` bit generator and the few draws faas_gym's streams make, as compiled scalar functions.
+
+The native vector env (:mod:`faas_gym.vector`) keeps one workload stream per sub-env and must reproduce
+the single env's numpy draws bit for bit without a Python call per sub-env. This module re-states, for
+numba, the algorithms numpy documents for the generator those streams use:
+
+* ``PCG64`` (O'Neill 2014; numpy's default bit generator): a 128-bit LCG, state ``s <- s * M + inc``
+  with ``M = 0x2360ED051FC65DA44385DF649FCCF645``, output XSL-RR of the NEW state
+  (``rotr64(hi ^ lo, hi >> 58)``); ``next_uint32`` returns the low half of a 64-bit output and keeps
+  the high half for the next call (numpy's ``has_uint32`` / ``uinteger`` buffer);
+* ``Generator.random()``: ``(next_uint64 >> 11) * 2**-53``;
+* ``Generator.integers(0, k)`` (int64): Lemire's nearly-divisionless rejection (Lemire 2019) on
+  ``next_uint32`` for ``k <= 2**32``, on ``next_uint64`` (a 128-bit product) above; scalar and array
+  calls draw alike, one value after another;
+* SplitMix64 seeding of :func:`faas_gym.backends.sim.seed_pcg64_pair`.
+
+State of one generator: a row of a ``uint64`` array, :data:`STATE_WIDTH` wide (``state_hi, state_lo,
+inc_hi, inc_lo, has_uint32, uinteger``); :func:`get_state` / :func:`set_state` convert from / to a
+:class:`numpy.random.PCG64`. tests/faas/test_pcg64.py checks every function against numpy.
+
+Needs numba (:data:`AVAILABLE`); without it (or with ``NUMBA_DISABLE_JIT=1``) callers use numpy's own
+generators instead (the same numbers, slower).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from llvmlite import ir
+    from numba import config as _numba_config
+    from numba import njit, types
+    from numba.extending import intrinsic
+
+    AVAILABLE = not _numba_config.DISABLE_JIT
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    AVAILABLE = False
+
+#: Columns of a state row.
+STATE_WIDTH = 6
+_MASK64 = (1 << 64) - 1
+
+if AVAILABLE:
+    _jit = njit(nogil=True, cache=True, error_model="numpy")
+
+    @intrinsic
+    def _mul128(typingctx, a, b):
+        """``(hi, lo)`` of the 128-bit product of two ``uint64``."""
+        sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
+
+        def codegen(context, builder, signature, args):
+            i128 = ir.IntType(128)
+            p = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+            lo = builder.trunc(p, ir.IntType(64))
+            hi = builder.trunc(builder.lshr(p, ir.Constant(i128, 64)), ir.IntType(64))
+            return context.make_tuple(builder, signature.return_type, [hi, lo])
+
+        return sig, codegen
+
+    _M_HI = np.uint64(0x2360ED051FC65DA4)
+    _M_LO = np.uint64(0x4385DF649FCCF645)
+    _U0 = np.uint64(0)
+    _U1 = np.uint64(1)
+    _U11 = np.uint64(11)
+    _U32 = np.uint64(32)
+    _U58 = np.uint64(58)
+    _U63 = np.uint64(63)
+    _U64 = np.uint64(64)
+    _LOW32 = np.uint64(0xFFFFFFFF)
+    _ALL64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+    _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+    _SM1 = np.uint64(0xBF58476D1CE4E5B9)
+    _SM2 = np.uint64(0x94D049BB133111EB)
+    _U30 = np.uint64(30)
+    _U27 = np.uint64(27)
+    _U31 = np.uint64(31)
+
+    # The draws on a state held as a tuple ``(state_hi, state_lo, inc_hi, inc_lo, has_uint32, uinteger)``
+    # of uint64 (kept in registers inside a loop: load it with :func:`load`, store it back with
+    # :func:`store`), and the same on a row of a state array.
+
+    @_jit
+    def load(st, i):
+        """Row ``i`` of ``st`` as a state tuple."""
+        return (st[i, 0], st[i, 1], st[i, 2], st[i, 3], st[i, 4], st[i, 5])
+
+    @_jit
+    def store(st, i, s):
+        """Write state tuple ``s`` into row ``i`` of ``st``."""
+        st[i, 0] = s[0]
+        st[i, 1] = s[1]
+        st[i, 2] = s[2]
+        st[i, 3] = s[3]
+        st[i, 4] = s[4]
+        st[i, 5] = s[5]
+
+    @_jit
+    def next64(s):
+        """``(new state, next 64-bit output)`` (numpy's ``pcg64_next64``)."""
+        hi, lo, ihi, ilo, has, buf = s
+        ph, pl = _mul128(lo, _M_LO)
+        nh = ph + hi * _M_LO + lo * _M_HI
+        nl = pl + ilo
+        nh = nh + ihi + (_U1 if nl < pl else _U0)
+        x = nh ^ nl
+        rot = nh >> _U58
+        return (nh, nl, ihi, ilo, has, buf), (x >> rot) | (x << ((_U64 - rot) & _U63))
+
+    @_jit
+    def next32(s):
+        """``(new state, next 32-bit output)`` (numpy's ``pcg64_next32``: the low half of a 64-bit
+        output; the high half is kept for the next call)."""
+        if s[4] != _U0:
+            return (s[0], s[1], s[2], s[3], _U0, s[5]), s[5]
+        s, v = next64(s)
+        return (s[0], s[1], s[2], s[3], _U1, v >> _U32), v & _LOW32
+
+    @_jit
+    def random(s):
+        """``(new state, Generator.random())``: a float64 in ``[0, 1)``."""
+        s, v = next64(s)
+        return s, float(v >> _U11) * (1.0 / 9007199254740992.0)
+
+    @_jit
+    def bounded32(s, k):
+        """``(new state, Generator.integers(0, k))`` for ``1 <= k <= 2**32 - 1`` (int64 value)."""
+        rng = np.uint64(k - 1)
+        excl = rng + _U1
+        s, u = next32(s)
+        m = u * excl
+        left = m & _LOW32
+        if left < excl:
+            threshold = (_LOW32 - rng) % excl
+            while left < threshold:
+                s, u = next32(s)
+                m = u * excl
+                left = m & _LOW32
+        return s, np.int64(m >> _U32)
+
+    @_jit
+    def bounded64(s, k):
+        """``(new state, Generator.integers(0, k))`` for ``2**32 < k < 2**63`` (int64 value)."""
+        rng = np.uint64(k - 1)
+        excl = rng + _U1
+        s, u = next64(s)
+        hi, lo = _mul128(u, excl)
+        if lo < excl:
+            threshold = (_ALL64 - rng) % excl
+            while lo < threshold:
+                s, u = next64(s)
+                hi, lo = _mul128(u, excl)
+        return s, np.int64(hi)
+
+    @_jit
+    def next_uint64(st, i):
+        """:func:`next64` on row ``i`` of ``st``."""
+        s, v = next64(load(st, i))
+        store(st, i, s)
+        return v
+
+    @_jit
+    def next_uint32(st, i):
+        """:func:`next32` on row ``i`` of ``st``."""
+        s, v = next32(load(st, i))
+        store(st, i, s)
+        return v
+
+    @_jit
+    def next_double(st, i):
+        """:func:`random` on row ``i`` of ``st``."""
+        s, v = random(load(st, i))
+        store(st, i, s)
+        return v
+
+    @_jit
+    def integers32(st, i, k):
+        """:func:`bounded32` on row ``i`` of ``st``."""
+        s, v = bounded32(load(st, i), k)
+        store(st, i, s)
+        return v
+
+    @_jit
+    def integers64(st, i, k):
+        """:func:`bounded64` on row ``i`` of ``st``."""
+        s, v = bounded64(load(st, i), k)
+        store(st, i, s)
+        return v
+
+    @_jit
+    def seed_splitmix(st, i, seed):
+        """Row ``i`` of ``st`` <- the workload generator of :func:`faas_gym.backends.sim.seed_pcg64_pair`
+        (``seed`` a non-negative int64): state and increment from four SplitMix64 outputs."""
+        x = np.uint64(seed)
+        w0 = _U0
+        w1 = _U0
+        w2 = _U0
+        w3 = _U0
+        for j in range(4):
+            x = x + _GOLDEN
+            z = x
+            z = (z ^ (z >> _U30)) * _SM1
+            z = (z ^ (z >> _U27)) * _SM2
+            z = z ^ (z >> _U31)
+            if j == 0:
+                w0 = z
+            elif j == 1:
+                w1 = z
+            elif j == 2:
+                w2 = z
+            else:
+                w3 = z
+        st[i, 0] = w0
+        st[i, 1] = w1
+        st[i, 2] = w2
+        st[i, 3] = w3 | _U1
+        st[i, 4] = _U0
+        st[i, 5] = _U0
+
+
+def get_state(bitgen: np.random.PCG64, out: np.ndarray, i: int) -> None:
+    """Copy ``bitgen``'s state into row ``i`` of ``out`` (``uint64``, :data:`STATE_WIDTH` columns)."""
+    s = bitgen.state
+    state, inc = s["state"]["state"], s["state"]["inc"]
+    out[i] = (state >> 64, state & _MASK64, inc >> 64, inc & _MASK64, s["has_uint32"], s["uinteger"])
+
+
+def set_state(row: np.ndarray, bitgen: np.random.PCG64) -> None:
+    """Set ``bitgen``'s state from a state row (the inverse of :func:`get_state`)."""
+    r = [int(v) for v in row]
+    bitgen.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": (r[0] << 64) | r[1], "inc": (r[2] << 64) | r[3]},
+        "has_uint32": r[4],
+        "uinteger": r[5],
+    }
+
+
+def new_states(n: int) -> np.ndarray:
+    """``uint64 (n, STATE_WIDTH)`` zeros: room for ``n`` generators."""
+    return np.zeros((n, STATE_WIDTH), dtype=np.uint64)
