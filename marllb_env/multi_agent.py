@@ -292,7 +292,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         # agents are all agents: they leave together); dtype=float32 rounds before the minimum,
         # as astype(float32) would
         f = np.minimum(self._features(m).reshape(self.n_lbs, -1), self._obs_high, dtype=np.float32)
-        return dict(zip(self.agents, f, strict=True))
+        return dict(zip(self.agents, f, strict=False))  # n_lbs rows (strict=False: ~1 us cheaper over array rows)
 
     def _fairness(self, fn: Any, x: list[float]) -> float:
         """``fn`` (a :data:`marllb_env.rewards.REWARD_FUNCTIONS` entry) of ``x``, a non-empty list of floats."""
@@ -304,11 +304,15 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         # the field averaged over LBs (MARLLB QMIX), over the active servers (``act``, a list);
         # Python floats: the arrays are tiny, and numpy's mean over axis 0 adds the LBs in this same order
         n = self.n_lbs
-        x = [sum(c) / n for c, a in zip(m.features[:, :, self._field_idx].T.tolist(), act, strict=True) if a]
+        x = [sum(c) / n for c in m.features[:, :, self._field_idx].T.tolist()]
+        if False in act:
+            x = [v for v, a in zip(x, act, strict=True) if a]
         return self._fairness(self._reward_fn, x)
 
     def _metrics(self, m: MultiLBMeasurement, act: list[bool]) -> dict[str, float]:
-        util = [u for u, a in zip(m.cpu_util.tolist(), act, strict=True) if a]
+        util = m.cpu_util.tolist()
+        if False in act:
+            util = [u for u, a in zip(util, act, strict=True) if a]
         completed = m.completed
         return {
             "fct_mean_s": m.fct_sum_s / completed if completed else 0.0,
@@ -375,7 +379,7 @@ class MultiLoadBalanceEnv(ParallelEnv, EzPickle):
         if type(actions) is not dict and not isinstance(actions, Mapping):
             raise TypeError(f"actions must be a dict agent -> action for agents {agents}, "
                             f"got {type(actions).__name__}")
-        if len(actions) != len(agents) or not all(a in actions for a in agents):  # else exactly the agents
+        if actions.keys() != set(agents):
             missing = [a for a in agents if a not in actions]
             if missing:
                 raise ValueError(f"actions missing for agents {missing}")

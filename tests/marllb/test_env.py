@@ -119,6 +119,7 @@ def test_weights_reach_the_data_plane():
     [
         (np.array([0, 1, 2]), "shape"),
         (np.array([0, 1, 2, 3]), r"in \[0, 2\]"),
+        (np.array([0, -1, 2, 1]), r"in \[0, 2\]"),  # not the last level (Python's negative index)
         (np.array([0.0, 1.0, 1.0, 1.0]), "integers"),
     ],
 )

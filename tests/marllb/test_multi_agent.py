@@ -118,8 +118,17 @@ def test_bad_actions_and_arguments_raise():
         env.step({a: np.zeros(3, np.int64) for a in env.agents})
     with pytest.raises(ValueError, match="outside"):
         env.step({a: np.full(4, 3) for a in env.agents})
-    with pytest.raises(ValueError, match="missing"):
+    with pytest.raises(ValueError, match=r"lb_1 has indices outside \[0, 3\)"):  # not the last level
+        env.step({a: np.array([0, 1, 2, -1 if a == "lb_1" else 0]) for a in env.agents})
+    with pytest.raises(ValueError, match="integer array"):
+        env.step({a: np.zeros(4) for a in env.agents})
+    with pytest.raises(ValueError, match=r"missing for agents \['lb_1', 'lb_2', 'lb_3'\]"):
         env.step({"lb_0": np.zeros(4, np.int64)})
+    with pytest.raises(ValueError, match=r"unknown agents \['lb_9'\]"):
+        env.step({**{a: np.zeros(4, np.int64) for a in env.agents}, "lb_9": np.zeros(4, np.int64)})
+    with pytest.raises(TypeError, match="dict agent -> action"):
+        env.step([np.zeros(4, np.int64)] * 4)
+    assert env.backend.sim.now == 0.0  # refused actions never reached the simulator
     with pytest.raises(ValueError, match="scenario"):
         parallel_env(scenario="huge")
     with pytest.raises(ValueError, match="reward_type"):
