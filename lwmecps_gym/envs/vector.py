@@ -123,11 +123,11 @@ class ScalingVectorEnv(VectorEnv):
         self._carries: list[Any] = [None] * N  # their demand-event models' state
         H = be.cfg.horizon_windows
         n_nodes = len(self.node_names)
-        # the sub-envs' workloads, sub-env first (a reset writes each episode's windows as one block)
-        self._rate = np.zeros((N, H, n))
-        self._lam = np.zeros((N, H, n))
-        self._rtt = np.zeros((N, H, n))
-        self._rtt_all = None if be.pinned else np.zeros((N, H, n_nodes))
+        # the sub-envs' workloads, window first (sub-envs step in lockstep: one contiguous slab per step)
+        self._rate = np.zeros((H, N, n))
+        self._lam = np.zeros((H, N, n))
+        self._rtt = np.zeros((H, N, n))
+        self._rtt_all = None if be.pinned else np.zeros((H, N, n_nodes))
         self._start_s = np.zeros(N)
         self._drawn = np.zeros(N, dtype=np.int64)  # windows of workload drawn per sub-env
         self._elapsed = np.zeros(N, dtype=np.int64)
@@ -159,17 +159,17 @@ class ScalingVectorEnv(VectorEnv):
             w = draw_windows(be.trace, be.sc, wrngs, self._start_s[block], np.zeros(len(block), dtype=np.int64),
                              cfg.horizon_windows, cfg.demand_events)
             self._store(block, 0, w)
-        reset_clusters(self._model, self._st, ks, self._initial, self._lam[ks, 0], self._rtt[ks, 0],
+        reset_clusters(self._model, self._st, ks, self._initial, self._lam[0, ks], self._rtt[0, ks],
                        be.startup_delays(normals))
         self._elapsed[ks] = 0
         self._autoreset[ks] = False
 
     def _store(self, idx: np.ndarray, t0: int, w: Windows) -> None:
         """Copy windows ``w`` of sub-envs ``idx`` (from window ``t0`` on) into the stacked arrays (grown as needed)."""
-        T = t0 + w.rate.shape[1]
-        if T > self._rate.shape[1]:
-            grow = max(T, 2 * self._rate.shape[1]) - self._rate.shape[1]
-            pad = ((0, 0), (0, grow), (0, 0))
+        T = t0 + w.rate.shape[0]
+        if T > self._rate.shape[0]:
+            grow = max(T, 2 * self._rate.shape[0]) - self._rate.shape[0]
+            pad = ((0, grow), (0, 0), (0, 0))
             self._rate = np.pad(self._rate, pad)
             self._lam = np.pad(self._lam, pad)
             self._rtt = np.pad(self._rtt, pad)
@@ -178,11 +178,11 @@ class ScalingVectorEnv(VectorEnv):
         self._drawn[idx] = T
         if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
             idx = slice(int(idx[0]), int(idx[-1]) + 1)  # a run of sub-envs: a block copy, not a scatter
-        self._rate[idx, t0:T] = w.rate
-        self._lam[idx, t0:T] = w.lam
-        self._rtt[idx, t0:T] = w.rtt
+        self._rate[t0:T, idx] = w.rate
+        self._lam[t0:T, idx] = w.lam
+        self._rtt[t0:T, idx] = w.rtt
         if self._rtt_all is not None:
-            self._rtt_all[idx, t0:T] = w.rtt_all[:, :, 0]
+            self._rtt_all[t0:T, idx] = w.rtt_all[:, :, 0]
         for k, carry in zip(np.arange(self.num_envs)[idx].tolist(), w.carries, strict=True):
             self._carries[k] = carry
 
@@ -294,20 +294,23 @@ class ScalingVectorEnv(VectorEnv):
         obs = np.empty((N, 5 * n + 2), dtype=np.float32)
         out = np.empty((5, N))  # reward, imbalance, total desired, total ready, total demand (fresh rows)
         load = np.empty((N, n))
-        tod = (self._start_s + st.now) % 86400.0
-        scaling_features(st.demand_rps, st.ready, st.desired, st.latency_ms,
-                         np.stack([st.mean_latency_ms, st.sla_violation_rate, tod]), self._consts, self._scale,
+        # mean latency, SLA-violation rate and time of day (fresh rows: the info's arrays are views of them)
+        scalars = np.empty((3, N))
+        scalars[0] = st.mean_latency_ms
+        scalars[1] = st.sla_violation_rate
+        tod = scalars[2]
+        np.add(self._start_s, st.now, out=tod)
+        np.fmod(tod, 86400.0, out=tod)  # the single env's `% 86400.0` (equal for times >= 0)
+        scaling_features(st.demand_rps, st.ready, st.desired, st.latency_ms, scalars, self._consts, self._scale,
                          self._low, self._high, obs, out, load)
         rewards = out[0]
         every = np.ones(N, dtype=bool)  # every sub-env has every key: one mask array, shared by the keys
         metrics = {
-            "latency_ms": st.mean_latency_ms.copy(), "replicas": out[2],
-            "replicas_ready": out[3], "demand_rps": out[4],
-            "failed_rps": st.failed_rps.copy(), "imbalance": out[1],
-            "sla_violation_rate": st.sla_violation_rate.copy(),
+            "latency_ms": scalars[0], "replicas": out[2], "replicas_ready": out[3], "demand_rps": out[4],
+            "failed_rps": st.failed_rps.copy(), "imbalance": out[1], "sla_violation_rate": scalars[1],
+            "_latency_ms": every, "_replicas": every, "_replicas_ready": every, "_demand_rps": every,
+            "_failed_rps": every, "_imbalance": every, "_sla_violation_rate": every,
         }
-        for key in METRIC_KEYS:
-            metrics["_" + key] = every
         info = {"metrics": metrics, "_metrics": every,
                 "demand_rps": st.demand_rps.copy(), "_demand_rps": every,
                 "replicas_ready": st.ready.copy(), "_replicas_ready": every,

@@ -109,13 +109,13 @@ def test_episode_draws_do_not_depend_on_how_they_are_batched_or_chunked():
         alone = draw([j + 1], [0], 40, start[j:j + 1])
         for a, b in zip(batch, alone, strict=True):
             if isinstance(a, np.ndarray):
-                np.testing.assert_array_equal(a[j], b[0])
+                np.testing.assert_array_equal(a[:, j], b[:, 0])
     rngs = [np.random.default_rng(1)]
     first = draw_windows(be.trace, be.sc, rngs, start[:1], np.array([0]), 25)
     second = draw_windows(be.trace, be.sc, rngs, start[:1], np.array([25]), 15)
     for name in ("rate", "lam", "rtt", "starts"):
-        joined = np.concatenate([getattr(first, name)[0], getattr(second, name)[0]])
-        np.testing.assert_array_equal(joined, getattr(batch, name)[0], err_msg=name)
+        joined = np.concatenate([getattr(first, name)[:, 0], getattr(second, name)[:, 0]])
+        np.testing.assert_array_equal(joined, getattr(batch, name)[:, 0], err_msg=name)
 
 
 def test_seeding_per_sub_env_like_sync_vector_env():

@@ -269,7 +269,7 @@ class EpisodeWorkload:
         w = draw_windows(self.trace, self.sc, [self.rng], np.array([self.start_s]), np.array([t0]), int(n_windows),
                          self.demand_events, [self._events_carry])
         self._events_carry = w.carries[0]
-        mean, lam, rtt = w.rate[0], w.lam[0], w.rtt[0]
+        mean, lam, rtt = w.rate[:, 0], w.lam[:, 0], w.rtt[:, 0]
         if t0:
             self.rate_arr = np.concatenate([self.rate_arr, mean])
             self.lam_arr = np.concatenate([self.lam_arr, lam])
@@ -277,9 +277,9 @@ class EpisodeWorkload:
         else:
             self.rate_arr, self.lam_arr, self.rtt_arr = mean, lam, rtt
         if w.rtt_all is not None:
-            part = w.rtt_all[0]
+            part = w.rtt_all[:, 0]
             self.rtt_all = part if self.rtt_all is None else np.concatenate([self.rtt_all, part])
-        self.tod_arr = np.concatenate([self.tod_arr, w.starts[0] % 86400.0])
+        self.tod_arr = np.concatenate([self.tod_arr, w.starts[:, 0] % 86400.0])
 
 
 def draw_start(rng: np.random.Generator, start_time_s: float | None) -> float:
@@ -289,14 +289,15 @@ def draw_start(rng: np.random.Generator, start_time_s: float | None) -> float:
 
 
 class Windows(NamedTuple):
-    """Windows of ``K`` episodes drawn by :func:`draw_windows` (episode axis first, ``T`` windows, ``n`` deployments).
+    """Windows of ``K`` episodes drawn by :func:`draw_windows` (window axis first, as the native vector
+    env stores them: ``T`` windows, ``K`` episodes, ``n`` deployments).
 
-    rate: ``float64 (K, T, n)`` true arrival rate (Poisson mean, req/s). lam: ``float64 (K, T, n)``
-    measured rate (Poisson count / window). rtt: ``float64 (K, T, n)`` request-weighted RTT (ms)
-    to the deployment's own node. rtt_all: ``float64 (K, T, n, n_nodes)`` RTT to every node (spread
-    layout) or ``None``. starts: ``float64 (K, T)`` each window's start, s after midnight of the
-    episode's first day (time of day: modulo 86400). carries:
-    the demand-event models' state after the windows (one per episode).
+    rate: ``float64 (T, K, n)`` true arrival rate (Poisson mean, req/s). lam: ``float64 (T, K, n)``
+    measured rate (Poisson count / window). rtt: ``float64 (T, K, n)`` request-weighted RTT (ms)
+    to the deployment's own node. rtt_all: ``float64 (T, K, n, n_nodes)`` RTT to every node (spread
+    layout) or ``None``. starts: ``float64 (T, K)`` each window's start, s after midnight of the
+    episode's first day (time of day: modulo 86400). carries: the demand-event models' state after
+    the windows (one per episode).
     """
 
     rate: np.ndarray
@@ -326,19 +327,20 @@ def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.G
     tr, sc, T = trace, scenario, int(n_windows)
     K = len(rngs)
     tau = tr.tau
-    k0 = (np.asarray(start_s, dtype=np.float64) // tau).astype(np.int64) % tr.n_windows
-    t = np.asarray(t0, dtype=np.int64)[:, None] + np.arange(T)
-    idx = (k0[:, None] + t) % tr.n_windows
-    starts = np.asarray(start_s, dtype=np.float64)[:, None] + t * tau
+    start_s = np.asarray(start_s, dtype=np.float64)
+    k0 = (start_s // tau).astype(np.int64) % tr.n_windows
+    t = np.arange(T)[:, None] + np.asarray(t0, dtype=np.int64)
+    idx = (k0 + t) % tr.n_windows
+    starts = start_s + t * tau
     prof = profile_at(sc.profile, starts + tau / 2.0)
-    mean = sc.user_rate_rps * prof[..., None] * tr.act[idx]
+    mean = sc.user_rate_rps * prof[..., None] * np.take(tr.act, idx, axis=0)
     carries = [None] * K if carries is None else list(carries)
     counts = np.empty(mean.shape)
     for j, rng in enumerate(rngs):
         if demand_events is not None:
             factor, carries[j] = demand_events.modulation(rng, T, mean.shape[2], tau, carries[j])
-            mean[j] = mean[j] * factor
-        counts[j] = rng.poisson(mean[j] * tau)
+            mean[:, j] = mean[:, j] * factor
+        counts[:, j] = rng.poisson(mean[:, j] * tau)
     lam = counts / tau
-    rtt_all = tr.rtt_all[idx] if tr.rtt_all is not None else None
-    return Windows(mean, lam, tr.rtt[idx], rtt_all, starts, carries)
+    rtt_all = np.take(tr.rtt_all, idx, axis=0) if tr.rtt_all is not None else None
+    return Windows(mean, lam, np.take(tr.rtt, idx, axis=0), rtt_all, starts, carries)
