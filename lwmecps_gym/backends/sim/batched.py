@@ -294,21 +294,21 @@ def serve_window(model: ScalingModel, st: ScalingState, lam: np.ndarray, rtt_own
                  demand: np.ndarray, rtt_all: np.ndarray | None = None) -> None:
     """Serve one window of every cluster, then measure it (the model of ``SimBackend``, scaling layout).
 
-    The inputs are the clusters' workloads, cluster first: cluster ``k`` serves window ``st.t[k]``,
-    ``lam[k, st.t[k]]`` (an episode's windows are one contiguous block, written at its reset).
+    The inputs are the clusters' workloads, window first: cluster ``k`` serves window ``st.t[k]``,
+    ``lam[st.t[k], k]`` (clusters that step together read one contiguous slab).
 
     Args:
-        lam: ``float64 (N, T, n)`` arrival rates the queues see (req/s).
-        rtt_own: ``float64 (N, T, n)`` request-weighted RTT (ms) of each deployment's users to its node.
-        demand: ``float64 (N, T, n)`` the measured demand (Poisson count / window, req/s).
-        rtt_all: spread layout only: ``float64 (N, T, n_nodes)`` RTT (ms) of the users to every node.
+        lam: ``float64 (T, N, n)`` arrival rates the queues see (req/s).
+        rtt_own: ``float64 (T, N, n)`` request-weighted RTT (ms) of each deployment's users to its node.
+        demand: ``float64 (T, N, n)`` the measured demand (Poisson count / window, req/s).
+        rtt_all: spread layout only: ``float64 (T, N, n_nodes)`` RTT (ms) of the users to every node.
 
     Updates ready pods, pending groups and backlogs, writes the window's measurements and advances
     ``now`` by ``tau`` and ``t`` by one.
     """
     ra = rtt_all if rtt_all is not None else np.zeros((1, 1, 1))
     k = 0
-    N = lam.shape[0]
+    N = lam.shape[1]
     while True:
         k = _window_kernel(k, lam, rtt_own, demand, ra, model.pinned, model.spread_counts, model.fo_order,
                            model.site_rtt, model.erlang, model.violations.pool, model.violations.slot, model.vmissing,
@@ -325,7 +325,7 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
                    vpool, vslot, vmissing, ready, backlog, pend_t, pend_c, pend_len, now, t,
                    lat_out, load_out, demand_out, mean_out, sla_out, failed_out, served_out,
                    tau, mu, timeout, sla_s):
-    N = lam.shape[0]
+    N = lam.shape[1]
     n = lam.shape[2]
     inv_mu = 1.0 / mu
     sla_ms = sla_s * 1000.0
@@ -352,7 +352,7 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
         for d in range(n):
             if ready[k, d] != 0:
                 continue
-            lamd = lam[k, tk, d]
+            lamd = lam[tk, k, d]
             if lamd <= 0.0:
                 continue
             first = pend_t[k, d, 0] if pend_len[k, d] > 0 else _INF
@@ -378,20 +378,20 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
         # ------------------------------------------------ RTT and arrival rate of each queue; tables needed
         need = False
         for d in range(n):
-            lamd = lam[k, tk, d]
+            lamd = lam[tk, k, d]
             if pinned:
-                rtt = rtt_own[k, tk, d]
+                rtt = rtt_own[tk, k, d]
             else:
                 c = ready[k, d]
                 if c <= 0:
-                    rtt = rtt_all[k, tk, 0]
+                    rtt = rtt_all[tk, k, 0]
                     for j in range(1, rtt_all.shape[2]):
-                        if rtt_all[k, tk, j] < rtt:
-                            rtt = rtt_all[k, tk, j]
+                        if rtt_all[tk, k, j] < rtt:
+                            rtt = rtt_all[tk, k, j]
                 else:
                     s = 0.0
                     for j in range(rtt_all.shape[2]):
-                        s += spread_counts[c, j] * rtt_all[k, tk, j]
+                        s += spread_counts[c, j] * rtt_all[tk, k, j]
                     rtt = s / c
             lt = lamd
             if any_fo:
@@ -415,7 +415,7 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
         Nacc = 0.0
         drop_total = 0.0
         for d in range(n):
-            lamd = lam[k, tk, d]
+            lamd = lam[tk, k, d]
             c = ready[k, d]
             B = backlog[k, d]
             rtt = rtt_row[d]
@@ -529,7 +529,7 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
             for d in range(n):
                 if fo_on[d]:
                     e = fo_e[d]
-                    lat_out[k, d] = 1000.0 * timeout if e < 0 else lat_out[k, e] + fo_r[d] - rtt_own[k, tk, e]
+                    lat_out[k, d] = 1000.0 * timeout if e < 0 else lat_out[k, e] + fo_r[d] - rtt_own[tk, k, e]
         # failed requests (no ready pod anywhere, or dropped) count at the timeout and as violations
         nf = failed * tau + drop_total
         total = Nacc + nf
@@ -543,7 +543,7 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
             sla_out[k] = 0.0
         # the queues ran at the arrival rate; the cluster measures the window's Poisson count
         for d in range(n):
-            obs = demand[k, tk, d]
+            obs = demand[tk, k, d]
             c = ready[k, d]
             demand_out[k, d] = obs
             load_out[k, d] = obs / (c * mu) if c > 0 else (4.0 if obs > 0.0 else 0.0)

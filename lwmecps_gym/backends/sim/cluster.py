@@ -470,8 +470,8 @@ class SimBackend:
             st = self.state
             st.now[0] = self.now
             st.t[0] = t
-            serve_window(self.model, st, wl.rate_arr[None], wl.rtt_arr[None], wl.lam_arr[None],
-                         None if self.pinned else wl.rtt_all[None, :, 0])
+            serve_window(self.model, st, wl.rate_arr[:, None], wl.rtt_arr[:, None], wl.lam_arr[:, None],
+                         None if self.pinned else wl.rtt_all[:, :1])
         self.t = t + 1
         self.now += self.tau
         self.state.now[0] = self.now
