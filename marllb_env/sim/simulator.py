@@ -339,6 +339,7 @@ class FlowSimulator:
         self._sc_f[kn.KEEP_PROB] = self.keep_prob
         self._sc_f[kn.DECAY] = self.decay
         self._feat = np.zeros((S, len(FEATURE_NAMES)))
+        self._kargs: tuple | None = None  # run_events' array arguments, None after any is replaced
         self._rebuild_tables()
         # workload
         cap = sum(s.cpus * s.speed for s in specs)
@@ -465,6 +466,7 @@ class FlowSimulator:
                 self._alias_a[lb, : len(act)] = alias
         if "maglev" in self._mode:
             self._maglev = _maglev_array(tuple(act), self.maglev_size)
+            self._kargs = None
 
     # ------------------------------------------------------------------ running
     def run_until(self, t_end: float) -> None:
@@ -478,12 +480,15 @@ class FlowSimulator:
         ctl = self._ctl
         sc_i = self._sc_i
         while True:
-            code = kn.run_events(
-                t_end, ctl[0][0] if ctl else INF, self._srv_f, self._srv_i, self._act, self._heap_v,
-                self._heap_id, self._queue, self._flow_f, self._flow_i, self._lb_i, self._lb_fct, self._invw,
-                self._n_on, self._ongoing, self._alias_p, self._alias_a, self._maglev, self._res_f,
-                self._res_s, self._res_i, self._unif, self._bt, self._bs, self._be, self._bh, sc_i, self._sc_f,
-            )
+            ka = self._kargs
+            if ka is None:  # an array was replaced (grown, refilled, next batch)
+                ka = self._kargs = (
+                    self._srv_f, self._srv_i, self._act, self._heap_v, self._heap_id, self._queue, self._flow_f,
+                    self._flow_i, self._lb_i, self._lb_fct, self._invw, self._n_on, self._ongoing, self._alias_p,
+                    self._alias_a, self._maglev, self._res_f, self._res_s, self._res_i, self._unif, self._bt,
+                    self._bs, self._be, self._bh, sc_i, self._sc_f,
+                )
+            code = kn.run_events(t_end, ctl[0][0] if ctl else INF, *ka)
             if code == kn.DONE:
                 break
             if code == kn.NEED_CONTROL:
@@ -496,6 +501,7 @@ class FlowSimulator:
             elif code == kn.NEED_RANDOM:
                 ui = int(sc_i[kn.UI])
                 self._unif = np.concatenate((self._unif[ui:], self._srng.random(4096)))
+                self._kargs = None
                 sc_i[kn.UI] = 0
             else:
                 self._make_room()
@@ -527,12 +533,14 @@ class FlowSimulator:
             self._be = self._wrng.integers(0, 1 << HASH_BITS, n)
             self._bh = self._wrng.integers(0, 1 << HASH_BITS, n)
             self._sc_i[kn.BI] = 0
+            self._kargs = None
             if n:
                 self._sc_f[kn.TA] = self._bt[0]
                 return
 
     def _make_room(self) -> None:
         """Double every buffer of the event loop that is full (flows, ongoing lists, heaps, backlogs)."""
+        self._kargs = None
         n = int(self._sc_i[kn.N_FLOWS])
         if n == self._flow_f.shape[1]:
             self._flow_f = _grown(self._flow_f, 1)
@@ -722,9 +730,11 @@ class FlowSimulator:
 
 def _grown(a: np.ndarray, axis: int) -> np.ndarray:
     """``a`` with its ``axis`` doubled (zeros appended)."""
-    pad = [(0, 0)] * a.ndim
-    pad[axis] = (0, a.shape[axis])
-    return np.pad(a, pad)
+    shape = list(a.shape)
+    shape[axis] *= 2
+    out = np.zeros(shape, dtype=a.dtype)
+    out[tuple(slice(0, m) for m in a.shape)] = a
+    return out
 
 
 @lru_cache(maxsize=16)
