@@ -118,6 +118,29 @@ def test_episode_draws_do_not_depend_on_how_they_are_batched_or_chunked():
         np.testing.assert_array_equal(joined, getattr(batch, name)[:, 0], err_msg=name)
 
 
+def test_compiled_poisson_draws_equal_numpys_and_leave_the_streams_where_numpy_does():
+    from lwmecps_gym.backends.sim.poisson import poisson_streams
+
+    lam = np.random.default_rng(1).uniform(10.0, 6000.0, size=(300, 3, 4))  # PTRS, its loggam branch too
+    lam[:40, 0] = np.random.default_rng(2).uniform(0.0, 10.0, size=(40, 4))  # the multiplication method
+    lam[40:50, 1] = 0.0
+    lam[50, :, 0] = [10.0, np.nextafter(10.0, 0.0), 1e-300]
+    out = np.empty_like(lam)
+    mine = [np.random.Generator(np.random.PCG64(s)) for s in (7, 8, 9)]
+    ref = [np.random.Generator(np.random.PCG64(s)) for s in (7, 8, 9)]
+    for r in mine + ref:
+        r.random(3)  # not at a fresh state
+    ref[2].integers(0, 10, size=3, dtype=np.uint32)  # a buffered 32-bit half, which poisson leaves alone
+    mine[2].integers(0, 10, size=3, dtype=np.uint32)
+    poisson_streams(mine, lam, out)
+    for j in range(3):
+        np.testing.assert_array_equal(out[:, j], ref[j].poisson(lam[:, j]))
+        assert mine[j].bit_generator.state == ref[j].bit_generator.state
+        assert mine[j].random() == ref[j].random()
+    with pytest.raises(ValueError, match="lam"):
+        poisson_streams(mine[:1], np.full((2, 1, 1), -1.0), np.empty((2, 1, 1)))
+
+
 def test_seeding_per_sub_env_like_sync_vector_env():
     venv = make(3)
     singles = [gym.make(ID) for _ in range(3)]

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from lwmecps_gym.backends.sim.poisson import poisson_streams
 from lwmecps_gym.scenarios import Scenario
 from lwmecps_gym.scenarios.demand import profile_at
 
@@ -335,12 +336,12 @@ def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.G
     prof = profile_at(sc.profile, starts + tau / 2.0)
     mean = sc.user_rate_rps * prof[..., None] * np.take(tr.act, idx, axis=0)
     carries = [None] * K if carries is None else list(carries)
-    counts = np.empty(mean.shape)
-    for j, rng in enumerate(rngs):
-        if demand_events is not None:
+    if demand_events is not None:  # drawn from each stream before its arrivals
+        for j, rng in enumerate(rngs):
             factor, carries[j] = demand_events.modulation(rng, T, mean.shape[2], tau, carries[j])
             mean[:, j] = mean[:, j] * factor
-        counts[:, j] = rng.poisson(mean[:, j] * tau)
+    counts = np.empty(mean.shape)
+    poisson_streams(rngs, mean * tau, counts)  # counts[:, j] = rngs[j].poisson(mean[:, j] * tau)
     lam = counts / tau
     rtt_all = np.take(tr.rtt_all, idx, axis=0) if tr.rtt_all is not None else None
     return Windows(mean, lam, np.take(tr.rtt, idx, axis=0), rtt_all, starts, carries)
