@@ -291,6 +291,7 @@ class MultiSimBackend:
         self.n_lbs, self.n_servers = self.sim.n_lbs, self.sim.n_servers
         self.dispatch = check_choice("dispatch", dispatch, DISPATCH_MODES)
         self._cpus = np.array([s.cpus for s in specs], dtype=np.float64)  # cpu_util's denominators
+        self._cdt: tuple[float, np.ndarray] = (0.0, self._cpus * 0.0)
         self._start_interval()
 
     def _start_interval(self) -> None:
@@ -309,6 +310,12 @@ class MultiSimBackend:
             r += ri
             f += fi
         return c, r, f
+
+    def _core_seconds(self, dt: float) -> np.ndarray:
+        """``cpus * dt`` per server (kept for the last ``dt``: every interval has the same length)."""
+        if dt != self._cdt[0]:
+            self._cdt = (dt, self._cpus * dt)
+        return self._cdt[1]
 
     def reset(self, seed: int | None = None) -> None:
         """Rewind the simulator to ``t = 0`` with streams ``streams_from_seed(seed)``; every LB gets ``dispatch``."""
@@ -344,7 +351,7 @@ class MultiSimBackend:
             sim.features_all(),
             sim.active_mask(),
             sim.flows_in_system(),
-            (busy - self._busy) / (self._cpus * dt) if dt > 0 else np.zeros(self.n_servers),
+            (busy - self._busy) / self._core_seconds(dt) if dt > 0 else np.zeros(self.n_servers),
             float(c - c0),
             float(r - r0),
             float(f - f0),

@@ -486,7 +486,9 @@ class LoadBalanceEnv(BackendEnv[LBMeasurement]):
                     "does not report (NaN); use a feature such as 'flow_duration_avg_decay'"
                 )
         else:
-            x = [v for v, a in zip(m.features[:, k].tolist(), act, strict=True) if a]
+            x = m.features[:, k].tolist()
+            if False in act:
+                x = [v for v, a in zip(x, act, strict=True) if a]
         jx = jain(x)
         self._x_memo = (m, x, jx, act)
         return x, jx, act
