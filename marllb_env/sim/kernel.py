@@ -32,8 +32,9 @@ Array layouts (``S`` servers, ``L`` load balancers, ``R = 2 L S`` reservoirs of 
   ``maglev`` int64 ``(M,)``.
 * ``res_f`` float64 ``(5, R, K)``: :data:`R_VAL`, :data:`R_TIME`, :data:`R_DEC` (``v * decay**(t0 - t)``),
   :data:`R_SVAL`, :data:`R_SDEC` (sorted copies of the filled slots); ``res_s`` float64 ``(R, 3)``
-  running sums of ``v``, ``v**2`` and the decayed values; ``res_i`` int64 ``(R, 2)``: :data:`R_N`
-  filled slots, :data:`R_SEEN` samples offered (Algorithm R).
+  running sums of ``v``, ``v**2`` and the decayed values; ``res_i`` int64 ``(R, 3)``: :data:`R_N`
+  filled slots, :data:`R_SEEN` samples offered (Algorithm R), :data:`R_UNREAD` samples since the
+  statistics were last read (above :data:`LAZY_SORT_AFTER` the sorted copies are stale).
 * ``unif`` float64: the system stream's uniforms in order, ``sc_i[UI]`` the next unused.
 * ``batch_t``, ``batch_size`` float64, ``batch_lbh``, ``batch_hash`` int64: the current arrival batch,
   ``sc_i[BI]`` the next arrival; ``sc_f[TA]`` its time (inf once a finite workload is exhausted).
@@ -76,7 +77,10 @@ F_LB, F_SRV, F_STATUS, F_POS = range(4)
 MODE, N_ONGOING, C_ARR, C_DONE, C_REJ = range(5)
 # res_f planes, res_i columns
 R_VAL, R_TIME, R_DEC, R_SVAL, R_SDEC = range(5)
-R_N, R_SEEN = range(2)
+R_N, R_SEEN, R_UNREAD = range(3)
+#: samples a reservoir takes between two reads of its statistics before it stops keeping its sorted
+#: copies up to date and sorts once at its next read (LBs nobody observes; same values either way)
+LAZY_SORT_AFTER = 8
 # sc_i entries
 UI, BI, N_FLOWS, N_ACT, N_FD, RES_MODE, MARGIN = range(7)
 N_SC_I = 7
@@ -447,8 +451,9 @@ def sample(r, t, v, res_f, res_s, res_i, unif, sc_i, sc_f):
         res_s[r, 0] += v - old
         res_s[r, 1] += v * v - old * old
         res_s[r, 2] += ve - olde
-        _sorted_replace(res_f[R_SVAL, r], n, old, v)
-        _sorted_replace(res_f[R_SDEC, r], n, olde, ve)
+        if res_i[r, R_UNREAD] < LAZY_SORT_AFTER:
+            _sorted_replace(res_f[R_SVAL, r], n, old, v)
+            _sorted_replace(res_f[R_SDEC, r], n, olde, ve)
     else:  # fill the next empty slot
         res_f[R_VAL, r, n] = v
         res_f[R_TIME, r, n] = t
@@ -456,9 +461,11 @@ def sample(r, t, v, res_f, res_s, res_i, unif, sc_i, sc_f):
         res_s[r, 0] += v
         res_s[r, 1] += v * v
         res_s[r, 2] += ve
-        _sorted_insert(res_f[R_SVAL, r], n, v)
-        _sorted_insert(res_f[R_SDEC, r], n, ve)
+        if res_i[r, R_UNREAD] < LAZY_SORT_AFTER:
+            _sorted_insert(res_f[R_SVAL, r], n, v)
+            _sorted_insert(res_f[R_SDEC, r], n, ve)
         res_i[r, R_N] = n + 1
+    res_i[r, R_UNREAD] += 1
 
 
 @jit
@@ -473,6 +480,10 @@ def feature_rows(lb, c, n_on, res_f, res_s, res_i, out):
             r = (lb * S + j) * 2 + kind
             o = 1 + 5 * kind
             n = res_i[r, R_N]
+            if res_i[r, R_UNREAD] > LAZY_SORT_AFTER:  # stale sorted copies: sort once
+                res_f[R_SVAL, r, :n] = np.sort(res_f[R_VAL, r, :n])
+                res_f[R_SDEC, r, :n] = np.sort(res_f[R_DEC, r, :n])
+            res_i[r, R_UNREAD] = 0
             if n == 0:
                 for k in range(5):
                     out[j, o + k] = 0.0

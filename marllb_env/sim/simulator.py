@@ -323,7 +323,7 @@ class FlowSimulator:
         R = L * S * 2
         self._res_f = np.zeros((5, R, K))
         self._res_s = np.zeros((R, 3))
-        self._res_i = np.zeros((R, 2), dtype=np.int64)
+        self._res_i = np.zeros((R, 3), dtype=np.int64)
         if self.empty_slots == "zero":
             self._res_i[:, kn.R_N] = K
         res_mode = (kn.RES_ALGORITHM_R if self.reservoir_mode == "algorithm_r"
