@@ -63,6 +63,13 @@ _F_COLS = ("time_s", "cpu_utilization", "memory_utilization", "response_time_ms"
            "throughput_rps", "slo_violation_rate")
 _I_COLS = ("replicas", "replicas_desired", "cold_starts", "queue_length", "dropped", "arrived", "completed",
            "in_system")
+#: ``(field, 0 float columns / 1 int columns / 2 window_s, column)`` in ``FaasMeasurement`` order
+_LAYOUT = tuple(
+    (name, 0, _F_COLS.index(name)) if name in _F_COLS else (name, 1, _I_COLS.index(name)) if name in _I_COLS
+    else (name, 2, 0)
+    for name in _FIELDS
+)
+_MASK_KEYS = tuple((name, "_" + name) for name in _FIELDS)
 _slot_seconds = fluid.jit(ready_slot_seconds)
 _fluid_window = fluid.compiled.fluid_window
 _window_counts = fluid.compiled.window_counts
@@ -128,24 +135,27 @@ def _apply_row(i, n, t, ready, pool, live, cold, cold_start_s, keep_alive_s):
 
 
 @fluid.jit
-def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, arrived, mean, dt, conc,
+def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, cbuf, mbuf, cpos, dt, conc,
                     cold_start_s, keep_alive_s, p, obs_consts, reward_consts, fout, iout, obs, reward):
     """One interval of sub-envs ``rows``: scale to ``target`` (``_apply_row``), then
     ``SimBackend._advance_fluid`` + the observation and reward per sub-env, the same functions
-    (compiled). Updates the state arrays in place; row ``j`` of ``fout`` / ``iout`` gets sub-env
-    ``rows[j]``'s float / int measurement fields (``_F_COLS`` / ``_I_COLS``), of ``obs`` (float64)
-    its observation, ``reward[j]`` its reward."""
+    (compiled), with the arrivals ``cbuf[i, cpos[i]]`` (expected: ``mbuf``) of the current chunk.
+    Updates the state arrays in place; row ``j`` of ``fout`` / ``iout`` gets sub-env
+    ``rows[j]``'s float / int measurement fields (``_F_COLS`` / ``_I_COLS``), of ``obs`` (float32,
+    rounded from float64 like ``astype``) its observation, ``reward[j]`` its reward."""
     start_s, mx, rt_cap, rate_cap, q_cap = obs_consts
     for j in range(rows.shape[0]):
         i = rows[j]
         _apply_row(i, target[j], t, ready, pool, live, cold, cold_start_s, keep_alive_s)
+        pos = cpos[i]
+        cpos[i] = pos + 1
         t0 = t[i]
         t1 = t0 + dt
         n = live[i]
         row = ready[i]
         slot = _slot_seconds(row, n, t0, t1, conc)
-        a = arrived[j]
-        q1, wa1, dropped, busy, resp, viol, lq = _fluid_window(q[i], wa[i], slot, a, mean[j], dt, p, 0)
+        a = cbuf[i, pos]
+        q1, wa1, dropped, busy, resp, viol, lq = _fluid_window(q[i], wa[i], slot, a, mbuf[i, pos], dt, p, 0)
         q[i] = q1
         wa[i] = wa1
         completed, in_end, queue, resp_sum, viol_out = _window_counts(
@@ -186,6 +196,21 @@ def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, 
         cold[i] = 0
         in_system[i] = in_end
         t[i] = t1
+
+
+@fluid.jit
+def _targets(actions, deltas, desired, lo, hi, requested, target):
+    """``requested = desired + deltas[actions]``, ``target`` = it clipped to ``[lo, hi]``; returns the
+    first sub-env whose action is outside ``[0, len(deltas) - 1]`` (then nothing is written), else -1."""
+    n_act = deltas.shape[0]
+    for i in range(actions.shape[0]):
+        if actions[i] < 0 or actions[i] >= n_act:
+            return i
+    for i in range(actions.shape[0]):
+        r = desired[i] + deltas[actions[i]]
+        requested[i] = r
+        target[i] = min(max(r, lo), hi)
+    return -1
 
 
 @fluid.jit
@@ -248,6 +273,7 @@ def _compiled_arrivals(workload) -> str | None:
 
 
 _EPISODE_KEYS = ("response_time_ms", "slo_violation_rate", "replica_seconds", "cold_starts", "dropped", "drop_rate")
+_MASK_NAME = {k: "_" + k for k in _EPISODE_KEYS}
 
 
 class FaasVectorEnv(VectorEnv):
@@ -397,14 +423,14 @@ class FaasVectorEnv(VectorEnv):
         """
         if self._obs is None:
             raise ResetNeeded("step() called before reset(); call env.reset(seed=...) first")
-        a = self._check_actions(actions)
         n = self.num_envs
+        requested = np.empty(n, dtype=np.int64)
+        target = np.empty(n, dtype=np.int64)
+        self._check_actions(actions, requested, target)
         done_before = self._autoreset
         next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
         resetting = done_before.any() if next_step else False
-        requested = self._desired + self._deltas[a]
         t = self.template
-        target = np.minimum(np.maximum(requested, t.min_replicas), t.max_replicas)
         if resetting:
             idx = np.flatnonzero(done_before)
             self._reset_rows(idx, [None] * idx.size)
@@ -438,18 +464,20 @@ class FaasVectorEnv(VectorEnv):
             template.close()
 
     # ------------------------------------------------------------------ helpers: state
-    def _check_actions(self, actions) -> np.ndarray:
-        n_act = int(self.single_action_space.n)
+    def _check_actions(self, actions, requested, target) -> None:
+        """Check ``actions`` and fill ``requested`` (desired + delta) and ``target`` (clipped to
+        ``[min_replicas, max_replicas]``) for every sub-env."""
+        n_act = self._deltas.size
         a = np.asarray(actions)
         if a.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},) (one per sub-env), got shape {a.shape}")
         if a.dtype.kind not in "iu":
             raise TypeError(f"actions must be integers in [0, {n_act - 1}], got dtype {a.dtype}")
-        bad = (a < 0) | (a >= n_act)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
+        t = self.template
+        i = _targets(a.astype(np.int64, copy=False), self._deltas, self._desired, t.min_replicas, t.max_replicas,
+                     requested, target)
+        if i >= 0:
             raise ValueError(f"actions[{i}] must be an integer in [0, {n_act - 1}], got {a[i]!r}")
-        return a
 
     def _reset_rows(self, idx, seeds) -> None:
         """Rewind sub-envs ``idx`` like ``FaasAutoscalingEnv.reset`` + ``SimBackend.reset``."""
@@ -534,17 +562,16 @@ class FaasVectorEnv(VectorEnv):
         self._tot_cold[idx] = 0
         self._tot_dropped[idx] = 0
 
-    def _next_counts(self, rows):
-        """Arrivals and expected arrivals of the next interval of sub-envs ``rows`` (the single env's chunks)."""
-        pos = self._cpos[rows]
-        need = pos >= self._clen[rows]
-        if need.any():
-            self._draw_chunks(rows[need])
-            pos = self._cpos[rows]
-        arrived = self._cbuf[rows, pos]
-        mean = self._mbuf[rows, pos]
-        self._cpos[rows] = pos + 1
-        return arrived, mean
+    def _refill_chunks(self, rows):
+        """Draw the next chunk of those sub-envs ``rows`` whose current chunk is used up."""
+        if rows.size == self.num_envs:  # every row, in order
+            need = self._cpos >= self._clen
+            if need.any():
+                self._draw_chunks(np.flatnonzero(need))
+        else:
+            need = self._cpos[rows] >= self._clen[rows]
+            if need.any():
+                self._draw_chunks(rows[need])
 
     def _advance(self, rows, target):
         """Scale sub-envs ``rows`` to ``target`` replicas (None: keep) and simulate one interval
@@ -556,29 +583,27 @@ class FaasVectorEnv(VectorEnv):
         rows = np.asarray(rows, dtype=np.int64)
         if target is None:
             target = self._live[rows]
-        arrived, mean = self._next_counts(rows)
+        self._refill_chunks(rows)
         k = rows.size
         fout = np.empty((k, len(_F_COLS)))
         iout = np.empty((k, len(_I_COLS)), dtype=np.int64)
-        obs = np.empty((k, 11))
+        obs = np.empty((k, 11), dtype=np.float32)
         reward = np.empty(k)
         cfg = self.config
         _advance_kernel(
             rows, np.asarray(target, dtype=np.int64), self._t, self._ready, self._pool, self._live, self._cold,
-            self._q, self._wa, self._in_system, arrived, mean, self.interval_s, cfg.concurrency,
-            float(cfg.cold_start_s), float(cfg.keep_alive_s), self._cparams, self._obs_consts,
+            self._q, self._wa, self._in_system, self._cbuf, self._mbuf, self._cpos, self.interval_s,
+            cfg.concurrency, float(cfg.cold_start_s), float(cfg.keep_alive_s), self._cparams, self._obs_consts,
             self._reward_consts, fout, iout, obs, reward,
         )
-        m = {name: fout[:, c] for c, name in enumerate(_F_COLS)}
-        m.update((name, iout[:, c]) for c, name in enumerate(_I_COLS))
-        m["window_s"] = np.full(k, self.interval_s)
-        return {name: m[name] for name in _FIELDS}, obs.astype(np.float32), reward
+        src = (fout, iout, np.full((k, 1), self.interval_s))
+        return {name: src[a][:, c] for name, a, c in _LAYOUT}, obs, reward
 
     def _metrics(self, m, mask) -> dict[str, Any]:
         d: dict[str, Any] = {}
-        for k, v in m.items():
-            d[k] = v
-            d["_" + k] = mask
+        for k, mk in _MASK_KEYS:
+            d[k] = m[k]
+            d[mk] = mask
         d["replica_seconds"] = m["replicas_desired"] * self.interval_s
         d["_replica_seconds"] = mask
         return d
@@ -612,7 +637,7 @@ class FaasVectorEnv(VectorEnv):
             "drop_rate": ep[2],
         }
         for k in _EPISODE_KEYS:
-            episode["_" + k] = ep_mask
+            episode[_MASK_NAME[k]] = ep_mask
         return {
             "metrics": metrics, "_metrics": mask,
             "episode_metrics": episode, "_episode_metrics": ep_mask,
