@@ -659,15 +659,21 @@ if pcg64.AVAILABLE:
                             left = int(max(64.0, 1.25 * (t1 - nxt) / mean)) - 1
                             start = nxt
                             acc = 0.0
+                        if left == 0:  # the batch's last gap: the next batch starts after it
+                            s, u = pcg64.bounded32(s, n_iat)
+                            nxt = nxt + iat[u]
+                            left = -1
+                            continue
                         s, u = pcg64.bounded32(s, n_iat)
-                        g = iat[u]
-                        if left > 0:
-                            acc += g
+                        acc += iat[u]
+                        nxt = acc + start
+                        left -= 1
+                        while left > 0 and nxt < edge:  # the common case, without the branches above
+                            c += 1
+                            s, u = pcg64.bounded32(s, n_iat)
+                            acc += iat[u]
                             nxt = acc + start
                             left -= 1
-                        else:  # the batch's last gap: the next batch starts after it
-                            nxt = nxt + g
-                            left = -1
                     out[j, k + q] = c
                 t0 = t1
                 k += m
