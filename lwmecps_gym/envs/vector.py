@@ -21,8 +21,8 @@ from gymnasium.vector.utils import batch_space
 
 from lwmecps_gym.backends.sim import SimBackend
 from lwmecps_gym.backends.sim.batched import DELAY_RING, ScalingState, reset_clusters, scale, serve_window
-from lwmecps_gym.backends.sim.workload import Windows, draw_start, draw_windows
-from lwmecps_gym.core.seeding import draw_seed, streams_from_seed
+from lwmecps_gym.backends.sim.workload import Windows, draw_windows
+from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_int, check_seed
 from lwmecps_gym.envs.scaling import LWMECPSEnv3, scaling_features
 
@@ -138,29 +138,22 @@ class ScalingVectorEnv(VectorEnv):
     def _new_episodes(self, ks: Sequence[int]) -> None:
         """Draw and start the next episode of sub-envs ``ks`` from their own generators.
 
-        Each sub-env's episode is the single env's (``SimBackend.draw_episode``): a seed from its
-        generator, its workload and system streams, the start time and ``horizon_windows`` windows
-        from the workload stream (:func:`~lwmecps_gym.backends.sim.workload.draw_windows`, here for
-        :data:`RESET_BLOCK` sub-envs at once, so that a block's arrays stay in cache) and 256
-        start-up delays from the system stream.
+        Each sub-env's episode is the single env's: a seed from its generator, then
+        ``SimBackend.draw_episodes`` (as ``SimBackend.reset``), here for :data:`RESET_BLOCK`
+        sub-envs at once so that a block's arrays stay in cache.
         """
-        be, cfg = self._backend, self._backend.cfg
+        be = self._backend
         ks = np.asarray(ks, dtype=np.int64)
-        normals = np.empty((len(ks), DELAY_RING))
+        delays = np.empty((len(ks), DELAY_RING))
         for b in range(0, len(ks), RESET_BLOCK):
             block = ks[b:b + RESET_BLOCK]
-            wrngs = []
-            for j, k in enumerate(block.tolist()):
-                streams = streams_from_seed(draw_seed(self._rngs[k]))
-                wrng = self._wrngs[k] = streams.workload
-                self._start_s[k] = draw_start(wrng, cfg.start_time_s)
-                streams.system.standard_normal(out=normals[b + j])
-                wrngs.append(wrng)
-            w = draw_windows(be.trace, be.sc, wrngs, self._start_s[block], np.zeros(len(block), dtype=np.int64),
-                             cfg.horizon_windows, cfg.demand_events)
-            self._store(block, 0, w)
-        reset_clusters(self._model, self._st, ks, self._initial, self._lam[0, ks], self._rtt[0, ks],
-                       be.startup_delays(normals))
+            ep = be.draw_episodes([draw_seed(self._rngs[k]) for k in block.tolist()])
+            for k, rng in zip(block.tolist(), ep.rngs, strict=True):
+                self._wrngs[k] = rng
+            self._start_s[block] = ep.start_s
+            delays[b:b + len(block)] = ep.delays
+            self._store(block, 0, ep.windows)
+        reset_clusters(self._model, self._st, ks, self._initial, self._lam[0, ks], self._rtt[0, ks], delays)
         self._elapsed[ks] = 0
         self._autoreset[ks] = False
 

@@ -38,9 +38,9 @@ Model, per control period of ``interval_s`` simulated seconds (upstream's ``stab
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,7 +56,7 @@ from lwmecps_gym.backends.sim.batched import (
     scale,
     serve_window,
 )
-from lwmecps_gym.backends.sim.workload import DayTrace, EpisodeWorkload
+from lwmecps_gym.backends.sim.workload import DayTrace, EpisodeWorkload, Windows, draw_start, draw_windows
 from lwmecps_gym.core.queueing import ViolationTable, erlang_table
 from lwmecps_gym.core.seeding import streams_from_seed
 from lwmecps_gym.core.validation import (
@@ -136,6 +136,21 @@ class SimConfig:
 SIM_CONFIG_FIELDS = tuple(f.name for f in fields(SimConfig))
 
 
+class Episodes(NamedTuple):
+    """The random input of ``K`` episodes (:meth:`SimBackend.draw_episodes`).
+
+    rngs: the episodes' workload streams (``numpy.random.Generator``), where the drawn windows left
+    them (later windows continue from there). start_s: ``float64 (K,)`` start times of day, s.
+    windows: the first ``horizon_windows`` windows (:class:`~.workload.Windows`, window axis first).
+    delays: ``float64 (K, 256)`` pod start-up delays, s.
+    """
+
+    rngs: list
+    start_s: np.ndarray
+    windows: Windows
+    delays: np.ndarray
+
+
 class SimBackend:
     """Simulated cluster implementing :class:`~lwmecps_gym.backends.base.ClusterBackend`.
 
@@ -160,7 +175,7 @@ class SimBackend:
     :class:`~lwmecps_gym.backends.sim.batched.ScalingState`) and its window is
     :func:`~lwmecps_gym.backends.sim.batched.serve_window`, the model the native vector env runs
     for many clusters; ``desired``, ``ready``, ``backlog`` and ``pending`` are list copies of it.
-    :meth:`draw_episode` draws an episode's random input (workload, start-up delays) for both.
+    :meth:`draw_episodes` draws episodes' random input (workload, start-up delays) for both.
     """
 
     def __init__(
@@ -286,15 +301,37 @@ class SimBackend:
         """The random input of an episode reset with ``seed``, without touching this backend's state.
 
         Returns ``(workload, delays)``: the :class:`~.workload.EpisodeWorkload` with its first
-        ``horizon_windows`` windows drawn (workload stream) and ``float64 (256,)`` pod start-up
-        delays, s (system stream), both from :func:`lwmecps_gym.core.seeding.streams_from_seed`.
-        :meth:`reset` and the native vector env draw every episode through here.
+        ``horizon_windows`` windows drawn and ``float64 (256,)`` pod start-up delays, s: episode 0 of
+        :meth:`draw_episodes`.
         """
-        streams = streams_from_seed(seed)
-        workload = EpisodeWorkload(self.trace, self.sc, streams.workload, self.cfg.start_time_s,
-                                   self.cfg.demand_events)
-        workload.generate(self.cfg.horizon_windows)
-        return workload, self.startup_delays(streams.system.standard_normal(DELAY_RING))
+        ep = self.draw_episodes([seed])
+        workload = EpisodeWorkload(self.trace, self.sc, ep.rngs[0], float(ep.start_s[0]), self.cfg.demand_events)
+        workload.append(ep.windows, 0)
+        return workload, ep.delays[0]
+
+    def draw_episodes(self, seeds: Sequence[int | None]) -> Episodes:
+        """The random input of ``K = len(seeds)`` episodes, each as :meth:`reset` with its seed would draw it.
+
+        Episode ``j``'s workload and system streams are
+        :func:`lwmecps_gym.core.seeding.streams_from_seed` of ``seeds[j]``; the workload stream gives
+        the start time of day (:func:`~.workload.draw_start`, unless ``start_time_s`` is set), then the
+        first ``horizon_windows`` windows (:func:`~.workload.draw_windows`, all episodes at once); the
+        system stream gives 256 standard normals for the start-up delays (:meth:`startup_delays`).
+        :meth:`reset` (one seed) and the native vector env (blocks of sub-envs) draw every episode here.
+        """
+        cfg = self.cfg
+        K = len(seeds)
+        rngs = []
+        start = np.empty(K)
+        normals = np.empty((K, DELAY_RING))
+        for j, seed in enumerate(seeds):
+            streams = streams_from_seed(seed)
+            rngs.append(streams.workload)
+            start[j] = draw_start(streams.workload, cfg.start_time_s)
+            streams.system.standard_normal(out=normals[j])
+        windows = draw_windows(self.trace, self.sc, rngs, start, np.zeros(K, dtype=np.int64), cfg.horizon_windows,
+                               cfg.demand_events)
+        return Episodes(rngs, start, windows, self.startup_delays(normals))
 
     @property
     def trace(self) -> DayTrace:

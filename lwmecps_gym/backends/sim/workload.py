@@ -267,10 +267,15 @@ class EpisodeWorkload:
     def generate(self, n_windows: int) -> None:
         """Append the next ``n_windows`` windows (:func:`draw_windows` of this one episode)."""
         t0 = len(self.tod_arr)
-        w = draw_windows(self.trace, self.sc, [self.rng], np.array([self.start_s]), np.array([t0]), int(n_windows),
-                         self.demand_events, [self._events_carry])
-        self._events_carry = w.carries[0]
-        mean, lam, rtt = w.rate[:, 0], w.lam[:, 0], w.rtt[:, 0]
+        self.append(draw_windows(self.trace, self.sc, [self.rng], np.array([self.start_s]), np.array([t0]),
+                                 int(n_windows), self.demand_events, [self._events_carry]))
+
+    def append(self, w: Windows, j: int = 0) -> None:
+        """Append episode ``j`` of ``w``: windows drawn for this episode (its stream, its start time),
+        from window ``len(tod_arr)`` on."""
+        t0 = len(self.tod_arr)
+        self._events_carry = w.carries[j]
+        mean, lam, rtt = w.rate[:, j], w.lam[:, j], w.rtt[:, j]
         if t0:
             self.rate_arr = np.concatenate([self.rate_arr, mean])
             self.lam_arr = np.concatenate([self.lam_arr, lam])
@@ -278,9 +283,9 @@ class EpisodeWorkload:
         else:
             self.rate_arr, self.lam_arr, self.rtt_arr = mean, lam, rtt
         if w.rtt_all is not None:
-            part = w.rtt_all[:, 0]
+            part = w.rtt_all[:, j]
             self.rtt_all = part if self.rtt_all is None else np.concatenate([self.rtt_all, part])
-        self.tod_arr = np.concatenate([self.tod_arr, w.starts[:, 0] % 86400.0])
+        self.tod_arr = np.concatenate([self.tod_arr, w.starts[:, j] % 86400.0])
 
 
 def draw_start(rng: np.random.Generator, start_time_s: float | None) -> float:
