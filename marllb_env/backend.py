@@ -147,7 +147,15 @@ class SimBackend:
                 (check_positive(f"capacity_events[{i}] time_s", t), check_int(f"capacity_events[{i}] server", j,
                  low=0, high=self.n_servers - 1), check_positive(f"capacity_events[{i}] cpus", c))
             )
-        self._prev = self.sim.snapshot(self.lb)  # the previous observation's snapshot (interval start)
+        self._mark_interval_start()
+
+    def _mark_interval_start(self) -> None:
+        """Remember the simulator's time, busy core-seconds and this LB's counters: the start of the
+        interval the next :meth:`observe` reports."""
+        sim = self.sim
+        self._t_prev = sim.now
+        self._busy_prev = sim.busy_core_seconds()
+        self._counts_prev = sim.lb_counters(self.lb)
 
     def reset(self, seed: int | None = None) -> None:
         """Rewind the simulator to ``t = 0`` with streams ``streams_from_seed(seed)``; the other LBs
@@ -163,7 +171,7 @@ class SimBackend:
         sim.set_dispatch(self.dispatch, self.lb)
         for t, j, c in self.capacity_events:
             sim.set_capacity(j, cpus=c, at=t)
-        self._prev = sim.snapshot(self.lb)
+        self._mark_interval_start()
 
     def apply(self, weights: Sequence[float] | np.ndarray) -> None:
         """Set this LB's SED weights (see :meth:`marllb_env.sim.FlowSimulator.set_weights`)."""
@@ -188,32 +196,19 @@ class SimBackend:
         ``cpu_util`` is the interval's busy core-seconds over ``cpus * interval`` (0 for an empty
         interval); ``flow_stats`` are this LB's counts over the interval.
         """
-        s = self.sim.snapshot(self.lb)
-        p = self._prev
-        self._prev = s
-        dt = s.time_s - p.time_s
-        rows = s.feature_rows  # 11 features per server; the 3 ground-truth columns are appended
-        if dt > 0:
-            for row, b, b0, c, n, q in zip(rows, s.busy_core_seconds, p.busy_core_seconds, s.cpus, s.busy_workers,
-                                          s.queue_length, strict=True):
-                u = (b - b0) / (c * dt)  # busy <= cpus * dt by construction; the cap only absorbs float rounding
-                row += (u if u < 1.0 else 1.0, n, q)
-        else:
-            for row, n, q in zip(rows, s.busy_workers, s.queue_length, strict=True):
-                row += (0.0, n, q)
-        both = np.array(rows, dtype=np.float32)  # one array per step; features and ground truth are views
+        sim = self.sim
+        both = sim.lb_observation(self.lb, self._busy_prev, self._t_prev)  # features + ground truth, float32
+        self._t_prev = now = sim.now
+        counts = sim.lb_counters(self.lb)
+        a0, c0, r0, f0 = self._counts_prev
+        self._counts_prev = a, c, r, f = counts
         return LBMeasurement(
-            s.time_s,
+            now,
             both[:, :11],
-            np.array(s.active, dtype=np.bool_),
+            sim.active_mask(),
             both[:, 11:],
-            {
-                "arrivals": float(s.arrivals - p.arrivals),
-                "completed": float(s.completed - p.completed),
-                "rejects": float(s.rejects - p.rejects),
-                "fct_sum_s": s.fct_sum_s - p.fct_sum_s,
-            },
-            s.drained,
+            {"arrivals": float(a - a0), "completed": float(c - c0), "rejects": float(r - r0), "fct_sum_s": f - f0},
+            sim.workload_exhausted and not both[:, 12].any(),
         )
 
     def flow_records(self) -> FlowRecords:

@@ -506,6 +506,28 @@ def feature_rows(lb, c, n_on, res_f, res_s, res_i, out):
 
 
 @jit
+def lb_observation(lb, c, dt, busy_since, srv_f, srv_i, now, n_on, res_f, res_s, res_i, feat, out):
+    """One LB's observation block at ``now``: ``out[:, :11]`` its features (:func:`feature_rows`, via
+    the float64 buffer ``feat``), then per server the CPU utilisation over the last ``dt`` seconds
+    (busy core-seconds since ``busy_since`` over ``cpus * dt``, at most 1; 0 when ``dt <= 0``),
+    busy workers and backlog. ``busy_since`` becomes the busy core-seconds at ``now``."""
+    advance_all(srv_f, srv_i, now)
+    feature_rows(lb, c, n_on, res_f, res_s, res_i, feat)
+    for j in range(out.shape[0]):
+        for k in range(11):
+            out[j, k] = feat[j, k]
+        b = srv_f[BUSY, j]
+        if dt > 0:
+            u = (b - busy_since[j]) / (srv_f[CPUS, j] * dt)  # <= 1 by construction; the cap absorbs rounding
+            out[j, 11] = u if u < 1.0 else 1.0
+        else:
+            out[j, 11] = 0.0
+        out[j, 12] = srv_i[NSERV, j]
+        out[j, 13] = srv_i[QLEN, j]
+        busy_since[j] = b
+
+
+@jit
 def run_events(t_end, t_ctl, srv_f, srv_i, act, heap_v, heap_id, queue, flow_f, flow_i, lb_i, lb_fct,
                invw, n_on, ongoing, alias_p, alias_a, maglev, res_f, res_s, res_i, unif,
                batch_t, batch_size, batch_lbh, batch_hash, sc_i, sc_f):

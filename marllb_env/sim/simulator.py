@@ -656,6 +656,28 @@ class FlowSimulator:
             self.workload_exhausted and not any(nserv),
         )
 
+    def lb_observation(self, lb: int, busy_since: np.ndarray, since_s: float) -> np.ndarray:
+        """LB ``lb``'s observation block at ``now`` in one compiled pass (the single-agent backend's step).
+
+        Args:
+            lb: load balancer index.
+            busy_since: ``(n_servers,)`` float64 busy core-seconds at ``since_s`` (e.g. from
+                :meth:`busy_core_seconds`); overwritten with the values at ``now``.
+            since_s: start of the interval (s), ``<= now``.
+
+        Returns:
+            ``(n_servers, 14)`` float32, fresh: the 11 features (:data:`FEATURE_NAMES`), then the CPU
+            utilisation over ``[since_s, now]`` (busy cores / cores, in [0, 1]; 0 for an empty
+            interval), busy workers and backlog length per server.
+        """
+        if not (type(lb) is int and 0 <= lb < self.n_lbs):
+            lb = self._check_lb(lb)
+        out = np.empty((self.n_servers, len(FEATURE_NAMES) + 3), dtype=np.float32)
+        kn.lb_observation(lb, self.decay ** (self.now - self._sc_f[kn.T0]), self.now - since_s, busy_since,
+                          self._srv_f, self._srv_i, self.now, self._n_on, self._res_f, self._res_s, self._res_i,
+                          self._feat, out)
+        return out
+
     def ground_truth(self) -> dict[str, np.ndarray]:
         """True server state at ``now`` (a real LB cannot see it), ``(n_servers,)`` arrays.
 
