@@ -22,6 +22,7 @@ from gymnasium.vector import AutoresetMode
 import lwmecps_gym  # noqa: F401  (registers the ids)
 from lwmecps_gym.core.vector import to_sb3_vecenv
 from lwmecps_gym.envs.vector import ScalingVectorEnv
+from lwmecps_gym.scenarios.events import FlashCrowds
 from tests.support.vector import assert_matches_single_env, check_vector_env
 
 ID = "lwmecps_gym/Scaling-v0"
@@ -66,7 +67,9 @@ def test_sub_envs_equal_single_envs_bit_for_bit_through_autoresets(mode):
     {"scenario": "minikube-4", "deployments": ["spread"], "max_replicas": 8},
     # tight client timeout: drops from the fluid queue
     {"sim_config": {"timeout_s": 0.2}, "w_sla": 2.0},
-], ids=["continuous", "slow-pods", "no-pods", "spread", "timeouts"])
+    # demand events drawn from each sub-env's workload stream, carried across 8-window chunks
+    {"sim_config": {"demand_events": FlashCrowds(rate_per_hour=6.0), "horizon_windows": 8}},
+], ids=["continuous", "slow-pods", "no-pods", "spread", "timeouts", "flash-crowds"])
 def test_sub_envs_equal_single_envs_across_configurations(kwargs):
     counts = assert_matches_single_env(ID, 2, seeds=[5], steps=40, autoreset_mode="SameStep", **kwargs)
     assert counts["steps"] == 80
