@@ -328,32 +328,38 @@ def choose(lb, mode, h, size, t, srv_f, srv_i, act, heap_v, queue, flow_f, invw,
 
 @jit
 def _sorted_insert(a, n, x):
-    """Insert ``x`` into sorted ``a[:n]`` after any equal values (``bisect.insort``)."""
-    i = n
-    while i > 0 and a[i - 1] > x:
-        a[i] = a[i - 1]
-        i -= 1
+    """Insert ``x`` into sorted ``a[:n]`` after any equal values (``bisect.insort``). Unsigned
+    indices: numba then emits no negative-index wraparound (this is the loop's hot spot)."""
+    zero = np.uint64(0)
+    one = np.uint64(1)
+    i = np.uint64(n)
+    while i > zero and a[i - one] > x:
+        a[i] = a[i - one]
+        i -= one
     a[i] = x
 
 
 @jit
 def _sorted_replace(a, n, old, x):
     """Remove one ``old`` from sorted ``a[:n]`` and insert ``x`` (same multiset as del + insort)."""
-    lo = 0
-    hi = n
+    zero = np.uint64(0)
+    one = np.uint64(1)
+    lo = zero
+    hi = np.uint64(n)
     while lo < hi:  # bisect_left(a, old)
-        mid = (lo + hi) >> 1
+        mid = (lo + hi) >> one
         if a[mid] < old:
-            lo = mid + 1
+            lo = mid + one
         else:
             hi = mid
     i = lo
-    while i + 1 < n and a[i + 1] <= x:  # shift left while the next value belongs before x
-        a[i] = a[i + 1]
-        i += 1
-    while i > 0 and a[i - 1] > x:  # or shift right
-        a[i] = a[i - 1]
-        i -= 1
+    m = np.uint64(n)
+    while i + one < m and a[i + one] <= x:  # shift left while the next value belongs before x
+        a[i] = a[i + one]
+        i += one
+    while i > zero and a[i - one] > x:  # or shift right
+        a[i] = a[i - one]
+        i -= one
     a[i] = x
 
 
