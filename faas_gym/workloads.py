@@ -571,11 +571,23 @@ class _RenewalStream(ArrivalStream):
         return np.concatenate(parts) if parts else np.empty(0)
 
     def counts(self, interval_s: float, n: int) -> np.ndarray:
-        # same arrivals as ``arrivals_until`` (identical draws), counted with one searchsorted over
-        # the interval edges instead of a pass of arithmetic over every arrival
+        # same arrivals as ``arrivals_until`` (identical draws); compiled where numba is: the draws,
+        # the batches' running sums and the counting in one pass, no array of arrival times
         t0 = self.t
-        times = self.arrivals_until(t0 + n * interval_s)
-        return _interval_counts(times, t0, interval_s, n)
+        if not pcg64.AVAILABLE:
+            times = self.arrivals_until(t0 + n * interval_s)
+            return _interval_counts(times, t0, interval_s, n)
+        st = pcg64.new_states(1)
+        bitgen = self.rng.bit_generator
+        pcg64.get_state(bitgen, st, 0)
+        out = np.empty(n, dtype=np.int64)
+        buf, nxt, drawn = renewal_counts_eager(st, self._buf, self._next, self.iat, self.mean, t0, interval_s, n, out)
+        if drawn:
+            pcg64.set_state(st[0], bitgen)
+        self._buf = buf
+        self._next = float(nxt)
+        self.t = float(t0 + n * interval_s)
+        return out
 
     def export_state(self, st: np.ndarray, rf: np.ndarray, ri: np.ndarray, i: int) -> None:
         """Write this stream's state into row ``i`` of the compiled renewal streams' arrays (see
@@ -631,6 +643,55 @@ if pcg64.AVAILABLE:
         rf[i, 2] = 0.0
         rf[i, 3] = t0
         ri[i] = -1
+
+    @jit
+    def renewal_counts_eager(st, buf, nxt, iat, mean, t0, dt, n, out):
+        """``_RenewalStream.counts(dt, n)`` compiled, for the single env: the same batches drawn whole
+        (generator row 0 of ``st``), the same buffer of drawn arrivals beyond the window. ``buf`` /
+        ``nxt``: the stream's buffered arrivals and the start of its next batch; ``t0`` its time.
+        Fills ``out[:n]``; returns ``(new buffer, new next, whether anything was drawn)``."""
+        t1 = t0 + n * dt
+        n_iat = iat.shape[0]
+        for k in range(n):
+            out[k] = 0
+        q = 0
+        edge = t0 + dt * (q + 1)
+        j = 0
+        while j < buf.shape[0] and buf[j] < t1:
+            while buf[j] >= edge:
+                q += 1
+                edge = t0 + dt * (q + 1)
+            out[q] += 1
+            j += 1
+        if j < buf.shape[0]:
+            return buf[j:].copy(), nxt, False
+        rest = np.empty(0)
+        drawn = False
+        s = pcg64.load(st, 0)
+        while nxt < t1:
+            nb = int(max(64.0, 1.25 * (t1 - nxt) / mean))
+            times = np.empty(nb)
+            acc = 0.0
+            g = 0.0
+            for k in range(nb):  # _renewal_times on rng.integers(0, len(iat), nb)
+                times[k] = acc + nxt
+                s, u = pcg64.bounded32(s, n_iat)
+                g = iat[u]
+                acc += g
+            drawn = True
+            nxt = times[nb - 1] + g
+            k = 0
+            while k < nb and times[k] < t1:
+                while times[k] >= edge:
+                    q += 1
+                    edge = t0 + dt * (q + 1)
+                out[q] += 1
+                k += 1
+            if k < nb:
+                rest = times[k:].copy()
+                break
+        pcg64.store(st, 0, s)
+        return rest, nxt, drawn
 
     @jit
     def renewal_counts(st, rows, iat, mean, rf, ri, dt, n, piece, out):

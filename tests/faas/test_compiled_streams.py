@@ -126,3 +126,27 @@ def test_export_state_refuses_buffered_arrivals():
     stream.counts(15.0, 1)  # a batch of >= 64 gaps was drawn: most of it is buffered
     with pytest.raises(RuntimeError, match="buffered"):
         stream.export_state(pcg64.new_states(1), np.zeros((1, 4)), np.zeros(1, dtype=np.int64), 0)
+
+
+@pytest.mark.parametrize("workload,dt", [(W.OrcBenchWorkload(0, 12.0), 15.0), (W.OrcBenchWorkload(16, 8.0), 7.0),
+                                         (W.OrcBenchWorkload(0, 16.0), 60.0)])
+def test_single_env_counts_equal_arrivals_until(workload, dt):
+    # _RenewalStream.counts runs compiled; counting arrivals_until's times (the interpreted batches) must
+    # give the same counts, the same generator state and the same buffer, also when the two are mixed
+    # (the DES's arrivals_until after the fluid model's counts) and across forks
+    rng = np.random.default_rng(7)
+    for seed in range(3):
+        a = workload.stream(np.random.default_rng(seed))
+        b = workload.stream(np.random.default_rng(seed))
+        for step in range(60):
+            n = int(rng.integers(1, 40))
+            if step % 7 == 3:  # both draw raw arrival times
+                t1 = a.t + float(rng.uniform(0.0, 5.0 * dt))
+                assert np.array_equal(a.arrivals_until(t1), b.arrivals_until(t1))
+                continue
+            t0 = b.t
+            want = W._interval_counts(b.arrivals_until(t0 + n * dt), t0, dt, n)
+            assert np.array_equal(a.counts(dt, n), want), (seed, step)
+            assert a.t == b.t and a.rng.bit_generator.state == b.rng.bit_generator.state
+            if step % 11 == 5:
+                a, b = a.fork(), b.fork()
