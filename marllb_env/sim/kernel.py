@@ -632,13 +632,9 @@ def run_events(t_end, t_ctl, srv_f, srv_i, act, heap_v, heap_id, queue, flow_f, 
             continue
         # ---- departure of the flow with the smallest finish tag at server jd
         j = jd
+        advance_server(srv_f, srv_i, j, t)
         n = srv_i[NSERV, j]
         c = srv_f[CPUS, j]
-        dt = t - srv_f[T, j]
-        if dt > 0:
-            srv_f[V, j] += ps_rate(srv_f[SPEED, j], c, n) * dt
-            srv_f[BUSY, j] += (n if n <= c else c) * dt
-            srv_f[T, j] = t
         fv, fid = _heap_pop(heap_v, heap_id, j, n)
         srv_f[SUMF, j] -= fv
         n -= 1
