@@ -237,7 +237,7 @@ def _episode_totals(step_mask, resp_ms, viol, completed, desired, cold, dropped,
 
 
 if pcg64.AVAILABLE:
-    from faas_gym.workloads import renewal_counts, renewal_start
+    from faas_gym.workloads import renewal_counts, renewal_interval, renewal_start
 
     #: ``draw_seed``'s exclusive upper bound (lwmecps_gym.core.seeding.draw_seed; tested equal)
     _SEED_HIGH = 2**63 - 1
@@ -544,15 +544,15 @@ class FaasVectorEnv(VectorEnv):
         for c in np.unique(nch).tolist():
             sub = idx[nch == c]
             n = chunk_length(c)
-            out = np.empty((sub.size, n), dtype=np.int64)
-            piece = n if self._arrivals == "renewal" else 16  # _ThinnedStream.counts' base pieces
-            renewal_counts(self._wl_st, sub, self._iat, self._mean_gap, self._rf, self._ri, dt, n, piece, out)
-            if self._arrivals == "thinned":
-                for j, i in enumerate(sub.tolist()):
-                    out[j] = self._streams[i].thin(out[j], dt)
-            self._cbuf[sub, :n] = out
-            self._mbuf[sub, :n] = -1.0  # renewal workloads give no expected counts
             self._clen[sub] = n
+            if self._arrivals == "renewal":  # opened only: renewal_interval draws each interval when it comes
+                continue
+            out = np.empty((sub.size, n), dtype=np.int64)
+            # the thinned stream's base, requested 16 intervals at a time as _ThinnedStream.counts does
+            renewal_counts(self._wl_st, sub, self._iat, self._mean_gap, self._rf, self._ri, dt, n, 16, out)
+            for j, i in enumerate(sub.tolist()):
+                out[j] = self._streams[i].thin(out[j], dt)
+            self._cbuf[sub, :n] = out  # (_mbuf stays -1.0: renewal workloads give no expected counts)
         self._nchunks[idx] += 1
         self._cpos[idx] = 0
 
@@ -584,6 +584,9 @@ class FaasVectorEnv(VectorEnv):
         if target is None:
             target = self._live[rows]
         self._refill_chunks(rows)
+        if self._arrivals == "renewal":
+            renewal_interval(self._wl_st, rows, self._iat, self._mean_gap, self._rf, self._ri, self._cpos, self._clen,
+                             self.interval_s, self._cbuf)
         k = rows.size
         fout = np.empty((k, len(_F_COLS)))
         iout = np.empty((k, len(_I_COLS)), dtype=np.int64)

@@ -694,11 +694,40 @@ if pcg64.AVAILABLE:
         return rest, nxt, drawn
 
     @jit
+    def _arrivals_before(s, nxt, start, acc, left, edge, t1, iat, mean):
+        """Consume a compiled renewal stream's arrivals before ``edge`` inside a request ending at ``t1``
+        (which sizes new batches). Returns the new ``(generator state tuple, next arrival, batch start,
+        running sum, batch times to come, arrivals consumed)``."""
+        n_iat = iat.shape[0]
+        c = 0
+        while nxt < edge:
+            c += 1
+            if left < 0:  # a new batch starts at this arrival
+                left = int(max(64.0, 1.25 * (t1 - nxt) / mean)) - 1
+                start = nxt
+                acc = 0.0
+            if left == 0:  # the batch's last gap: the next batch starts after it
+                s, u = pcg64.bounded32(s, n_iat)
+                nxt = nxt + iat[u]
+                left = -1
+                continue
+            s, u = pcg64.bounded32(s, n_iat)
+            acc += iat[u]
+            nxt = acc + start
+            left -= 1
+            while left > 0 and nxt < edge:  # the common case, without the branches above
+                c += 1
+                s, u = pcg64.bounded32(s, n_iat)
+                acc += iat[u]
+                nxt = acc + start
+                left -= 1
+        return s, nxt, start, acc, left, c
+
+    @jit
     def renewal_counts(st, rows, iat, mean, rf, ri, dt, n, piece, out):
         """``out[j, :n]`` <- the next ``n`` per-interval arrival counts (intervals of ``dt`` s) of
         compiled renewal stream ``rows[j]``, requested ``piece`` intervals at a time (as
         ``_RenewalStream.counts(dt, piece)`` calls; the last piece shorter)."""
-        n_iat = iat.shape[0]
         for j in range(rows.shape[0]):
             i = rows[j]
             nxt = rf[i, 0]
@@ -712,29 +741,8 @@ if pcg64.AVAILABLE:
                 m = min(piece, n - k)
                 t1 = t0 + m * dt
                 for q in range(m):
-                    edge = t0 + dt * (q + 1)
-                    c = 0
-                    while nxt < edge:
-                        c += 1
-                        if left < 0:  # a new batch starts at this arrival
-                            left = int(max(64.0, 1.25 * (t1 - nxt) / mean)) - 1
-                            start = nxt
-                            acc = 0.0
-                        if left == 0:  # the batch's last gap: the next batch starts after it
-                            s, u = pcg64.bounded32(s, n_iat)
-                            nxt = nxt + iat[u]
-                            left = -1
-                            continue
-                        s, u = pcg64.bounded32(s, n_iat)
-                        acc += iat[u]
-                        nxt = acc + start
-                        left -= 1
-                        while left > 0 and nxt < edge:  # the common case, without the branches above
-                            c += 1
-                            s, u = pcg64.bounded32(s, n_iat)
-                            acc += iat[u]
-                            nxt = acc + start
-                            left -= 1
+                    s, nxt, start, acc, left, c = _arrivals_before(s, nxt, start, acc, left, t0 + dt * (q + 1), t1,
+                                                                   iat, mean)
                     out[j, k + q] = c
                 t0 = t1
                 k += m
@@ -744,6 +752,29 @@ if pcg64.AVAILABLE:
             rf[i, 2] = acc
             rf[i, 3] = t0
             ri[i] = left
+
+    @jit
+    def renewal_interval(st, rows, iat, mean, rf, ri, pos, length, dt, out):
+        """``out[i, pos[i]]`` <- the arrivals of interval ``pos[i]`` of the current request (chunk) of
+        ``length[i]`` intervals of compiled renewal stream ``i = rows[j]``, requested whole (as one
+        ``_RenewalStream.counts(dt, length[i])`` call) but drawn one interval at a time: nothing is
+        drawn for the intervals an episode never reaches. ``rf[i, 3]`` stays the request's start
+        until its last interval is counted."""
+        for j in range(rows.shape[0]):
+            i = rows[j]
+            q = pos[i]
+            t0 = rf[i, 3]
+            t1 = t0 + length[i] * dt
+            s, nxt, start, acc, left, c = _arrivals_before(pcg64.load(st, i), rf[i, 0], rf[i, 1], rf[i, 2], ri[i],
+                                                           t0 + dt * (q + 1), t1, iat, mean)
+            pcg64.store(st, i, s)
+            rf[i, 0] = nxt
+            rf[i, 1] = start
+            rf[i, 2] = acc
+            ri[i] = left
+            out[i, q] = c
+            if q + 1 == length[i]:
+                rf[i, 3] = t1
 
 
 @dataclass(frozen=True)
