@@ -2,10 +2,9 @@
 
 :class:`marllb_env.sim.FlowSimulator` keeps its state in the arrays below and calls
 :func:`run_events` to process events; the functions here are compiled with `numba
-<https://numba.pydata.org>`_ (``njit``, cached on disk) when it is installed (a dependency of the
-package) and run interpreted otherwise (``NUMBA_DISABLE_JIT=1`` too): same source, same numbers,
-slower. No fastmath: floating-point operations run in source order, so both variants agree bit for
-bit (tests/marllb/test_sim_kernel.py).
+<https://numba.pydata.org>`_ (:func:`lwmecps_gym.core.compiled.jit`, cached on disk) when it is
+installed (a dependency of the package) and run interpreted otherwise (``NUMBA_DISABLE_JIT=1`` too):
+same source, same numbers, slower; both variants agree bit for bit (tests/marllb/test_sim_kernel.py).
 
 The model (see :mod:`marllb_env.sim.simulator`): processor sharing with a virtual clock ``V_j`` per
 server and finish tags ``V_arrival + size`` in a binary heap per server (ordered by ``(tag, flow
@@ -48,19 +47,7 @@ import math
 import numpy as np
 
 from lwmecps_gym.core import queueing
-
-try:  # the compiled fast path
-    from numba import njit as _njit
-
-    def jit(fn):
-        return _njit(cache=True, nogil=True, error_model="numpy")(fn)
-
-    COMPILED = True
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    def jit(fn):
-        return fn
-
-    COMPILED = False
+from lwmecps_gym.core.compiled import jit
 
 INF = math.inf
 #: :func:`lwmecps_gym.core.queueing.ps_rate` compiled (its source is the formula's one place).

@@ -1,0 +1,49 @@
+"""The library's one switch for compiled kernels: numba's ``njit`` where numba is installed.
+
+Every compiled kernel of the three families (the lwmecps scaling model, the faas fluid model, the
+MARLLB event loop, the PCG64 streams of the vector envs) is plain Python source decorated with
+:func:`jit`. With `numba <https://numba.pydata.org>`_ (a dependency of the package, installed from
+wheels) it is compiled; where numba is missing (the packaging check installs the wheel without it)
+or with ``NUMBA_DISABLE_JIT=1`` the same source runs interpreted and gives the same numbers, slower.
+
+Options fixed here for every kernel: no fastmath (IEEE operations in source order, so compiled and
+interpreted runs agree bit for bit), ``nogil``, ``error_model="numpy"`` (division by zero gives
+inf/NaN as numpy does instead of raising). ``cache=True`` stores the machine code beside the source
+(``__pycache__``) so later processes skip compilation; numba does not track a cached function's calls
+into other modules' compiled functions, so keep ``cache=False`` for a function whose callees live in
+a module that may change independently (or accept recompiling by clearing the cache).
+
+Attributes:
+    COMPILED: numba is importable (``jit`` compiles unless ``NUMBA_DISABLE_JIT=1``).
+    JIT_ENABLED: numba is importable and not disabled: code that only exists compiled (numba
+        intrinsics, e.g. 128-bit multiplication) may run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+try:
+    from numba import config as _config
+    from numba import njit as _njit
+
+    COMPILED = True
+    JIT_ENABLED = not _config.DISABLE_JIT
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    COMPILED = False
+    JIT_ENABLED = False
+
+
+def jit(fn: F | None = None, *, cache: bool = True) -> Any:
+    """Compile ``fn`` with numba (see the module docstring for the options); ``fn`` itself without numba.
+
+    Usable as ``@jit``, ``@jit(cache=False)`` or ``jit(fn)``.
+    """
+    if fn is None:
+        return lambda f: jit(f, cache=cache)
+    if not COMPILED:  # pragma: no cover - exercised only where numba is missing
+        return fn
+    return _njit(cache=cache, nogil=True, error_model="numpy")(fn)
