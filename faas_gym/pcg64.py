@@ -12,6 +12,10 @@ numba, the algorithms numpy documents for the generator those streams use:
 * ``Generator.integers(0, k)`` (int64): Lemire's nearly-divisionless rejection (Lemire 2019) on
   ``next_uint32`` for ``k <= 2**32``, on ``next_uint64`` (a 128-bit product) above; scalar and array
   calls draw alike, one value after another;
+* ``Generator.binomial(n, p)`` (:func:`binomial`): numpy's choice between inversion (``n min(p, 1 - p)
+  <= 30``) and BTPE (Kachitvichyanukul & Schmeiser 1988) with numpy's constants, operations and
+  order of uniform draws; only where :data:`BINOMIAL` (numpy < 2.5: numpy 2.5 changed BTPE's
+  Stirling correction; elsewhere callers use numpy's);
 * SplitMix64 seeding of :func:`faas_gym.backends.sim.seed_pcg64_pair`.
 
 State of one generator: a row of a ``uint64`` array, :data:`STATE_WIDTH` wide (``state_hi, state_lo,
@@ -23,6 +27,8 @@ generators instead (the same numbers, slower).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -38,6 +44,8 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 
 #: Columns of a state row.
 STATE_WIDTH = 6
+#: Whether :func:`binomial` reproduces this numpy's ``Generator.binomial`` (the form numpy < 2.5 uses).
+BINOMIAL = AVAILABLE and np.lib.NumpyVersion(np.__version__) < "2.5.0"
 _MASK64 = (1 << 64) - 1
 
 if AVAILABLE:
@@ -150,6 +158,126 @@ if AVAILABLE:
                 s, u = next64(s)
                 hi, lo = _mul128(u, excl)
         return s, np.int64(hi)
+
+    @_jit
+    def _binomial_inversion(s, n, p):
+        q = 1.0 - p
+        qn = math.exp(n * math.log(q))
+        npq = n * p
+        bound = min(n, npq + 10.0 * math.sqrt(npq * q + 1))
+        x = 0
+        px = qn
+        s, u = random(s)
+        while u > px:
+            x += 1
+            if x > bound:
+                x = 0
+                px = qn
+                s, u = random(s)
+            else:
+                u -= px
+                px = ((n - x + 1) * p * px) / (x * q)
+        return s, x
+
+    @_jit
+    def _binomial_btpe(s, n, p):
+        r = min(p, 1.0 - p)
+        q = 1.0 - r
+        fm = n * r + r
+        m = int(math.floor(fm))
+        p1 = math.floor(2.195 * math.sqrt(n * r * q) - 4.6 * q) + 0.5
+        xm = m + 0.5
+        xl = xm - p1
+        xr = xm + p1
+        c = 0.134 + 20.5 / (15.3 + m)
+        a = (fm - xl) / (fm - xl * r)
+        laml = a * (1.0 + a / 2.0)
+        a = (xr - fm) / (xr * q)
+        lamr = a * (1.0 + a / 2.0)
+        p2 = p1 * (1.0 + 2.0 * c)
+        p3 = p2 + c / laml
+        p4 = p3 + c / lamr
+        nrq = n * r * q
+        while True:  # one candidate per pass (numpy's Step10); ``continue`` rejects it
+            s, u = random(s)
+            u = u * p4
+            s, v = random(s)
+            if u <= p1:  # triangular region: accepted at once
+                y = int(math.floor(xm - p1 * v + u))
+                break
+            if u <= p2:  # parallelograms
+                x = xl + (u - p1) / c
+                v = v * c + 1.0 - math.fabs(m - x + 0.5) / p1
+                if v > 1.0:
+                    continue
+                y = int(math.floor(x))
+            elif u <= p3:  # left exponential tail
+                y = int(math.floor(xl + math.log(v) / laml))
+                if y < 0 or v == 0.0:
+                    continue
+                v = v * (u - p2) * laml
+            else:  # right exponential tail
+                y = int(math.floor(xr - math.log(v) / lamr))
+                if y > n or v == 0.0:
+                    continue
+                v = v * (u - p3) * lamr
+            k = abs(y - m)
+            if not (k > 20 and k < nrq / 2.0 - 1):  # explicit evaluation of f(y) / f(m)
+                sr = r / q
+                a = sr * (n + 1)
+                f = 1.0
+                if m < y:
+                    for i in range(m + 1, y + 1):
+                        f = f * (a / i - sr)
+                elif m > y:
+                    for i in range(y + 1, m + 1):
+                        f = f / (a / i - sr)
+                if v > f:
+                    continue
+                break
+            # squeeze on log f(y) / f(m), then the Stirling bound (numpy < 2.5's constants)
+            rho = (k / nrq) * ((k * (k / 3.0 + 0.625) + 0.16666666666666666) / nrq + 0.5)
+            t = -k * k / (2 * nrq)
+            aa = math.log(v)
+            if aa < t - rho:
+                break
+            if aa > t + rho:
+                continue
+            x1 = float(y + 1)
+            f1 = float(m + 1)
+            z = float(n + 1 - m)
+            w = float(n - y + 1)
+            x2 = x1 * x1
+            f2 = f1 * f1
+            z2 = z * z
+            w2 = w * w
+            bound = (xm * math.log(f1 / x1) + (n - m + 0.5) * math.log(z / w) + (y - m) * math.log(w * r / (x1 * q))
+                     + (13680. - (462. - (132. - (99. - 140. / f2) / f2) / f2) / f2) / f1 / 166320.
+                     + (13680. - (462. - (132. - (99. - 140. / z2) / z2) / z2) / z2) / z / 166320.
+                     + (13680. - (462. - (132. - (99. - 140. / x2) / x2) / x2) / x2) / x1 / 166320.
+                     + (13680. - (462. - (132. - (99. - 140. / w2) / w2) / w2) / w2) / w / 166320.)
+            if aa > bound:
+                continue
+            break
+        if p > 0.5:
+            y = n - y
+        return s, y
+
+    @_jit
+    def binomial(s, n, p):
+        """``(new state, Generator.binomial(n, p))`` for ``n >= 0``, ``0 <= p <= 1`` (see :data:`BINOMIAL`)."""
+        if n == 0 or p == 0.0:
+            return s, 0
+        if p <= 0.5:
+            if p * n <= 30.0:
+                return _binomial_inversion(s, n, p)
+            return _binomial_btpe(s, n, p)
+        q = 1.0 - p
+        if q * n <= 30.0:
+            s, x = _binomial_inversion(s, n, q)
+        else:
+            s, x = _binomial_btpe(s, n, q)
+        return s, n - x
 
     @_jit
     def next_uint64(st, i):

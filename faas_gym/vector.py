@@ -237,7 +237,7 @@ def _episode_totals(step_mask, resp_ms, viol, completed, desired, cold, dropped,
 
 
 if pcg64.AVAILABLE:
-    from faas_gym.workloads import renewal_counts, renewal_interval, renewal_start
+    from faas_gym.workloads import renewal_counts, renewal_interval, renewal_start, thin_counts
 
     #: ``draw_seed``'s exclusive upper bound (lwmecps_gym.core.seeding.draw_seed; tested equal)
     _SEED_HIGH = 2**63 - 1
@@ -362,6 +362,8 @@ class FaasVectorEnv(VectorEnv):
             self._wl_st = pcg64.new_states(n)  # their renewal streams' generators
             self._rf = np.zeros((n, 4))
             self._ri = np.zeros(n, dtype=np.int64)
+            self._thin_st = pcg64.new_states(n)  # thinned: the thinning's generators (pcg64.BINOMIAL)
+            self._thin_t = np.zeros(n)  # and the thinned streams' times
         width = MAX_CHUNK_INTERVALS
         self._cbuf = np.zeros((n, width), dtype=np.int64)
         self._mbuf = np.full((n, width), -1.0)
@@ -525,7 +527,10 @@ class FaasVectorEnv(VectorEnv):
             seed_pcg64_pair(sd, self._bitgens[i])
             stream = self.workload.stream(self._rng_wl[i], 0.0)
             stream.base.export_state(self._wl_st, self._rf, self._ri, i)
-            self._streams[i] = stream
+            if pcg64.BINOMIAL:
+                self._thin_t[i] = stream.export_thinning(self._thin_st, i)
+            else:
+                self._streams[i] = stream
 
     def _draw_chunks(self, idx: np.ndarray) -> None:
         """Draw the next chunk of arrival counts of sub-envs ``idx`` (the single env's chunks)."""
@@ -550,8 +555,17 @@ class FaasVectorEnv(VectorEnv):
             out = np.empty((sub.size, n), dtype=np.int64)
             # the thinned stream's base, requested 16 intervals at a time as _ThinnedStream.counts does
             renewal_counts(self._wl_st, sub, self._iat, self._mean_gap, self._rf, self._ri, dt, n, 16, out)
-            for j, i in enumerate(sub.tolist()):
-                out[j] = self._streams[i].thin(out[j], dt)
+            if pcg64.BINOMIAL:  # thinned per interval, compiled: _ThinnedStream.thin's draws
+                t0 = self._thin_t[sub]
+                for t in np.unique(t0).tolist():  # (one start time per chunk index in practice)
+                    same = sub[t0 == t]
+                    keep, self._thin_t[same] = self.workload.interval_keep_probabilities(t, dt, n)
+                    part = out[t0 == t]
+                    thin_counts(self._thin_st, same, part, keep)
+                    out[t0 == t] = part
+            else:
+                for j, i in enumerate(sub.tolist()):
+                    out[j] = self._streams[i].thin(out[j], dt)
             self._cbuf[sub, :n] = out  # (_mbuf stays -1.0: renewal workloads give no expected counts)
         self._nchunks[idx] += 1
         self._cpos[idx] = 0

@@ -754,6 +754,17 @@ if pcg64.AVAILABLE:
             ri[i] = left
 
     @jit
+    def thin_counts(st, rows, counts, keep):
+        """``counts[j, k] <- Binomial(counts[j, k], keep[k])`` drawn from generator row ``rows[j]`` of ``st``
+        in order (:meth:`_ThinnedStream.thin` compiled; needs :data:`faas_gym.pcg64.BINOMIAL`)."""
+        for j in range(rows.shape[0]):
+            i = rows[j]
+            s = pcg64.load(st, i)
+            for k in range(keep.shape[0]):
+                s, counts[j, k] = pcg64.binomial(s, counts[j, k], keep[k])
+            pcg64.store(st, i, s)
+
+    @jit
     def renewal_interval(st, rows, iat, mean, rf, ri, pos, length, dt, out):
         """``out[i, pos[i]]`` <- the arrivals of interval ``pos[i]`` of the current request (chunk) of
         ``length[i]`` intervals of compiled renewal stream ``i = rows[j]``, requested whole (as one
@@ -861,10 +872,14 @@ class _ThinnedStream(ArrivalStream):
         """The kept counts (``int64``) of the next ``len(base_counts)`` intervals given the base's counts
         in them (the second half of :meth:`counts`; the native vector env draws the base's counts
         compiled, ``base`` requested 16 intervals at a time)."""
-        n = base_counts.shape[0]
-        edges = self.t + interval_s * np.arange(n + 1)
-        self.t = float(edges[-1])
-        return self.rng.binomial(base_counts, self.wl.mean_keep_probability(edges[:-1], edges[1:])).astype(np.int64)
+        keep, self.t = self.wl.interval_keep_probabilities(self.t, interval_s, base_counts.shape[0])
+        return self.rng.binomial(base_counts, keep).astype(np.int64)
+
+    def export_thinning(self, st: np.ndarray, i: int) -> float:
+        """Write the generator of the thinning (:meth:`thin`'s binomials) into row ``i`` of ``st``
+        (:func:`faas_gym.pcg64.get_state`) and return the stream time: what :func:`thin_counts` needs."""
+        pcg64.get_state(self.rng.bit_generator, st, i)
+        return self.t
 
 
 @dataclass(frozen=True)
@@ -897,6 +912,12 @@ class DiurnalModulation(Workload):
         a = self.amplitude
         span = np.sin(w * (t1 - self.peak_s)) - np.sin(w * (t0 - self.peak_s))
         return (1.0 + a * span / (w * (t1 - t0))) / (1.0 + a)
+
+    def interval_keep_probabilities(self, t0: float, interval_s: float, n: int) -> tuple[np.ndarray, float]:
+        """``(p, t1)``: :meth:`mean_keep_probability` of the ``n`` intervals of ``interval_s`` s from ``t0``
+        (``float64 (n,)``) and the end of the last one, ``t0 + interval_s * n`` (s)."""
+        edges = t0 + interval_s * np.arange(n + 1)
+        return self.mean_keep_probability(edges[:-1], edges[1:]), float(edges[-1])
 
     def mean_rate_rps(self):
         return self.base.mean_rate_rps() / (1.0 + self.amplitude)

@@ -60,6 +60,29 @@ def test_draws_equal_numpy(k32):
         assert back.state == g.bit_generator.state
 
 
+@pytest.mark.skipif(not pcg64.BINOMIAL, reason="the compiled binomial follows numpy < 2.5")
+def test_binomial_equals_numpy():
+    # inversion (n min(p, 1-p) <= 30) and every BTPE region, including the squeeze and Stirling tests
+    # of large n far from the mode; p = 0 and 1, n = 0
+    rng = np.random.default_rng(1)
+    for trial, n_max in enumerate((5, 60, 1000, 3000, 10**5, 10**7)):
+        ns = rng.integers(0, n_max, 4000)
+        ps = rng.uniform(0.0, 1.0, ns.size)
+        ps[:40], ps[40:80], ns[80:100] = 0.0, 1.0, 0
+        ps[100:200] = rng.uniform(0.0, 0.01, 100)
+        ps[200:300] = 1.0 - rng.uniform(0.0, 0.01, 100)
+        g = np.random.default_rng(trial)
+        st = pcg64.new_states(2)
+        pcg64.get_state(g.bit_generator, st, 1)
+        got = np.tile(ns, (1, 1))
+        for k in range(ns.size):  # thin_counts with one row: a different p per "interval"
+            W.thin_counts(st, np.array([1]), got[:, k:k + 1], ps[k:k + 1])
+        assert np.array_equal(got[0], g.binomial(ns, ps))
+        back = np.random.PCG64(0)
+        pcg64.set_state(st[1], back)
+        assert back.state == g.bit_generator.state
+
+
 def test_seeding_equals_seed_pcg64_pair_and_draw_seed():
     bitgens = (np.random.PCG64(0), np.random.PCG64(0))
     st = pcg64.new_states(1)
