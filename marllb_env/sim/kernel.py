@@ -9,8 +9,8 @@ same source, same numbers, slower; both variants agree bit for bit (tests/marllb
 The model (see :mod:`marllb_env.sim.simulator`): processor sharing with a virtual clock ``V_j`` per
 server and finish tags ``V_arrival + size`` in a binary heap per server (ordered by ``(tag, flow
 id)``), a FIFO backlog (ring buffer) per server, per-LB dispatch (:mod:`.dispatch` modes), and two
-reservoirs per (LB, server) with running sums and sorted copies so the five MARLLB statistics cost
-O(1) to read. :func:`run_events` returns at an event boundary whenever the Python side must act:
+reservoirs per (LB, server) with running sums and their top tenth kept in order (what the p90
+interpolation reads), so the five MARLLB statistics cost O(1) to read. :func:`run_events` returns at an event boundary whenever the Python side must act:
 the arrival batch is used up (:data:`NEED_BATCH`), a control event is due (:data:`NEED_CONTROL`),
 the uniform buffer runs low (:data:`NEED_RANDOM`) or a buffer is full (:data:`NEED_ROOM`).
 
@@ -29,11 +29,12 @@ Array layouts (``S`` servers, ``L`` load balancers, ``R = 2 L S`` reservoirs of 
   ``lb_fct`` float64 ``(L,)``; ``invw`` float64 ``(L, S)`` = ``1 / (w + 1e-9)``; ``n_on`` int64 ``(L, S)``;
   ``ongoing`` int64 ``(L, O)``; ``alias_p`` / ``alias_a`` ``(L, S)`` Vose tables (``wcmp``);
   ``maglev`` int64 ``(M,)``.
-* ``res_f`` float64 ``(5, R, K)``: :data:`R_VAL`, :data:`R_TIME`, :data:`R_DEC` (``v * decay**(t0 - t)``),
-  :data:`R_SVAL`, :data:`R_SDEC` (sorted copies of the filled slots); ``res_s`` float64 ``(R, 3)``
-  running sums of ``v``, ``v**2`` and the decayed values; ``res_i`` int64 ``(R, 3)``: :data:`R_N`
-  filled slots, :data:`R_SEEN` samples offered (Algorithm R), :data:`R_UNREAD` samples since the
-  statistics were last read (above :data:`LAZY_SORT_AFTER` the sorted copies are stale).
+* ``res_f`` float64 ``(5, R, K)``: :data:`R_VAL`, :data:`R_TIME`, :data:`R_DEC` (``v * decay**(t0 - t)``)
+  per slot, :data:`R_TOPV`, :data:`R_TOPD`: the :func:`top_count` largest values / decayed values in
+  ascending order; ``top_i`` int64 ``(4, R, K)``: their slots (:data:`TOP_SLOT_V`, :data:`TOP_SLOT_D`)
+  and per slot whether it is among them (:data:`IN_TOP_V`, :data:`IN_TOP_D`); ``res_s`` float64
+  ``(R, 3)`` running sums of ``v``, ``v**2`` and the decayed values; ``res_i`` int64 ``(R, 2)``:
+  :data:`R_N` filled slots, :data:`R_SEEN` samples offered (Algorithm R).
 * ``unif`` float64: the system stream's uniforms in order, ``sc_i[UI]`` the next unused.
 * ``batch_t``, ``batch_size`` float64, ``batch_lbh``, ``batch_hash`` int64: the current arrival batch,
   ``sc_i[BI]`` the next arrival; ``sc_f[TA]`` its time (inf once a finite workload is exhausted).
@@ -63,13 +64,11 @@ F_LB, F_SRV, F_STATUS, F_POS = range(4)
 # lb_i columns
 MODE, N_ONGOING, C_ARR, C_DONE, C_REJ = range(5)
 # res_f planes, res_i columns
-R_VAL, R_TIME, R_DEC, R_SVAL, R_SDEC = range(5)
-R_N, R_SEEN, R_UNREAD = range(3)
-#: samples a reservoir takes between two reads of its statistics before it stops keeping its sorted
-#: copies up to date and sorts once at its next read (LBs nobody observes; same values either way).
-#: Compiled, one sorted update of 128 slots costs about 1/30 of two sorts: at 8 (the list-based
-#: loop's threshold) LoadBalanceTrace-v0 took 77 us per step instead of 53.
-LAZY_SORT_AFTER = 32
+R_VAL, R_TIME, R_DEC, R_TOPV, R_TOPD = range(5)
+R_N, R_SEEN = range(2)
+# top_i planes: the slots of the top values (ascending, as R_TOPV / R_TOPD), and per slot whether it
+# is in the top, for the values and for the decayed values
+TOP_SLOT_V, TOP_SLOT_D, IN_TOP_V, IN_TOP_D = range(4)
 # sc_i entries
 UI, BI, N_FLOWS, N_ACT, N_FD, RES_MODE, MARGIN = range(7)
 N_SC_I = 7
@@ -314,40 +313,62 @@ def choose(lb, mode, h, size, t, srv_f, srv_i, act, heap_v, queue, flow_f, invw,
 
 
 @jit
-def _sorted_insert(a, n, x):
-    """Insert ``x`` into sorted ``a[:n]`` after any equal values (``bisect.insort``). Unsigned
-    indices: numba then emits no negative-index wraparound (this is the loop's hot spot)."""
-    zero = np.uint64(0)
-    one = np.uint64(1)
-    i = np.uint64(n)
-    while i > zero and a[i - one] > x:
-        a[i] = a[i - one]
-        i -= one
-    a[i] = x
+def top_count(n):
+    """How many of ``n`` values sit at ranks ``>= int(0.9 (n - 1))``: the p90 (linear interpolation
+    between ranks ``lo`` and ``lo + 1``) reads the two smallest of them."""
+    return n - int(0.9 * (n - 1)) if n > 0 else 0
 
 
 @jit
-def _sorted_replace(a, n, old, x):
-    """Remove one ``old`` from sorted ``a[:n]`` and insert ``x`` (same multiset as del + insort)."""
-    zero = np.uint64(0)
-    one = np.uint64(1)
-    lo = zero
-    hi = np.uint64(n)
-    while lo < hi:  # bisect_left(a, old)
-        mid = (lo + hi) >> one
-        if a[mid] < old:
-            lo = mid + one
-        else:
-            hi = mid
-    i = lo
-    m = np.uint64(n)
-    while i + one < m and a[i + one] <= x:  # shift left while the next value belongs before x
-        a[i] = a[i + one]
-        i += one
-    while i > zero and a[i - one] > x:  # or shift right
-        a[i] = a[i - one]
-        i -= one
-    a[i] = x
+def _top_update(tv, ts, flag, vals, n_old, n_new, slot, replaced, x):
+    """Keep ``tv`` / ``ts`` the ascending values / slots of the :func:`top_count` largest of ``vals[:n]``
+    after slot ``slot`` got ``x`` (``vals`` already updated; ``replaced``: it held a value before,
+    else the reservoir grew from ``n_old`` to ``n_new``). ``flag[s]`` marks the slots in the top.
+
+    Most updates touch only the top's few values; a scan of the other slots is needed only when
+    the top loses a value and ``x`` does not replace it (about 1 update in 10 when full)."""
+    m = top_count(n_old)
+    if replaced and flag[slot]:  # the old value leaves the top
+        i = 0
+        while ts[i] != slot:
+            i += 1
+        for k in range(i, m - 1):
+            tv[k] = tv[k + 1]
+            ts[k] = ts[k + 1]
+        m -= 1
+    if m > 0 and x >= tv[0]:  # x is among the largest: insert in order
+        k = m
+        while k > 0 and tv[k - 1] > x:
+            tv[k] = tv[k - 1]
+            ts[k] = ts[k - 1]
+            k -= 1
+        tv[k] = x
+        ts[k] = slot
+        flag[slot] = 1
+        m += 1
+    else:
+        flag[slot] = 0
+    target = top_count(n_new)
+    while m > target:  # the top's smallest moves out
+        flag[ts[0]] = 0
+        for k in range(m - 1):
+            tv[k] = tv[k + 1]
+            ts[k] = ts[k + 1]
+        m -= 1
+    while m < target:  # the largest value outside the top joins it as its smallest
+        best = 0.0
+        bs = -1
+        for q in range(n_new):
+            if flag[q] == 0 and (bs < 0 or vals[q] > best):
+                best = vals[q]
+                bs = q
+        for k in range(m, 0, -1):
+            tv[k] = tv[k - 1]
+            ts[k] = ts[k - 1]
+        tv[0] = best
+        ts[0] = bs
+        flag[bs] = 1
+        m += 1
 
 
 @jit
@@ -403,9 +424,10 @@ def rebase_decay(t, res_f, res_s, res_i, sc_f):
     sq = np.empty(res_f.shape[2])
     for r in range(R):
         n = res_i[r, R_N]
+        for k in range(top_count(n)):  # scaling keeps the order
+            res_f[R_TOPD, r, k] *= f
         for k in range(n):
             res_f[R_DEC, r, k] *= f
-            res_f[R_SDEC, r, k] *= f
             v = res_f[R_VAL, r, k]
             sq[k] = v * v
         res_s[r, 0] = fsum(res_f[R_VAL, r], n)
@@ -414,7 +436,7 @@ def rebase_decay(t, res_f, res_s, res_i, sc_f):
 
 
 @jit
-def sample(r, t, v, res_f, res_s, res_i, unif, sc_i, sc_f):
+def sample(r, t, v, res_f, res_s, res_i, top_i, unif, sc_i, sc_f):
     """Offer sample ``v`` taken at ``t`` to reservoir ``r = (lb * S + server) * 2 + kind`` (kind 0 FCT,
     1 flow duration): random replacement (keep probability ``sc_f[KEEP_PROB]``) or Algorithm R."""
     K = res_f.shape[2]
@@ -446,9 +468,7 @@ def sample(r, t, v, res_f, res_s, res_i, unif, sc_i, sc_f):
         res_s[r, 0] += v - old
         res_s[r, 1] += v * v - old * old
         res_s[r, 2] += ve - olde
-        if res_i[r, R_UNREAD] < LAZY_SORT_AFTER:
-            _sorted_replace(res_f[R_SVAL, r], n, old, v)
-            _sorted_replace(res_f[R_SDEC, r], n, olde, ve)
+        n_new = n
     else:  # fill the next empty slot
         res_f[R_VAL, r, n] = v
         res_f[R_TIME, r, n] = t
@@ -456,11 +476,13 @@ def sample(r, t, v, res_f, res_s, res_i, unif, sc_i, sc_f):
         res_s[r, 0] += v
         res_s[r, 1] += v * v
         res_s[r, 2] += ve
-        if res_i[r, R_UNREAD] < LAZY_SORT_AFTER:
-            _sorted_insert(res_f[R_SVAL, r], n, v)
-            _sorted_insert(res_f[R_SDEC, r], n, ve)
-        res_i[r, R_N] = n + 1
-    res_i[r, R_UNREAD] += 1
+        n_new = n + 1
+        res_i[r, R_N] = n_new
+        slot = n
+    _top_update(res_f[R_TOPV, r], top_i[TOP_SLOT_V, r], top_i[IN_TOP_V, r], res_f[R_VAL, r], n, n_new, slot,
+                n_new == n, v)
+    _top_update(res_f[R_TOPD, r], top_i[TOP_SLOT_D, r], top_i[IN_TOP_D, r], res_f[R_DEC, r], n, n_new, slot,
+                n_new == n, ve)
 
 
 @jit
@@ -475,10 +497,6 @@ def feature_rows(lb, c, n_on, res_f, res_s, res_i, out):
             r = (lb * S + j) * 2 + kind
             o = 1 + 5 * kind
             n = res_i[r, R_N]
-            if res_i[r, R_UNREAD] > LAZY_SORT_AFTER:  # stale sorted copies: sort once
-                res_f[R_SVAL, r, :n] = np.sort(res_f[R_VAL, r, :n])
-                res_f[R_SDEC, r, :n] = np.sort(res_f[R_DEC, r, :n])
-            res_i[r, R_UNREAD] = 0
             if n == 0:
                 for k in range(5):
                     out[j, o + k] = 0.0
@@ -487,15 +505,15 @@ def feature_rows(lb, c, n_on, res_f, res_s, res_i, out):
             var = res_s[r, 1] / n - mean * mean
             h = 0.9 * (n - 1)
             lo = int(h)
-            hi = lo + 1 if lo + 1 < n else lo
             fr = h - lo
-            sv = res_f[R_SVAL, r]
-            se = res_f[R_SDEC, r]
+            hi = 1 if lo + 1 < n else 0  # ranks lo and lo + 1 (or lo) are the top's first values
+            sv = res_f[R_TOPV, r]
+            se = res_f[R_TOPD, r]
             out[j, o] = mean
-            out[j, o + 1] = sv[lo] + fr * (sv[hi] - sv[lo])
+            out[j, o + 1] = sv[0] + fr * (sv[hi] - sv[0])
             out[j, o + 2] = math.sqrt(var) if var > 0.0 else 0.0
             out[j, o + 3] = c * (res_s[r, 2] / n)
-            out[j, o + 4] = c * (se[lo] + fr * (se[hi] - se[lo]))
+            out[j, o + 4] = c * (se[0] + fr * (se[hi] - se[0]))
 
 
 @jit
@@ -522,7 +540,7 @@ def lb_observation(lb, c, dt, busy_since, srv_f, srv_i, now, n_on, res_f, res_s,
 
 @jit
 def run_events(t_end, t_ctl, srv_f, srv_i, act, heap_v, heap_id, queue, flow_f, flow_i, lb_i, lb_fct,
-               invw, n_on, ongoing, alias_p, alias_a, maglev, res_f, res_s, res_i, unif,
+               invw, n_on, ongoing, alias_p, alias_a, maglev, res_f, res_s, res_i, top_i, unif,
                batch_t, batch_size, batch_lbh, batch_hash, sc_i, sc_f):
     """Process arrivals and departures in time order up to ``t_end`` (s); return a code.
 
@@ -583,7 +601,7 @@ def run_events(t_end, t_ctl, srv_f, srv_i, act, heap_v, heap_id, queue, flow_f, 
                 for _ in range(n_fd):
                     g = ongoing[lb, int(_next_uniform(unif, sc_i) * no)]
                     sample(((base + flow_i[F_SRV, g]) << 1) + 1, t, t - flow_f[F_ARR, g],
-                           res_f, res_s, res_i, unif, sc_i, sc_f)
+                           res_f, res_s, res_i, top_i, unif, sc_i, sc_f)
             n = srv_i[NSERV, j]
             if n < srv_i[NWORKERS, j]:
                 advance_server(srv_f, srv_i, j, t)
@@ -640,7 +658,7 @@ def run_events(t_end, t_ctl, srv_f, srv_i, act, heap_v, heap_id, queue, flow_f, 
         lb_i[lb, C_DONE] += 1
         lb_fct[lb] += fct
         srv_i[S_DONE, j] += 1
-        sample((lb * S + j) << 1, t, fct, res_f, res_s, res_i, unif, sc_i, sc_f)
+        sample((lb * S + j) << 1, t, fct, res_f, res_s, res_i, top_i, unif, sc_i, sc_f)
         q = srv_i[QLEN, j]
         if q:  # a backlogged flow gets the freed worker
             head = srv_i[QHEAD, j]

@@ -323,9 +323,13 @@ class FlowSimulator:
         R = L * S * 2
         self._res_f = np.zeros((5, R, K))
         self._res_s = np.zeros((R, 3))
-        self._res_i = np.zeros((R, 3), dtype=np.int64)
-        if self.empty_slots == "zero":
+        self._res_i = np.zeros((R, 2), dtype=np.int64)
+        self._top_i = np.zeros((4, R, K), dtype=np.int64)
+        if self.empty_slots == "zero":  # K zeros: any kn.top_count(K) of them are the top
             self._res_i[:, kn.R_N] = K
+            m = kn.top_count(K)
+            self._top_i[kn.TOP_SLOT_V, :, :m] = self._top_i[kn.TOP_SLOT_D, :, :m] = np.arange(m)
+            self._top_i[kn.IN_TOP_V, :, :m] = self._top_i[kn.IN_TOP_D, :, :m] = 1
         res_mode = (kn.RES_ALGORITHM_R if self.reservoir_mode == "algorithm_r"
                     else kn.RES_FAST if self.keep_prob == 1.0 else kn.RES_KEEP)
         self._unif = np.zeros(0)
@@ -485,7 +489,7 @@ class FlowSimulator:
                 ka = self._kargs = (
                     self._srv_f, self._srv_i, self._act, self._heap_v, self._heap_id, self._queue, self._flow_f,
                     self._flow_i, self._lb_i, self._lb_fct, self._invw, self._n_on, self._ongoing, self._alias_p,
-                    self._alias_a, self._maglev, self._res_f, self._res_s, self._res_i, self._unif, self._bt,
+                    self._alias_a, self._maglev, self._res_f, self._res_s, self._res_i, self._top_i, self._unif, self._bt,
                     self._bs, self._be, self._bh, sc_i, self._sc_f,
                 )
             code = kn.run_events(t_end, ctl[0][0] if ctl else INF, *ka)

@@ -96,3 +96,31 @@ def test_compiled_and_interpreted_event_loops_agree_bit_for_bit():
     runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                            env={**os.environ, "NUMBA_DISABLE_JIT": flag}).stdout for flag in ("0", "1")]
     assert runs[0] == runs[1] and len(runs[0].strip()) == 64
+
+
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(1, 20), mode=st.sampled_from([kn.RES_FAST, kn.RES_ALGORITHM_R, kn.RES_KEEP]),
+       values=st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 3.0]) | st.floats(0.0, 5.0), min_size=1, max_size=120))
+def test_reservoir_top_values_are_the_sorted_tail(k, mode, values):
+    """After every sample, a reservoir's kept top (values and decayed values) is exactly the sorted tail
+    of its slots from rank int(0.9 (n - 1)) on, and the slot marks agree (ties included)."""
+    r = 0
+    res_f = np.zeros((5, 1, k))
+    res_s = np.zeros((1, 3))
+    res_i = np.zeros((1, 2), dtype=np.int64)
+    top_i = np.zeros((4, 1, k), dtype=np.int64)
+    unif = np.random.default_rng(k).random(4 * len(values) + 8)
+    sc_i = np.zeros(kn.N_SC_I, dtype=np.int64)
+    sc_i[kn.RES_MODE] = mode
+    sc_f = np.zeros(kn.N_SC_F)
+    sc_f[kn.LN_INV_DECAY], sc_f[kn.DECAY], sc_f[kn.KEEP_PROB] = -math.log(0.9), 0.9, 0.7
+    for i, v in enumerate(values):
+        kn.sample(r, 0.37 * i, v, res_f, res_s, res_i, top_i, unif, sc_i, sc_f)
+        n = res_i[r, kn.R_N]
+        m = kn.top_count(n)
+        for plane, slots, flags, top in ((kn.R_VAL, kn.TOP_SLOT_V, kn.IN_TOP_V, kn.R_TOPV),
+                                         (kn.R_DEC, kn.TOP_SLOT_D, kn.IN_TOP_D, kn.R_TOPD)):
+            vals = res_f[plane, r, :n]
+            np.testing.assert_array_equal(res_f[top, r, :m], np.sort(vals)[n - m:])
+            assert sorted(top_i[slots, r, :m]) == sorted(np.flatnonzero(top_i[flags, r, :n]))
+            np.testing.assert_array_equal(vals[top_i[slots, r, :m]], res_f[top, r, :m])
