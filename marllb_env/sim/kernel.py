@@ -517,7 +517,7 @@ def feature_rows(lb, c, n_on, res_f, res_s, res_i, out):
 
 
 @jit
-def lb_observation(lb, c, dt, busy_since, srv_f, srv_i, now, n_on, res_f, res_s, res_i, feat, out):
+def lb_observation(lb, c, dt, now, busy_since, srv_f, srv_i, n_on, res_f, res_s, res_i, feat, out):
     """One LB's observation block at ``now``: ``out[:, :11]`` its features (:func:`feature_rows`, via
     the float64 buffer ``feat``), then per server the CPU utilisation over the last ``dt`` seconds
     (busy core-seconds since ``busy_since`` over ``cpus * dt``, at most 1; 0 when ``dt <= 0``),

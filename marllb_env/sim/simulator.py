@@ -344,6 +344,8 @@ class FlowSimulator:
         self._sc_f[kn.DECAY] = self.decay
         self._feat = np.zeros((S, len(FEATURE_NAMES)))
         self._kargs: tuple | None = None  # run_events' array arguments, None after any is replaced
+        # lb_observation's array arguments (never replaced within an episode)
+        self._obs_args = (self._srv_f, self._srv_i, self._n_on, self._res_f, self._res_s, self._res_i, self._feat)
         self._rebuild_tables()
         # workload
         cap = sum(s.cpus * s.speed for s in specs)
@@ -509,8 +511,9 @@ class FlowSimulator:
                 sc_i[kn.UI] = 0
             else:
                 self._make_room()
-        self.now = float(t_end)
-        self._rebase_decay()
+        self.now = t_end = float(t_end)
+        if t_end - self._sc_f[kn.T0] > 200.0:  # keep stored v * decay**(t0 - t) finite
+            self._rebase_decay()
 
     def advance(self, seconds: float) -> None:
         """Run for ``seconds`` of simulated time."""
@@ -565,10 +568,9 @@ class FlowSimulator:
             head[:] = 0
 
     def _rebase_decay(self) -> None:
-        """Keep stored ``v * decay**(t0 - t)`` finite: move ``t0`` to ``now`` if it is more than 200 s
-        old (the event loop does the same mid-run, 300 s after ``t0``)."""
-        if self.now - self._sc_f[kn.T0] > 200.0:
-            kn.rebase_decay(self.now, self._res_f, self._res_s, self._res_i, self._sc_f)
+        """Keep stored ``v * decay**(t0 - t)`` finite: move ``t0`` to ``now`` (``run_until`` calls this
+        when ``t0`` is more than 200 s old; the event loop does the same mid-run, 300 s after ``t0``)."""
+        kn.rebase_decay(self.now, self._res_f, self._res_s, self._res_i, self._sc_f)
 
     def _check_lb(self, lb: int) -> int:
         return check_int("lb", lb, low=0, high=self.n_lbs - 1)
@@ -677,9 +679,9 @@ class FlowSimulator:
         if not (type(lb) is int and 0 <= lb < self.n_lbs):
             lb = self._check_lb(lb)
         out = np.empty((self.n_servers, len(FEATURE_NAMES) + 3), dtype=np.float32)
-        kn.lb_observation(lb, self.decay ** (self.now - self._sc_f[kn.T0]), self.now - since_s, busy_since,
-                          self._srv_f, self._srv_i, self.now, self._n_on, self._res_f, self._res_s, self._res_i,
-                          self._feat, out)
+        now = self.now
+        kn.lb_observation(lb, self.decay ** (now - self._sc_f[kn.T0]), now - since_s, now, busy_since, *self._obs_args,
+                          out)
         return out
 
     def ground_truth(self) -> dict[str, np.ndarray]:
