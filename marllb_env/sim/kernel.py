@@ -250,26 +250,33 @@ def _pick(scores, n, unif, sc_i):
 
 
 @jit
+def sed_choice(lb, act, invw, n_on, unif, sc_i):
+    """SED (the default mode, also called directly by the event loop): the active server with the
+    smallest ``(n_flow_on + 1) / (w + 1e-9)`` of LB ``lb``; exact ties broken uniformly at random."""
+    best = INF
+    j = -1
+    nt = 0
+    for i in range(sc_i[N_ACT]):
+        s = act[i]
+        x = (n_on[lb, s] + 1) * invw[lb, s]
+        if x < best:
+            best = x
+            j = s
+            nt = 1
+        elif x == best:  # exact tie: keep each tied server with prob 1/nt (uniform)
+            nt += 1
+            if _next_uniform(unif, sc_i) * nt < 1.0:
+                j = s
+    return j
+
+
+@jit
 def choose(lb, mode, h, size, t, srv_f, srv_i, act, heap_v, queue, flow_f, invw, n_on, alias_p, alias_a,
            maglev, unif, sc_i):
     """Server for a new flow of LB ``lb`` in dispatch ``mode`` (see :mod:`.dispatch`); ``h`` its hash."""
     n = sc_i[N_ACT]
     if mode == SED:
-        best = INF
-        j = -1
-        nt = 0
-        for i in range(n):
-            s = act[i]
-            x = (n_on[lb, s] + 1) * invw[lb, s]
-            if x < best:
-                best = x
-                j = s
-                nt = 1
-            elif x == best:  # exact tie: keep each tied server with prob 1/nt (uniform)
-                nt += 1
-                if _next_uniform(unif, sc_i) * nt < 1.0:
-                    j = s
-        return j
+        return sed_choice(lb, act, invw, n_on, unif, sc_i)
     if mode == ECMP:
         return act[h % n]
     if mode == RANDOM:
@@ -584,8 +591,12 @@ def run_events(t_end, t_ctl, srv_f, srv_i, act, heap_v, heap_id, queue, flow_f, 
             if bi < nb:
                 sc_f[TA] = batch_t[bi]  # else TA stays finite until the caller loads the next batch
             fid = sc_i[N_FLOWS]
-            j = choose(lb, lb_i[lb, MODE], h, size, t, srv_f, srv_i, act, heap_v, queue, flow_f, invw, n_on,
-                       alias_p, alias_a, maglev, unif, sc_i)
+            mode = lb_i[lb, MODE]
+            if mode == SED:  # the default, without choose's many arguments
+                j = sed_choice(lb, act, invw, n_on, unif, sc_i)
+            else:
+                j = choose(lb, mode, h, size, t, srv_f, srv_i, act, heap_v, queue, flow_f, invw, n_on, alias_p,
+                           alias_a, maglev, unif, sc_i)
             flow_f[F_ARR, fid] = t
             flow_f[F_SIZE, fid] = size
             flow_f[F_DONE, fid] = math.nan
