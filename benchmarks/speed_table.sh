@@ -4,20 +4,28 @@
 # interleaves CartPole-v1 and its env, so the ratios depend little on the other processes. Needs one free
 # core per process (17) for steady wall times. Writes $SPEED_JSON (default /tmp/bench/speed.json) and prints
 # the Markdown rows.
-#   bash benchmarks/speed_table.sh
+#   bash benchmarks/speed_table.sh                 # 17 processes at once (a 16-core machine)
+#   SPEED_JOBS=1 bash benchmarks/speed_table.sh    # one after another (a 2-core machine)
 ids="FaaSTrainGym-v1 faas_gym/Autoscaling-v0 faas_gym/AutoscalingBursty-v0 faas_gym/AutoscalingDay-v0 lwmecps_gym/Placement-v0 lwmecps_gym/PlacementNormalized-v0 lwmecps_gym/Scaling-v0 lwmecps_gym/ScalingHard-v0 marllb_env/LoadBalance-v0 marllb_env/LoadBalanceHard-v0 marllb_env/LoadBalancePaper-v0 marllb_env/LoadBalanceTrace-v0"
-mkdir -p /tmp/bench
+mkdir -p /tmp/bench && rm -f /tmp/bench/*.json /tmp/bench/*.log
 # compile and cache the numba kernels once before the parallel runs
 python -c "
-import gymnasium as gym, lwmecps_gym, faas_gym
-for i in ('lwmecps_gym/Scaling-v0', 'faas_gym/Autoscaling-v0'):
+import gymnasium as gym, lwmecps_gym, faas_gym, marllb_env
+for i in ('lwmecps_gym/Scaling-v0', 'faas_gym/Autoscaling-v0', 'marllb_env/LoadBalance-v0'):
     e = gym.make(i); e.reset(seed=0); e.step(e.action_space.sample())
 " || exit 1
-i=0
-for id in $ids; do python examples/benchmark.py $id --mode single ppo --out /tmp/bench/s$i.json > /tmp/bench/s$i.log 2>&1 & i=$((i+1)); done
-python examples/benchmark.py marllb_env.parallel_env --mode single --out /tmp/bench/p.json > /tmp/bench/p.log 2>&1 &
-for id in lwmecps_gym/Scaling-v0 faas_gym/Autoscaling-v0 faas_gym/AutoscalingDay-v0 FaaSTrainGym-v1; do python examples/benchmark.py $id --mode vector --num-envs 1 4 16 64 256 1024 --out /tmp/bench/v$i.json > /tmp/bench/v$i.log 2>&1 & i=$((i+1)); done
-wait
+# one job per line: output name, then the benchmark's arguments; SPEED_JOBS processes at a time
+# (default: all at once, for a machine with a free core per job; SPEED_JOBS=1 on a small machine)
+jobs=$(
+  i=0
+  for id in $ids; do echo "s$i $id --mode single ppo"; i=$((i+1)); done
+  echo "p marllb_env.parallel_env --mode single"
+  for id in lwmecps_gym/Scaling-v0 faas_gym/Autoscaling-v0 faas_gym/AutoscalingDay-v0 FaaSTrainGym-v1; do
+    echo "v$i $id --mode vector --num-envs 1 4 16 64 256 1024"; i=$((i+1))
+  done
+)
+echo "$jobs" | xargs -P "${SPEED_JOBS:-17}" -L 1 sh -c \
+  'name=$0; python examples/benchmark.py "$@" --out /tmp/bench/$name.json > /tmp/bench/$name.log 2>&1'
 tail -n 3 /tmp/bench/*.log | grep -i "error\|Traceback" 
 python - <<'EOF'
 import glob, json, os
