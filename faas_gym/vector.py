@@ -136,7 +136,7 @@ def _apply_row(i, n, t, ready, pool, live, cold, cold_start_s, keep_alive_s):
 
 @fluid.jit
 def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, cbuf, mbuf, cpos, dt, conc,
-                    cold_start_s, keep_alive_s, p, obs_consts, reward_consts, fout, iout, obs, reward):
+                    cold_start_s, keep_alive_s, p, memo, obs_consts, reward_consts, fout, iout, obs, reward):
     """One interval of sub-envs ``rows``: scale to ``target`` (``_apply_row``), then
     ``SimBackend._advance_fluid`` + the observation and reward per sub-env, the same functions
     (compiled), with the arrivals ``cbuf[i, cpos[i]]`` (expected: ``mbuf``) of the current chunk.
@@ -155,14 +155,14 @@ def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, 
         row = ready[i]
         slot = _slot_seconds(row, n, t0, t1, conc)
         a = cbuf[i, pos]
-        q1, wa1, dropped, busy, resp, viol, lq = _fluid_window(q[i], wa[i], slot, a, mbuf[i, pos], dt, p, 0)
+        q1, wa1, dropped, busy, resp, viol, lq = _fluid_window(q[i], wa[i], slot, a, mbuf[i, pos], dt, p, memo)
         q[i] = q1
         wa[i] = wa1
         completed, in_end, queue, resp_sum, viol_out = _window_counts(
-            q1, lq, busy, slot, dt, in_system[i], a, dropped, resp, viol, 0
+            q1, lq, busy, slot, dt, in_system[i], a, dropped, resp, viol, memo
         )
         n_ready = n if (n == 0 or row[n - 1] <= t1) else _bisect_right(row[:n], t1)
-        cpu, mem, resp_ms, rate, thr = _window_metrics(n_ready, busy, slot, dt, a, completed, resp_sum, p, 0)
+        cpu, mem, resp_ms, rate, thr = _window_metrics(n_ready, busy, slot, dt, a, completed, resp_sum, p, memo)
         n_cold = cold[i]
         fout[j, 0] = t1
         fout[j, 1] = cpu
@@ -180,7 +180,7 @@ def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, 
         iout[j, 6] = completed
         iout[j, 7] = in_end
         o = _obs_values(t1, n_ready, cpu, mem, resp_ms, rate, thr, n_cold, queue, n,
-                        start_s, mx, rt_cap, rate_cap, q_cap, 0)
+                        start_s, mx, rt_cap, rate_cap, q_cap, memo)
         obs[j, 0] = o[0]
         obs[j, 1] = o[1]
         obs[j, 2] = o[2]
@@ -341,6 +341,7 @@ class FaasVectorEnv(VectorEnv):
         self.render_mode = None
         t = template
         self._cparams = fluid.compiled_params(self.params)
+        self._memo = fluid.erlang_memo(t.max_replicas * backend.config.concurrency)  # Erlang B rows per load
         self.interval_s = t.interval_s
         self._deltas = np.asarray(t.deltas, dtype=np.int64)
         self._obs_consts = (t.start_time_of_day_s, t.max_replicas, t.response_time_cap_ms, t.rate_cap_rps, t.queue_cap)
@@ -610,8 +611,8 @@ class FaasVectorEnv(VectorEnv):
         _advance_kernel(
             rows, np.asarray(target, dtype=np.int64), self._t, self._ready, self._pool, self._live, self._cold,
             self._q, self._wa, self._in_system, self._cbuf, self._mbuf, self._cpos, self.interval_s,
-            cfg.concurrency, float(cfg.cold_start_s), float(cfg.keep_alive_s), self._cparams, self._obs_consts,
-            self._reward_consts, fout, iout, obs, reward,
+            cfg.concurrency, float(cfg.cold_start_s), float(cfg.keep_alive_s), self._cparams, self._memo,
+            self._obs_consts, self._reward_consts, fout, iout, obs, reward,
         )
         src = (fout, iout, np.full((k, 1), self.interval_s))
         return {name: src[a][:, c] for name, a, c in _LAYOUT}, obs, reward

@@ -374,19 +374,21 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 
 
 class _OpsToGlobals(ast.NodeTransformer):
-    def visit_Attribute(self, node):
+    def visit_Call(self, node):
         self.generic_visit(node)
-        if isinstance(node.value, ast.Name) and node.value.id == "ops":
-            return ast.copy_location(ast.Name(id="_ops_" + node.attr, ctx=node.ctx), node)
+        f = node.func
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "ops":
+            node.func = ast.copy_location(ast.Name(id="_ops_" + f.attr, ctx=ast.Load()), f)
+            node.args = [ast.Name(id="ops", ctx=ast.Load()), *node.args]
         return node
 
 
 def compiled_variant(fn, names: dict[str, Any] | None = None):
     """``fn`` recompiled from its source for numba: ``where(c, a, b)`` -> ``(a if c else b)`` (as
-    :func:`scalar_variant`), ``ops.NAME`` -> the global ``_ops_NAME`` (the compiled scalar operations
-    below; the ``ops`` argument is then unused: pass 0), other globals overridden by ``names``; then
-    jitted (:func:`jit`; interpreted where numba is missing or ``NUMBA_DISABLE_JIT=1``). ``p`` must
-    be a :func:`compiled_params` tuple."""
+    :func:`scalar_variant`), ``ops.NAME(...)`` -> ``_ops_NAME(ops, ...)``, the compiled scalar operations
+    below (:data:`COMPILED_OPS`; ``ops`` is then an :func:`erlang_memo`, which only Erlang C uses),
+    other globals overridden by ``names``; then jitted (:func:`jit`; interpreted where numba is missing
+    or ``NUMBA_DISABLE_JIT=1``). ``p`` must be a :func:`compiled_params` tuple."""
     lines, first = inspect.getsourcelines(fn)
     tree = _OpsToGlobals().visit(_WhereToIfExp().visit(ast.parse("".join(lines))))
     ast.increment_lineno(tree, first - 1)
@@ -429,17 +431,69 @@ def _rint(x):
 
 bisect_left_compiled = jit(_bisect_left)
 bisect_right_compiled = jit(_bisect_right)
-#: The compiled scalar operations :func:`compiled_variant` substitutes for ``ops.NAME`` (key ``"_ops_NAME"``).
-COMPILED_OPS: dict[str, Any] = {
-    "_ops_rint": jit(_rint),
-    "_ops_count_le": bisect_right_compiled,
-    "_ops_sin": jit(lambda x: math.sin(x)),
-    "_ops_cos": jit(lambda x: math.cos(x)),
-}
-COMPILED_OPS["_ops_erlang_c"] = compiled_variant(
-    erlang_c_direct, {"_erlang_c_from_b_scalar": jit(_erlang_c_from_b_scalar)}
-)
-COMPILED_OPS["_ops_slo_tail"] = compiled_variant(slo_tail_scalar, {"bisect_left": bisect_left_compiled})
+_erlang_c_from_b_compiled = jit(_erlang_c_from_b_scalar)
+_rint_compiled = jit(_rint)
+#: The compiled scalar operations :func:`compiled_variant` substitutes for ``ops.NAME(...)`` (key
+#: ``"_ops_NAME"``, called with ``ops`` first; filled below).
+COMPILED_OPS: dict[str, Any] = {}
+#: :func:`erlang_c_direct` compiled (no memo).
+erlang_c_direct_compiled = compiled_variant(erlang_c_direct, {"_erlang_c_from_b_scalar": _erlang_c_from_b_compiled})
+#: :func:`slo_tail_scalar` compiled (with a compiled bisect).
+slo_tail_compiled = compiled_variant(slo_tail_scalar, {"bisect_left": bisect_left_compiled})
+
+#: Slots of an :func:`erlang_memo` (a power of two).
+ERLANG_MEMO_SLOTS = 2048
+
+
+def erlang_memo(max_servers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An empty memo of Erlang B rows for :func:`erlang_c_memo` (the ``ops`` of the compiled variants):
+    ``(loads float64 (S,), row lengths int64 (S,), rows float64 (S, max_servers + 2))``, ``S`` =
+    :data:`ERLANG_MEMO_SLOTS` direct-mapped slots keyed by the offered load (~1 MB at 64 servers)."""
+    return (np.full(ERLANG_MEMO_SLOTS, np.nan), np.zeros(ERLANG_MEMO_SLOTS, dtype=np.int64),
+            np.empty((ERLANG_MEMO_SLOTS, max_servers + 2)))
+
+
+@jit
+def erlang_c_memo(memo, mask, c, a):
+    """:meth:`ScalarOps.erlang_c` on an :func:`erlang_memo`: the row of Erlang B values ``B(k, a)``
+    (the same recursion, extended on demand) kept in the slot of ``a`` (a load that meets another's
+    slot replaces it; rows longer than the memo's fall back to :func:`erlang_c_direct`). The same
+    numbers as :func:`erlang_c_direct` (tested)."""
+    if not mask:
+        return 0.0
+    loads, lens, rows = memo
+    lo = int(c)
+    frac = c - lo
+    top = lo + 1 if frac > 1e-12 else lo
+    if top + 1 > rows.shape[1] or not (0.0 <= a < 1e9):
+        return erlang_c_direct_compiled(mask, c, a)
+    h = int((np.uint64(int(a * 1048576.0)) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(53)) & (rows.shape[0] - 1)
+    if loads[h] != a:
+        loads[h] = a
+        rows[h, 0] = 1.0
+        lens[h] = 1
+    k = lens[h]
+    if k <= top:
+        b = rows[h, k - 1]
+        while k <= top:  # B(k) = a B(k-1) / (k + a B(k-1))
+            b = a * b / (k + a * b)
+            rows[h, k] = b
+            k += 1
+        lens[h] = k
+    c_lo = _erlang_c_from_b_compiled(rows[h, lo], lo, a)
+    if frac <= 1e-12:
+        return c_lo
+    return c_lo + frac * (_erlang_c_from_b_compiled(rows[h, lo + 1], lo + 1, a) - c_lo)
+
+
+COMPILED_OPS.update({
+    "_ops_rint": jit(lambda ops, x: _rint_compiled(x)),
+    "_ops_count_le": jit(lambda ops, sq, x: bisect_right_compiled(sq, x)),
+    "_ops_sin": jit(lambda ops, x: math.sin(x)),
+    "_ops_cos": jit(lambda ops, x: math.cos(x)),
+    "_ops_erlang_c": erlang_c_memo,
+    "_ops_slo_tail": jit(lambda ops, mask, pw, wq, x0, sq: slo_tail_compiled(mask, pw, wq, x0, sq)),
+})
 
 _ParamsTuple = collections.namedtuple("_ParamsTuple", tuple(FluidParams.__dataclass_fields__))
 
@@ -450,7 +504,8 @@ def compiled_params(p: FluidParams):
 
 
 #: numba-compiled variants of :func:`fluid_window`, :func:`window_counts` and :func:`window_metrics`
-#: (same source; scalars; ``p`` from :func:`compiled_params`, ``ops`` unused): the vector env's kernel.
+#: (same source; scalars; ``p`` from :func:`compiled_params`, ``ops`` an :func:`erlang_memo`): the
+#: vector env's kernel.
 compiled = types.SimpleNamespace(
     fluid_window=compiled_variant(fluid_window),
     window_counts=compiled_variant(window_counts),

@@ -165,22 +165,28 @@ def test_bad_arguments_name_the_parameter():
 
 
 def test_compiled_scalar_ops_agree_with_the_single_env_ones():
-    # the vector env's kernel (numba where installed) evaluates Erlang C without the memo and the
-    # tail from the same source with a compiled bisect: same numbers as ScalarOps, bit for bit
+    # the vector env's kernel (numba where installed) evaluates Erlang C with its own memo (direct-mapped
+    # slots, rows extended on demand; without a memo for rows longer than it holds) and the tail from
+    # the same source with a compiled bisect: same numbers as ScalarOps, bit for bit
     rng = np.random.default_rng(1)
     c = np.concatenate([rng.integers(0, 80, 200).astype(float), rng.uniform(0.5, 80.0, 200)])
     a = c * rng.uniform(0.05, 1.2, c.size)
+    c, a = np.concatenate([c, c[::-1], c[:50] / 2]), np.concatenate([a, a[::-1], a[:50]])  # revisited loads
     s = fluid.ScalarOps()
     erl = fluid.COMPILED_OPS["_ops_erlang_c"]
-    got = [erl(True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)]
     want = [s.erlang_c(True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)]
-    assert got == want
+    assert [fluid.erlang_c_direct_compiled(True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)] == want
+    for memo in (fluid.erlang_memo(81), fluid.erlang_memo(30)):  # 30: rows past the memo's width fall back
+        memo[0][:] = np.nan
+        got = [erl(memo, True, x, y) for x, y in zip(c.tolist(), a.tolist(), strict=True)]
+        assert got == want
+    assert np.isfinite(memo[0]).sum() > 100  # the memo was used
     # at whole server counts below saturation both are the core Erlang C (lwmecps_gym.core.queueing)
     whole = [(x, y, w) for x, y, w in zip(c.tolist(), a.tolist(), want, strict=True) if x == int(x) and 0 < y < x]
     assert whole and all(w == erlang_c(int(x), y) for x, y, w in whole)
-    assert erl(False, 3.0, 1.0) == 0.0
+    assert erl(fluid.erlang_memo(4), False, 3.0, 1.0) == 0.0
     sq = np.sort(rng.exponential(1.0, 16))
-    tail = fluid.COMPILED_OPS["_ops_slo_tail"]
+    tail = fluid.slo_tail_compiled
     pw, wq, x0 = rng.uniform(1e-4, 1, 300), rng.uniform(1e-3, 30, 300), rng.uniform(-1, 8, 300)
     x0[:5] = sq[:5]  # ties with a quantile: bisect_left's side matters
     got = [tail(True, *v, sq) for v in zip(pw.tolist(), wq.tolist(), x0.tolist(), strict=True)]
