@@ -441,8 +441,8 @@ erlang_c_direct_compiled = compiled_variant(erlang_c_direct, {"_erlang_c_from_b_
 #: :func:`slo_tail_scalar` compiled (with a compiled bisect).
 slo_tail_compiled = compiled_variant(slo_tail_scalar, {"bisect_left": bisect_left_compiled})
 
-#: Slots of an :func:`erlang_memo` (a power of two).
-ERLANG_MEMO_SLOTS = 2048
+#: Slots of an :func:`erlang_memo` (a prime: a load's slot is ``int(a * 2**20) % ERLANG_MEMO_SLOTS``).
+ERLANG_MEMO_SLOTS = 2039
 
 
 def erlang_memo(max_servers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -467,7 +467,7 @@ def erlang_c_memo(memo, mask, c, a):
     top = lo + 1 if frac > 1e-12 else lo
     if top + 1 > rows.shape[1] or not (0.0 <= a < 1e9):
         return erlang_c_direct_compiled(mask, c, a)
-    h = int((np.uint64(int(a * 1048576.0)) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(53)) & (rows.shape[0] - 1)
+    h = int(a * 1048576.0) % rows.shape[0]
     if loads[h] != a:
         loads[h] = a
         rows[h, 0] = 1.0
