@@ -37,13 +37,15 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
     JIT_ENABLED = False
 
 
-def jit(fn: F | None = None, *, cache: bool = True) -> Any:
+def jit(fn: F | None = None, *, cache: bool = True, inline: bool = False) -> Any:
     """Compile ``fn`` with numba (see the module docstring for the options); ``fn`` itself without numba.
 
-    Usable as ``@jit``, ``@jit(cache=False)`` or ``jit(fn)``.
+    ``inline=True`` inlines ``fn`` into its compiled callers (numba's ``inline="always"``): worth it
+    for a hot function with many array arguments (each call passes and reference-counts every array),
+    at the cost of a longer first compilation. Usable as ``@jit``, ``@jit(cache=False)`` or ``jit(fn)``.
     """
     if fn is None:
-        return lambda f: jit(f, cache=cache)
+        return lambda f: jit(f, cache=cache, inline=inline)
     if not COMPILED:  # pragma: no cover - exercised only where numba is missing
         return fn
-    return _njit(cache=cache, nogil=True, error_model="numpy")(fn)
+    return _njit(cache=cache, nogil=True, error_model="numpy", inline="always" if inline else "never")(fn)

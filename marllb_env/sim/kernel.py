@@ -442,7 +442,7 @@ def rebase_decay(t, res_f, res_s, res_i, sc_f):
         res_s[r, 2] = fsum(res_f[R_DEC, r], n)
 
 
-@jit
+@jit(inline=True)
 def sample(r, t, v, res_f, res_s, res_i, top_i, unif, sc_i, sc_f):
     """Offer sample ``v`` taken at ``t`` to reservoir ``r = (lb * S + server) * 2 + kind`` (kind 0 FCT,
     1 flow duration): random replacement (keep probability ``sc_f[KEEP_PROB]``) or Algorithm R."""
