@@ -4,9 +4,6 @@ compiled == interpreted."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 from hypothesis import given, settings
@@ -15,6 +12,7 @@ from hypothesis import strategies as st
 from marllb_env.reservoir import reservoir_stats
 from marllb_env.sim import COMPLETED, IN_PROGRESS, REJECTED, FlowSimulator, ServerSpec
 from marllb_env.sim import kernel as kn
+from tests.support.compiled import compiled_and_interpreted_outputs
 
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
 
@@ -93,9 +91,8 @@ def test_compiled_and_interpreted_event_loops_agree_bit_for_bit():
         "        h.update(np.ascontiguousarray(a).tobytes())\n"
         "print(h.hexdigest())\n"
     )
-    runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                           env={**os.environ, "NUMBA_DISABLE_JIT": flag}).stdout for flag in ("0", "1")]
-    assert runs[0] == runs[1] and len(runs[0].strip()) == 64
+    compiled, interpreted = compiled_and_interpreted_outputs(code)
+    assert compiled == interpreted and len(compiled.strip()) == 64
 
 
 @settings(max_examples=60, deadline=None)
