@@ -11,8 +11,8 @@ same source the single env runs (:func:`faas_gym.backends.fluid.compiled_variant
 counts come from one workload stream per sub-env seeded exactly as the single env seeds its
 simulator. For OrcBench workloads (``Autoscaling-v0``, ``FaaSTrainGym-v1``) and an OrcBench base under
 a diurnal modulation (``AutoscalingDay-v0``) those streams run compiled for all sub-envs at once
-(:func:`faas_gym.workloads.renewal_counts` on :mod:`faas_gym.pcg64`, numpy's generator re-stated; the
-day scenario's thinning stays numpy's, per sub-env per chunk), seeding and resets included: the same
+(:func:`faas_gym.workloads.renewal_interval` / ``renewal_counts`` and ``thin_counts`` on
+:mod:`faas_gym.pcg64`, numpy's generator and draws re-stated), seeding and resets included: the same
 draws and counts as the Python streams (tests/faas/test_compiled_streams.py), which other workloads
 and installs without numba use. The one piece NOT shared is the replica life cycle (cold starts, keep-alive pool):
 ``_apply_row`` re-implements :meth:`SimBackend.apply <faas_gym.backends.sim.SimBackend.apply>`'s
@@ -523,7 +523,7 @@ class FaasVectorEnv(VectorEnv):
             _reset_renewal(self._np_st, self._wl_st, idx, self._iat, self._cum, self._rf, self._ri)
             return
         # thinned: the day-scale episodes reset rarely; the stream is built in Python (its generators are
-        # seeded from SeedSequence), its base then runs compiled and its thinning in Python per chunk
+        # seeded from SeedSequence), then its base and (pcg64.BINOMIAL) its thinning run compiled
         for i, sd in zip(idx.tolist(), _draw_seeds(self._np_st, idx).tolist(), strict=True):
             seed_pcg64_pair(sd, self._bitgens[i])
             stream = self.workload.stream(self._rng_wl[i], 0.0)
