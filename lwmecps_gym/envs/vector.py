@@ -119,7 +119,7 @@ class ScalingVectorEnv(VectorEnv):
         self._initial = be.cfg.initial_replicas
         self._st = ScalingState(N, n)
         self._rngs: list[np.random.Generator | None] = [None] * N
-        self._wrngs: list[np.random.Generator | None] = [None] * N  # the sub-envs' workload streams
+        self._streams = np.zeros((N, 4), dtype=np.uint64)  # the sub-envs' workload streams (PCG64 states)
         self._carries: list[Any] = [None] * N  # their demand-event models' state
         H = be.cfg.horizon_windows
         n_nodes = len(self.node_names)
@@ -148,8 +148,7 @@ class ScalingVectorEnv(VectorEnv):
         for b in range(0, len(ks), RESET_BLOCK):
             block = ks[b:b + RESET_BLOCK]
             ep = be.draw_episodes([draw_seed(self._rngs[k]) for k in block.tolist()])
-            for k, rng in zip(block.tolist(), ep.rngs, strict=True):
-                self._wrngs[k] = rng
+            self._streams[block] = ep.streams
             self._start_s[block] = ep.start_s
             delays[b:b + len(block)] = ep.delays
             self._store(block, 0, ep.windows)
@@ -277,7 +276,7 @@ class ScalingVectorEnv(VectorEnv):
         be, cfg = self._backend, self._backend.cfg
         for k in np.flatnonzero(self._st.t >= self._drawn).tolist():
             t0 = int(self._drawn[k])
-            w = draw_windows(be.trace, be.sc, [self._wrngs[k]], self._start_s[k:k + 1], np.array([t0]),
+            w = draw_windows(be.trace, be.sc, self._streams[k:k + 1], self._start_s[k:k + 1], np.array([t0]),
                              cfg.horizon_windows, cfg.demand_events, [self._carries[k]])
             self._store(np.array([k]), t0, w)
 

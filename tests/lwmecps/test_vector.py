@@ -144,6 +144,38 @@ def test_compiled_poisson_draws_equal_numpys_and_leave_the_streams_where_numpy_d
         poisson_streams(mine[:1], np.full((2, 1, 1), -1.0), np.empty((2, 1, 1)))
 
 
+def test_compiled_stream_seeding_equals_seed_sequence_spawn():
+    """``spawned_states`` gives the PCG64 states of ``streams_from_seed`` (SeedSequence(seed).spawn(2)),
+    for seeds of one and two 32-bit words and the edges; ``uniform_states`` draws ``uniform(0, high)``."""
+    from lwmecps_gym.backends.sim.poisson import generator_at, pcg64_state, spawned_states, uniform_states
+    from lwmecps_gym.core.seeding import streams_from_seed
+
+    rng = np.random.default_rng(3)
+    seeds = [0, 1, 2**32 - 1, 2**32, 2**63 - 2, *rng.integers(0, 2**63 - 1, size=40).tolist(),
+             *rng.integers(0, 2**32, size=20).tolist()]
+    got = spawned_states(seeds, 2)
+    for j, seed in enumerate(seeds):
+        ref = streams_from_seed(seed)
+        np.testing.assert_array_equal(got[j, 0], pcg64_state(ref.workload.bit_generator), err_msg=str(seed))
+        np.testing.assert_array_equal(got[j, 1], pcg64_state(ref.system.bit_generator), err_msg=str(seed))
+        assert uniform_states(got[j:j + 1, 0], 86400.0)[0] == ref.workload.uniform(0.0, 86400.0)
+        assert generator_at(got[j, 0]).random() == ref.workload.random()  # the state row was advanced in place
+    kids = np.random.SeedSequence(2**64 - 1).spawn(3)
+    np.testing.assert_array_equal(spawned_states([2**64 - 1], 3)[0],
+                                  [pcg64_state(np.random.PCG64(k)) for k in kids])
+
+
+def test_episodes_drawn_without_a_seed_differ_and_bad_seeds_are_refused():
+    from lwmecps_gym.backends.sim import SimBackend
+
+    be = make(1).template.backend
+    assert isinstance(be, SimBackend)
+    w = be.draw_episodes([None, None]).windows
+    assert not np.array_equal(w.lam[:, 0], w.lam[:, 1])
+    with pytest.raises(ValueError, match="seed"):
+        be.draw_episodes([-1])
+
+
 def test_seeding_per_sub_env_like_sync_vector_env():
     venv = make(3)
     singles = [gym.make(ID) for _ in range(3)]

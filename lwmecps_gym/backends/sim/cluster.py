@@ -56,9 +56,10 @@ from lwmecps_gym.backends.sim.batched import (
     scale,
     serve_window,
 )
+from lwmecps_gym.backends.sim.poisson import pcg64_state, set_pcg64_state, spawned_states, uniform_states
 from lwmecps_gym.backends.sim.workload import DayTrace, EpisodeWorkload, Windows, draw_start, draw_windows
 from lwmecps_gym.core.queueing import ViolationTable, erlang_table
-from lwmecps_gym.core.seeding import streams_from_seed
+from lwmecps_gym.core.seeding import DEFAULT_STREAMS, streams_from_seed
 from lwmecps_gym.core.validation import (
     check_choice,
     check_float,
@@ -139,13 +140,15 @@ SIM_CONFIG_FIELDS = tuple(f.name for f in fields(SimConfig))
 class Episodes(NamedTuple):
     """The random input of ``K`` episodes (:meth:`SimBackend.draw_episodes`).
 
-    rngs: the episodes' workload streams (``numpy.random.Generator``), where the drawn windows left
-    them (later windows continue from there). start_s: ``float64 (K,)`` start times of day, s.
+    streams: ``uint64 (K, 4)`` the episodes' workload streams as PCG64 states
+    (:func:`~.poisson.pcg64_state` rows; :func:`~.poisson.generator_at` makes a Generator of one),
+    where the drawn windows left them (later windows continue from there). start_s: ``float64 (K,)``
+    start times of day, s.
     windows: the first ``horizon_windows`` windows (:class:`~.workload.Windows`, window axis first).
     delays: ``float64 (K, 256)`` pod start-up delays, s.
     """
 
-    rngs: list
+    streams: np.ndarray
     start_s: np.ndarray
     windows: Windows
     delays: np.ndarray
@@ -253,6 +256,7 @@ class SimBackend:
         #: the cluster's state as arrays of one cluster (:class:`~.batched.ScalingState`, ``num_envs = 1``)
         self.state = ScalingState(1, self.n_dep)
         self._trace = None
+        self._system_bits = np.random.PCG64(0)  # set to each episode's system stream in turn (draw_episodes)
         self.reset(seed=0)
 
     # ------------------------------------------------------------------ episode
@@ -305,7 +309,7 @@ class SimBackend:
         :meth:`draw_episodes`.
         """
         ep = self.draw_episodes([seed])
-        workload = EpisodeWorkload(self.trace, self.sc, ep.rngs[0], float(ep.start_s[0]), self.cfg.demand_events)
+        workload = EpisodeWorkload(self.trace, self.sc, ep.streams[0], float(ep.start_s[0]), self.cfg.demand_events)
         workload.append(ep.windows, 0)
         return workload, ep.delays[0]
 
@@ -318,20 +322,36 @@ class SimBackend:
         first ``horizon_windows`` windows (:func:`~.workload.draw_windows`, all episodes at once); the
         system stream gives 256 standard normals for the start-up delays (:meth:`startup_delays`).
         :meth:`reset` (one seed) and the native vector env (blocks of sub-envs) draw every episode here.
+        Integer seeds' streams are seeded by :func:`~.poisson.spawned_states` (compiled, the same
+        states), ``None`` (OS entropy) by ``streams_from_seed``.
+
+        Raises:
+            ValueError: a seed that is neither ``None`` nor a non-negative integer.
         """
         cfg = self.cfg
         K = len(seeds)
-        rngs = []
-        start = np.empty(K)
         normals = np.empty((K, DELAY_RING))
-        for j, seed in enumerate(seeds):
-            streams = streams_from_seed(seed)
-            rngs.append(streams.workload)
-            start[j] = draw_start(streams.workload, cfg.start_time_s)
-            streams.system.standard_normal(out=normals[j])
-        windows = draw_windows(self.trace, self.sc, rngs, start, np.zeros(K, dtype=np.int64), cfg.horizon_windows,
+        if all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < 2**64 for s in seeds):
+            both = spawned_states([int(s) for s in seeds], len(DEFAULT_STREAMS))  # (K, [workload, system], 4)
+            states = np.ascontiguousarray(both[:, 0])
+            bg = self._system_bits
+            gen = np.random.Generator(bg)
+            for j in range(K):
+                set_pcg64_state(bg, both[j, 1])
+                gen.standard_normal(out=normals[j])
+        else:
+            states = np.empty((K, 4), dtype=np.uint64)
+            for j, seed in enumerate(seeds):
+                streams = streams_from_seed(seed)  # None: OS entropy; refuses bad seeds
+                states[j] = pcg64_state(streams.workload.bit_generator)
+                streams.system.standard_normal(out=normals[j])
+        if cfg.start_time_s is None:
+            start = uniform_states(states, 86400.0)  # draw_start's draw from each workload stream
+        else:
+            start = np.full(K, draw_start(None, cfg.start_time_s))
+        windows = draw_windows(self.trace, self.sc, states, start, np.zeros(K, dtype=np.int64), cfg.horizon_windows,
                                cfg.demand_events)
-        return Episodes(rngs, start, windows, self.startup_delays(normals))
+        return Episodes(states, start, windows, self.startup_delays(normals))
 
     @property
     def trace(self) -> DayTrace:

@@ -147,11 +147,155 @@ if COMPILED:
                     out[t, j, d] = _poisson(s, lam[t, j, d])
 
 
+    # ---- SeedSequence(seed).spawn(C) -> PCG64 states (NumPy's bit_generator.pyx and pcg64.c, restated)
+    _M32 = np.uint64(0xFFFFFFFF)
+    _INIT_A = np.uint64(0x43B0D7E5)
+    _MULT_A = np.uint64(0x931E8875)
+    _INIT_B = np.uint64(0x8B51F9DD)
+    _MULT_B = np.uint64(0x58F38DED)
+    _MIX_L = np.uint64(0xCA01F9DD)
+    _MIX_R = np.uint64(0x4973F715)
+    _X16 = np.uint64(16)
+    _S32 = np.uint64(32)
+    _S63 = np.uint64(63)
+
+    @njit(inline="always")
+    def _hashmix(value, hc):
+        """SeedSequence's ``hashmix`` on 32-bit words held in ``uint64``: ``(value, next hash constant)``."""
+        value = value ^ hc
+        hc = (hc * _MULT_A) & _M32
+        value = (value * hc) & _M32
+        return value ^ (value >> _X16), hc
+
+    @njit(inline="always")
+    def _mix(x, y):
+        r = (_MIX_L * x - _MIX_R * y) & _M32
+        return r ^ (r >> _X16)
+
+    @njit(inline="always")
+    def _lcg_step(s):
+        """One step ``s <- s * M + inc`` of PCG64 state ``s`` (``uint64 [state_hi, state_lo, inc_hi, inc_lo]``)."""
+        carry_hi, lo = _mul_wide(s[1], _M_LO)
+        hi = carry_hi + s[0] * _M_LO + s[1] * _M_HI
+        lo2 = lo + s[3]
+        s[0] = hi + s[2] + (_ONE if lo2 < lo else _ZERO)
+        s[1] = lo2
+
+    @_jit
+    def _spawn_states(seeds, out):
+        K, C = out.shape[0], out.shape[1]
+        ent = np.zeros(5, dtype=np.uint64)
+        pool = np.zeros(4, dtype=np.uint64)
+        w = np.zeros(8, dtype=np.uint64)
+        for j in range(K):
+            # the entropy words of a seed < 2**64, padded with zeros to the pool size (a spawn key follows)
+            ent[0] = seeds[j] & _M32
+            ent[1] = seeds[j] >> _S32
+            for c in range(C):
+                ent[4] = np.uint64(c)  # the child's spawn key (c,)
+                hc = _INIT_A
+                for i in range(4):
+                    pool[i], hc = _hashmix(ent[i], hc)
+                for i_src in range(4):
+                    for i_dst in range(4):
+                        if i_src != i_dst:
+                            h, hc = _hashmix(pool[i_src], hc)
+                            pool[i_dst] = _mix(pool[i_dst], h)
+                for i_dst in range(4):
+                    h, hc = _hashmix(ent[4], hc)
+                    pool[i_dst] = _mix(pool[i_dst], h)
+                hb = _INIT_B
+                for i in range(8):  # generate_state(4, uint64): 8 words, little-endian pairs
+                    v = pool[i & 3] ^ hb
+                    hb = (hb * _MULT_B) & _M32
+                    v = (v * hb) & _M32
+                    w[i] = v ^ (v >> _X16)
+                seed_hi = w[0] | (w[1] << _S32)
+                seed_lo = w[2] | (w[3] << _S32)
+                inc_hi = w[4] | (w[5] << _S32)
+                inc_lo = w[6] | (w[7] << _S32)
+                s = out[j, c]
+                # pcg64_set_seed: state 0, inc = initseq << 1 | 1, step, state += initstate, step
+                s[0] = _ZERO
+                s[1] = _ZERO
+                s[2] = (inc_hi << _ONE) | (inc_lo >> _S63)
+                s[3] = (inc_lo << _ONE) | _ONE
+                _lcg_step(s)
+                lo = s[1] + seed_lo
+                s[0] = s[0] + seed_hi + (_ONE if lo < seed_lo else _ZERO)
+                s[1] = lo
+                _lcg_step(s)
+
+    @_jit
+    def _uniform_states(states, scale, out):
+        for j in range(states.shape[0]):
+            out[j] = 0.0 + scale * _next_double(states[j])
+
+
+def spawned_states(seeds, n_children: int) -> np.ndarray:
+    """PCG64 states of ``Generator(PCG64(c)) for c in SeedSequence(seed).spawn(n_children)``, for each seed.
+
+    Args:
+        seeds: ``K`` integer seeds in ``[0, 2**64)``.
+        n_children: streams per seed (the children's spawn keys are ``(0,) .. (n_children - 1,)``).
+
+    Returns:
+        ``uint64 (K, n_children, 4)``: ``[state_hi, state_lo, inc_hi, inc_lo]`` of each child's
+        freshly seeded ``PCG64`` (what :func:`lwmecps_gym.core.seeding.streams_from_seed` builds with
+        ``n_children = 2``: workload, system). Compiled (NumPy's hash and seeding restated; tested
+        against NumPy) where :data:`COMPILED`, else from NumPy's own ``SeedSequence``.
+    """
+    K = len(seeds)
+    out = np.zeros((K, int(n_children), 4), dtype=np.uint64)
+    if COMPILED:
+        _spawn_states(np.asarray(seeds, dtype=np.uint64), out)
+        return out
+    for j, seed in enumerate(seeds):
+        for c, child in enumerate(np.random.SeedSequence(int(seed)).spawn(int(n_children))):
+            out[j, c] = pcg64_state(np.random.PCG64(child))
+    return out
+
+
+def pcg64_state(bitgen: np.random.PCG64) -> np.ndarray:
+    """``uint64 (4,)`` ``[state_hi, state_lo, inc_hi, inc_lo]`` of a ``PCG64`` (its 32-bit buffer must be empty)."""
+    st = bitgen.state
+    s, inc = st["state"]["state"], st["state"]["inc"]
+    return np.array([s >> 64, s & _MASK64, inc >> 64, inc & _MASK64], dtype=np.uint64)
+
+
+def set_pcg64_state(bitgen: np.random.PCG64, row: np.ndarray) -> None:
+    """Put ``bitgen`` at state ``row`` (``uint64 (4,)``, as :func:`pcg64_state`), its 32-bit buffer empty."""
+    hi, lo, ihi, ilo = (int(x) for x in row)
+    bitgen.state = {"bit_generator": "PCG64", "state": {"state": (hi << 64) | lo, "inc": (ihi << 64) | ilo},
+                    "has_uint32": 0, "uinteger": 0}
+
+
+def generator_at(row: np.ndarray) -> np.random.Generator:
+    """A new ``Generator(PCG64)`` at state ``row`` (``uint64 (4,)``)."""
+    bg = np.random.PCG64(0)
+    set_pcg64_state(bg, row)
+    return np.random.Generator(bg)
+
+
+def uniform_states(states: np.ndarray, high: float) -> np.ndarray:
+    """``float64 (K,)``: ``Generator.uniform(0, high)`` from each PCG64 state row of ``states`` (advanced in place)."""
+    out = np.empty(states.shape[0])
+    if COMPILED:
+        _uniform_states(states, float(high), out)
+        return out
+    for j in range(states.shape[0]):
+        g = generator_at(states[j])
+        out[j] = g.uniform(0.0, high)
+        states[j] = pcg64_state(g.bit_generator)
+    return out
+
+
 def poisson_streams(rngs, lam: np.ndarray, out: np.ndarray) -> None:
     """``out[:, j] = rngs[j].poisson(lam[:, j])`` for every ``j``, in one compiled pass where possible.
 
     Args:
-        rngs: ``K`` :class:`numpy.random.Generator` (``PCG64``) streams; each is left where its own
+        rngs: ``K`` :class:`numpy.random.Generator` (``PCG64``) streams, or ``uint64 (K, 4)`` PCG64
+            states (:func:`pcg64_state` rows, advanced in place); each is left where its own
             ``poisson`` call would leave it.
         lam: ``float64 (T, K, n)`` Poisson means (>= 0, finite).
         out: ``float64 (T, K, n)`` receives the counts.
@@ -163,8 +307,17 @@ def poisson_streams(rngs, lam: np.ndarray, out: np.ndarray) -> None:
     Raises:
         ValueError: a mean NumPy refuses (negative, NaN, too large).
     """
-    if (not COMPILED or lam.size == 0 or not (lam.min() >= 0.0 and lam.max() <= _LAM_MAX)
-            or any(type(r.bit_generator) is not np.random.PCG64 for r in rngs)):
+    fast = COMPILED and lam.size > 0 and lam.min() >= 0.0 and lam.max() <= _LAM_MAX
+    if isinstance(rngs, np.ndarray):  # states
+        if fast:
+            _poisson_streams(rngs, np.ascontiguousarray(lam, dtype=np.float64), out)
+            return
+        for j in range(rngs.shape[0]):
+            g = generator_at(rngs[j])
+            out[:, j] = g.poisson(lam[:, j])
+            rngs[j] = pcg64_state(g.bit_generator)
+        return
+    if not fast or any(type(r.bit_generator) is not np.random.PCG64 for r in rngs):
         for j, rng in enumerate(rngs):
             out[:, j] = rng.poisson(lam[:, j])
         return

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lwmecps_gym.backends.sim.poisson import poisson_streams
+from lwmecps_gym.backends.sim.poisson import generator_at, pcg64_state, poisson_streams, uniform_states
 from lwmecps_gym.scenarios import Scenario
 from lwmecps_gym.scenarios.demand import profile_at
 
@@ -214,16 +214,21 @@ class EpisodeWorkload:
     """The workload of one episode: a seeded start window of a :class:`DayTrace` plus Poisson arrivals.
 
     Same interface as :class:`Workload` (``lam``, ``rtt_own``, ``rtt_all``, ``tod_s``,
-    ``start_s``, :meth:`generate`).
+    ``start_s``, :meth:`generate`). ``rng``, the episode's workload stream, is a
+    ``numpy.random.Generator`` or a ``uint64 (4,)`` PCG64 state (:func:`~.poisson.pcg64_state`,
+    advanced in place by later draws).
     """
 
-    def __init__(self, trace: DayTrace, scenario: Scenario, rng: np.random.Generator,
+    def __init__(self, trace: DayTrace, scenario: Scenario, rng: np.random.Generator | np.ndarray,
                  start_time_s: float | None = None, demand_events: Any = None):
         self.trace = trace
         self.sc = scenario
         self.rng = rng
         self.tau = trace.tau
-        self.start_s = draw_start(rng, start_time_s)
+        if isinstance(rng, np.ndarray) and start_time_s is None:
+            self.start_s = float(uniform_states(rng[None], 86400.0)[0])  # draw_start's draw, from the state
+        else:
+            self.start_s = draw_start(rng, start_time_s)
         #: optional demand-event model (``SimConfig.demand_events``) and its state carried between chunks
         self.demand_events = demand_events
         self._events_carry: Any = None
@@ -267,7 +272,8 @@ class EpisodeWorkload:
     def generate(self, n_windows: int) -> None:
         """Append the next ``n_windows`` windows (:func:`draw_windows` of this one episode)."""
         t0 = len(self.tod_arr)
-        self.append(draw_windows(self.trace, self.sc, [self.rng], np.array([self.start_s]), np.array([t0]),
+        streams = self.rng[None] if isinstance(self.rng, np.ndarray) else [self.rng]
+        self.append(draw_windows(self.trace, self.sc, streams, np.array([self.start_s]), np.array([t0]),
                                  int(n_windows), self.demand_events, [self._events_carry]))
 
     def append(self, w: Windows, j: int = 0) -> None:
@@ -314,7 +320,7 @@ class Windows(NamedTuple):
     carries: list
 
 
-def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.Generator], start_s: np.ndarray,
+def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.Generator] | np.ndarray, start_s: np.ndarray,
                  t0: np.ndarray, n_windows: int, demand_events: Any = None, carries: Sequence[Any] | None = None) -> Windows:
     """Windows ``t0[j] .. t0[j] + n_windows - 1`` of ``K`` episodes, each from its own workload stream.
 
@@ -327,6 +333,8 @@ def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.G
     The single episode (:class:`EpisodeWorkload`) and the native vector env both draw through here.
 
     Args:
+        rngs: the episodes' workload streams: ``K`` ``numpy.random.Generator``, or ``uint64 (K, 4)``
+            PCG64 states (:func:`~.poisson.pcg64_state` rows), advanced in place.
         start_s: ``float64 (K,)`` start times of day, s. t0: ``int64 (K,)`` first window to draw.
         n_windows: windows to draw (int >= 1).
     """
@@ -341,12 +349,18 @@ def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.G
     prof = profile_at(sc.profile, starts + tau / 2.0)
     mean = sc.user_rate_rps * prof[..., None] * np.take(tr.act, idx, axis=0)
     carries = [None] * K if carries is None else list(carries)
+    states = None
     if demand_events is not None:  # drawn from each stream before its arrivals
+        if isinstance(rngs, np.ndarray):  # the model draws from Generators: one per state, states written back after
+            states, rngs = rngs, [generator_at(row) for row in rngs]
         for j, rng in enumerate(rngs):
             factor, carries[j] = demand_events.modulation(rng, T, mean.shape[2], tau, carries[j])
             mean[:, j] = mean[:, j] * factor
     counts = np.empty(mean.shape)
     poisson_streams(rngs, mean * tau, counts)  # counts[:, j] = rngs[j].poisson(mean[:, j] * tau)
+    if states is not None:
+        for j, rng in enumerate(rngs):
+            states[j] = pcg64_state(rng.bit_generator)
     lam = counts / tau
     rtt_all = np.take(tr.rtt_all, idx, axis=0) if tr.rtt_all is not None else None
     return Windows(mean, lam, np.take(tr.rtt, idx, axis=0), rtt_all, starts, carries)
