@@ -63,13 +63,9 @@ _F_COLS = ("time_s", "cpu_utilization", "memory_utilization", "response_time_ms"
            "throughput_rps", "slo_violation_rate")
 _I_COLS = ("replicas", "replicas_desired", "cold_starts", "queue_length", "dropped", "arrived", "completed",
            "in_system")
-#: ``(field, 0 float columns / 1 int columns / 2 window_s, column)`` in ``FaasMeasurement`` order
-_LAYOUT = tuple(
-    (name, 0, _F_COLS.index(name)) if name in _F_COLS else (name, 1, _I_COLS.index(name)) if name in _I_COLS
-    else (name, 2, 0)
-    for name in _FIELDS
-)
-_MASK_KEYS = tuple((name, "_" + name) for name in _FIELDS)
+#: ``(field, index in (*_F_COLS, *_I_COLS, "window_s"))`` in ``FaasMeasurement`` order
+_LAYOUT = tuple((name, (*_F_COLS, *_I_COLS, "window_s").index(name)) for name in _FIELDS)
+_METRIC_MASKS = tuple("_" + name for name in (*_FIELDS, "replica_seconds"))
 _slot_seconds = fluid.jit(ready_slot_seconds)
 _fluid_window = fluid.compiled.fluid_window
 _window_counts = fluid.compiled.window_counts
@@ -140,9 +136,9 @@ def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, 
     """One interval of sub-envs ``rows``: scale to ``target`` (``_apply_row``), then
     ``SimBackend._advance_fluid`` + the observation and reward per sub-env, the same functions
     (compiled), with the arrivals ``cbuf[i, cpos[i]]`` (expected: ``mbuf``) of the current chunk.
-    Updates the state arrays in place; row ``j`` of ``fout`` / ``iout`` gets sub-env
-    ``rows[j]``'s float / int measurement fields (``_F_COLS`` / ``_I_COLS``), of ``obs`` (float32,
-    rounded from float64 like ``astype``) its observation, ``reward[j]`` its reward."""
+    Updates the state arrays in place; column ``j`` of ``fout`` / ``iout`` gets sub-env
+    ``rows[j]``'s float / int measurement fields (rows ``_F_COLS`` / ``_I_COLS``), row ``j`` of ``obs``
+    (float32, rounded from float64 like ``astype``) its observation, ``reward[j]`` its reward."""
     start_s, mx, rt_cap, rate_cap, q_cap = obs_consts
     for j in range(rows.shape[0]):
         i = rows[j]
@@ -164,21 +160,21 @@ def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, 
         n_ready = n if (n == 0 or row[n - 1] <= t1) else _bisect_right(row[:n], t1)
         cpu, mem, resp_ms, rate, thr = _window_metrics(n_ready, busy, slot, dt, a, completed, resp_sum, p, memo)
         n_cold = cold[i]
-        fout[j, 0] = t1
-        fout[j, 1] = cpu
-        fout[j, 2] = mem
-        fout[j, 3] = resp_ms
-        fout[j, 4] = rate
-        fout[j, 5] = thr
-        fout[j, 6] = viol_out
-        iout[j, 0] = n_ready
-        iout[j, 1] = n
-        iout[j, 2] = n_cold
-        iout[j, 3] = queue
-        iout[j, 4] = dropped
-        iout[j, 5] = a
-        iout[j, 6] = completed
-        iout[j, 7] = in_end
+        fout[0, j] = t1
+        fout[1, j] = cpu
+        fout[2, j] = mem
+        fout[3, j] = resp_ms
+        fout[4, j] = rate
+        fout[5, j] = thr
+        fout[6, j] = viol_out
+        iout[0, j] = n_ready
+        iout[1, j] = n
+        iout[2, j] = n_cold
+        iout[3, j] = queue
+        iout[4, j] = dropped
+        iout[5, j] = a
+        iout[6, j] = completed
+        iout[7, j] = in_end
         o = _obs_values(t1, n_ready, cpu, mem, resp_ms, rate, thr, n_cold, queue, n,
                         start_s, mx, rt_cap, rate_cap, q_cap, memo)
         obs[j, 0] = o[0]
@@ -273,7 +269,7 @@ def _compiled_arrivals(workload) -> str | None:
 
 
 _EPISODE_KEYS = ("response_time_ms", "slo_violation_rate", "replica_seconds", "cold_starts", "dropped", "drop_rate")
-_MASK_NAME = {k: "_" + k for k in _EPISODE_KEYS}
+_EPISODE_MASKS = tuple("_" + k for k in _EPISODE_KEYS)
 
 
 class FaasVectorEnv(VectorEnv):
@@ -603,8 +599,8 @@ class FaasVectorEnv(VectorEnv):
             renewal_interval(self._wl_st, rows, self._iat, self._mean_gap, self._rf, self._ri, self._cpos, self._clen,
                              self.interval_s, self._cbuf)
         k = rows.size
-        fout = np.empty((k, len(_F_COLS)))
-        iout = np.empty((k, len(_I_COLS)), dtype=np.int64)
+        fout = np.empty((len(_F_COLS), k))
+        iout = np.empty((len(_I_COLS), k), dtype=np.int64)
         obs = np.empty((k, 11), dtype=np.float32)
         reward = np.empty(k)
         cfg = self.config
@@ -614,16 +610,13 @@ class FaasVectorEnv(VectorEnv):
             cfg.concurrency, float(cfg.cold_start_s), float(cfg.keep_alive_s), self._cparams, self._memo,
             self._obs_consts, self._reward_consts, fout, iout, obs, reward,
         )
-        src = (fout, iout, np.full((k, 1), self.interval_s))
-        return {name: src[a][:, c] for name, a, c in _LAYOUT}, obs, reward
+        cols = (*fout, *iout, np.full(k, self.interval_s))  # rows of fout / iout: contiguous per field
+        return {name: cols[c] for name, c in _LAYOUT}, obs, reward
 
     def _metrics(self, m, mask) -> dict[str, Any]:
-        d: dict[str, Any] = {}
-        for k, mk in _MASK_KEYS:
-            d[k] = m[k]
-            d[mk] = mask
+        d: dict[str, Any] = dict(m)
         d["replica_seconds"] = m["replicas_desired"] * self.interval_s
-        d["_replica_seconds"] = mask
+        d.update(dict.fromkeys(_METRIC_MASKS, mask))
         return d
 
     def _reset_info(self, m) -> dict[str, Any]:
@@ -654,8 +647,7 @@ class FaasVectorEnv(VectorEnv):
             "dropped": self._tot_dropped.copy(),
             "drop_rate": ep[2],
         }
-        for k in _EPISODE_KEYS:
-            episode[_MASK_NAME[k]] = ep_mask
+        episode.update(dict.fromkeys(_EPISODE_MASKS, ep_mask))
         return {
             "metrics": metrics, "_metrics": mask,
             "episode_metrics": episode, "_episode_metrics": ep_mask,
