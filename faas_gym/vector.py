@@ -12,7 +12,7 @@ counts come from one workload stream per sub-env seeded exactly as the single en
 simulator. For OrcBench workloads (``Autoscaling-v0``, ``FaaSTrainGym-v1``) and an OrcBench base under
 a diurnal modulation (``AutoscalingDay-v0``) those streams run compiled for all sub-envs at once
 (:func:`faas_gym.workloads.renewal_interval` / ``renewal_counts`` and ``thin_counts`` on
-:mod:`faas_gym.pcg64`, numpy's generator and draws re-stated), seeding and resets included: the same
+:mod:`lwmecps_gym.core.pcg64`, numpy's generator and draws re-stated), seeding and resets included: the same
 draws and counts as the Python streams (tests/faas/test_compiled_streams.py), which other workloads
 and installs without numba use. The one piece NOT shared is the replica life cycle (cold starts, keep-alive pool):
 ``_apply_row`` re-implements :meth:`SimBackend.apply <faas_gym.backends.sim.SimBackend.apply>`'s
@@ -42,7 +42,6 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from faas_gym import pcg64
 from faas_gym.backends import fluid
 from faas_gym.backends.base import FaasMeasurement
 from faas_gym.backends.sim import (
@@ -55,6 +54,7 @@ from faas_gym.backends.sim import (
 )
 from faas_gym.env import FaasAutoscalingEnv, observation_values, reward_value
 from faas_gym.workloads import DiurnalModulation, OrcBenchWorkload
+from lwmecps_gym.core import pcg64
 from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_int, check_seed
 

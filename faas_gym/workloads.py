@@ -44,8 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from faas_gym import pcg64
 from faas_gym.backends.fluid import bisect_left_compiled, jit
+from lwmecps_gym.core import pcg64
 from lwmecps_gym.core.validation import (
     check_choice,
     check_float,
@@ -591,7 +591,7 @@ class _RenewalStream(ArrivalStream):
 
     def export_state(self, st: np.ndarray, rf: np.ndarray, ri: np.ndarray, i: int) -> None:
         """Write this stream's state into row ``i`` of the compiled renewal streams' arrays (see
-        :func:`renewal_counts`): ``st`` its generator (:func:`faas_gym.pcg64.get_state`), ``rf`` /
+        :func:`renewal_counts`): ``st`` its generator (:func:`lwmecps_gym.core.pcg64.get_state`), ``rf`` /
         ``ri`` the next arrival and the stream time. Only while no drawn arrival is buffered (e.g. a
         fresh stream): then the next batch of draws starts at the next arrival.
 
@@ -624,7 +624,7 @@ def _interval_counts(times, t0, interval_s, n):
 
 # --------------------------------------------------------------------------- compiled renewal streams
 # The native vector env's copy of ``_RenewalStream.counts`` (tests/faas/test_compiled_streams.py holds
-# them equal): the same draws from the same generator (faas_gym.pcg64 re-states numpy's PCG64), the
+# them equal): the same draws from the same generator (lwmecps_gym.core.pcg64 re-states numpy's PCG64), the
 # same batches of ``int(max(64, 1.25 * (t1 - next) / mean))`` gaps summed from each batch's start, but
 # drawn lazily, one arrival ahead, so no buffer of arrival times is kept. State of stream ``i``:
 # ``rf[i] = (next arrival, batch start, running sum of the batch's gaps, stream time)``,
@@ -756,7 +756,7 @@ if pcg64.AVAILABLE:
     @jit
     def thin_counts(st, rows, counts, keep):
         """``counts[j, k] <- Binomial(counts[j, k], keep[k])`` drawn from generator row ``rows[j]`` of ``st``
-        in order (:meth:`_ThinnedStream.thin` compiled; needs :data:`faas_gym.pcg64.BINOMIAL`)."""
+        in order (:meth:`_ThinnedStream.thin` compiled; needs :data:`lwmecps_gym.core.pcg64.BINOMIAL`)."""
         for j in range(rows.shape[0]):
             i = rows[j]
             s = pcg64.load(st, i)
@@ -877,7 +877,7 @@ class _ThinnedStream(ArrivalStream):
 
     def export_thinning(self, st: np.ndarray, i: int) -> float:
         """Write the generator of the thinning (:meth:`thin`'s binomials) into row ``i`` of ``st``
-        (:func:`faas_gym.pcg64.get_state`) and return the stream time: what :func:`thin_counts` needs."""
+        (:func:`lwmecps_gym.core.pcg64.get_state`) and return the stream time: what :func:`thin_counts` needs."""
         pcg64.get_state(self.rng.bit_generator, st, i)
         return self.t
 

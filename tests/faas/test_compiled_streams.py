@@ -1,6 +1,6 @@
 """The compiled generator and renewal streams of the native vector env against numpy and the Python streams.
 
-faas_gym.pcg64 re-states numpy's PCG64 and the draws the workload streams make; faas_gym.workloads'
+lwmecps_gym.core.pcg64 re-states numpy's PCG64 and the draws the workload streams make; faas_gym.workloads'
 renewal_counts re-states _RenewalStream.counts lazily. The vector env relies on both being equal to
 numpy / the Python stream bit for bit, which is what these tests check (drawn value by drawn value,
 count by count, over long runs so rare branches such as Lemire's rejection are crossed).
@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faas_gym import pcg64
 from faas_gym import workloads as W
 from faas_gym.backends.sim import chunk_length, seed_pcg64_pair
+from lwmecps_gym.core import pcg64
 from lwmecps_gym.core.seeding import draw_seed
 
 pytestmark = pytest.mark.skipif(not pcg64.AVAILABLE, reason="compiled streams need numba")

@@ -1,8 +1,9 @@
-"""numpy's ``PCG64`` bit generator and the few draws faas_gym's streams make, as compiled scalar functions.
+"""numpy's ``PCG64`` bit generator and the draws the envs' streams make, as compiled scalar functions.
 
-The native vector env (:mod:`faas_gym.vector`) keeps one workload stream per sub-env and must reproduce
-the single env's numpy draws bit for bit without a Python call per sub-env. This module re-states, for
-numba, the algorithms numpy documents for the generator those streams use:
+The native vector envs (:mod:`faas_gym.vector`, :mod:`lwmecps_gym.envs.vector`) keep one stream per
+sub-env and must reproduce the single env's numpy draws bit for bit without a Python call per sub-env.
+This module (the library's one copy of it) re-states, for numba, the algorithms numpy documents for
+the generator those streams use:
 
 * ``PCG64`` (O'Neill 2014; numpy's default bit generator): a 128-bit LCG, state ``s <- s * M + inc``
   with ``M = 0x2360ED051FC65DA44385DF649FCCF645``, output XSL-RR of the NEW state
@@ -20,7 +21,7 @@ numba, the algorithms numpy documents for the generator those streams use:
 
 State of one generator: a row of a ``uint64`` array, :data:`STATE_WIDTH` wide (``state_hi, state_lo,
 inc_hi, inc_lo, has_uint32, uinteger``); :func:`get_state` / :func:`set_state` convert from / to a
-:class:`numpy.random.PCG64`. tests/faas/test_pcg64.py checks every function against numpy.
+:class:`numpy.random.PCG64`. tests/faas/test_compiled_streams.py checks every function against numpy.
 
 Needs numba (:data:`AVAILABLE`); without it (or with ``NUMBA_DISABLE_JIT=1``) callers use numpy's own
 generators instead (the same numbers, slower).
