@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from lwmecps_gym.core import compiled as core_compiled
+
 _exp = math.exp
 bisect_left = bisect.bisect_left  # a loop in the compiled variants (:data:`compiled`)
 
@@ -353,24 +355,14 @@ scalar = types.SimpleNamespace(
 
 
 # --------------------------------------------------------------------------- compiled variants
-try:  # the vector env's fast path (see lwmecps_gym.backends.sim.batched for the house pattern)
-    from numba import njit as _njit
+COMPILED = core_compiled.COMPILED
 
-    def jit(fn=None, *, cache=False):
-        """``numba.njit`` (no fastmath: IEEE operations in source order, so results equal Python's);
-        ``cache=True`` (on disk) only for functions that call no other module's compiled code (numba
-        does not track such dependencies). Usable as ``@jit`` or ``@jit(cache=True)``."""
-        if fn is None:
-            return lambda f: jit(f, cache=cache)
-        return _njit(nogil=True, error_model="numpy", cache=cache)(fn)
 
-    COMPILED = True
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-
-    def jit(fn=None, *, cache=False):
-        return fn if fn is not None else (lambda f: f)
-
-    COMPILED = False
+def jit(fn=None, *, cache=False):
+    """:func:`lwmecps_gym.core.compiled.jit` (numba, or ``fn`` itself without it), here not cached on
+    disk by default: these functions call other modules' compiled code, which numba's cache does not
+    track. Usable as ``@jit`` or ``@jit(cache=True)``."""
+    return core_compiled.jit(fn, cache=cache)
 
 
 class _OpsToGlobals(ast.NodeTransformer):

@@ -33,15 +33,14 @@ import math
 
 import numpy as np
 
-try:
-    from llvmlite import ir
-    from numba import config as _numba_config
-    from numba import njit, types
-    from numba.extending import intrinsic
+from lwmecps_gym.core.compiled import JIT_ENABLED, jit
 
-    AVAILABLE = not _numba_config.DISABLE_JIT
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    AVAILABLE = False
+#: The compiled draws exist (numba installed and not disabled: they need a numba intrinsic).
+AVAILABLE = JIT_ENABLED
+if AVAILABLE:
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
 
 #: Columns of a state row.
 STATE_WIDTH = 6
@@ -50,7 +49,7 @@ BINOMIAL = AVAILABLE and np.lib.NumpyVersion(np.__version__) < "2.5.0"
 _MASK64 = (1 << 64) - 1
 
 if AVAILABLE:
-    _jit = njit(nogil=True, cache=True, error_model="numpy")
+    _jit = jit
 
     @intrinsic
     def _mul128(typingctx, a, b):
