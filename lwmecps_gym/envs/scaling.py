@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from lwmecps_gym.backends.base import ClusterMeasurement, ScaleCommand
-from lwmecps_gym.backends.sim.batched import jit
+from lwmecps_gym.backends.sim.batched import LOAD_MAX, scaling_features  # noqa: F401  (LOAD_MAX: a bound below)
 from lwmecps_gym.core.env import BackendEnv
 from lwmecps_gym.core.validation import check_choice, check_float
 from lwmecps_gym.envs.common import build_backend, build_scenario, wallclock_time_of_day_s
@@ -19,7 +19,6 @@ from lwmecps_gym.envs.common import build_backend, build_scenario, wallclock_tim
 #: Saturation bounds of the flat observation (documented in the class docstring).
 DEMAND_MAX = 4.0
 LATENCY_MAX = 10.0
-LOAD_MAX = 4.0
 
 
 class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
@@ -441,65 +440,3 @@ class LWMECPSEnv3(BackendEnv[ClusterMeasurement]):
         if self.render_mode == "ansi":
             return rendering.scaling_ansi(self)
         return self._map.frame(self)
-
-
-_TWO_PI_DAY = 2.0 * math.pi / 86400.0
-
-
-@jit
-def scaling_features(demand, ready, desired, latency, scalars, consts, scale, low, high, obs, out, load):
-    """Observation, reward and metrics sums of ``N`` measurements (one formula for the single and vector envs).
-
-    Args:
-        demand, latency: ``float64 (N, n)`` measured demand (req/s) and latency (ms) per deployment.
-        ready, desired: ``int64 (N, n)`` ready and desired replicas.
-        scalars: ``float64 (3, N)``: mean latency (ms), SLA-violation rate (0 if unmeasured), time of day (s).
-        consts: ``(w_latency / sla_ms, w_replicas / (n max_replicas), w_imbalance, w_sla, service rate)``.
-        scale, low, high: ``float32 (5n + 2,)`` the observation's scale and bounds.
-
-    Writes ``obs`` ``float32 (N, 5n + 2)`` (the Observation Space table), ``load`` ``float64 (N, n)``
-    and ``out`` ``float64 (5, N)``: reward, imbalance, total desired, total ready, total demand.
-    """
-    N, n = demand.shape
-    wl, wr, wi, ws, mu = consts[0], consts[1], consts[2], consts[3], consts[4]
-    for k in range(N):
-        s1 = 0.0
-        s2 = 0.0
-        sdes = 0
-        srdy = 0
-        sdem = 0.0
-        for d in range(n):
-            lam = demand[k, d]
-            c = ready[k, d]
-            u = lam / (c * mu) if c > 0 else (LOAD_MAX if lam > 0.0 else 0.0)
-            load[k, d] = u
-            obs[k, 4 * n + d] = np.float32(u)
-            if u > 1.0:
-                u = 1.0
-            s1 += u
-            s2 += u * u
-            sdes += desired[k, d]
-            srdy += c
-            sdem += lam
-            obs[k, d] = np.float32(lam)
-            obs[k, n + d] = np.float32(c)
-            obs[k, 2 * n + d] = np.float32(desired[k, d])
-            obs[k, 3 * n + d] = np.float32(latency[k, d])
-        a = scalars[2, k] * _TWO_PI_DAY
-        obs[k, 5 * n] = np.float32(math.sin(a))
-        obs[k, 5 * n + 1] = np.float32(math.cos(a))
-        for j in range(5 * n + 2):
-            x = obs[k, j] * scale[j]
-            if x > high[j]:
-                x = high[j]
-            if x < low[j]:
-                x = low[j]
-            obs[k, j] = x
-        mean = s1 / n
-        var = s2 / n - mean * mean
-        imb = math.sqrt(var) if var > 0.0 else 0.0
-        out[0, k] = -(wl * scalars[0, k] + wr * sdes + wi * imb + ws * scalars[1, k])
-        out[1, k] = imb
-        out[2, k] = sdes
-        out[3, k] = srdy
-        out[4, k] = sdem

@@ -20,11 +20,11 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from lwmecps_gym.backends.sim import SimBackend
-from lwmecps_gym.backends.sim.batched import DELAY_RING, ScalingState, reset_clusters, scale, serve_window
+from lwmecps_gym.backends.sim.batched import DELAY_RING, ScalingState, reset_clusters, scaling_features, step_clusters
 from lwmecps_gym.backends.sim.workload import Windows, draw_windows
 from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_int, check_seed
-from lwmecps_gym.envs.scaling import LWMECPSEnv3, scaling_features
+from lwmecps_gym.envs.scaling import LWMECPSEnv3
 
 #: the per-step info keys (besides ``metrics``), all ``(num_envs, n)`` arrays but ``time_of_day_s`` ``(num_envs,)``
 INFO_KEYS = ("demand_rps", "replicas_ready", "replicas_desired", "latency_ms", "load", "time_of_day_s")
@@ -132,6 +132,7 @@ class ScalingVectorEnv(VectorEnv):
         self._drawn = np.zeros(N, dtype=np.int64)  # windows of workload drawn per sub-env
         self._elapsed = np.zeros(N, dtype=np.int64)
         self._autoreset = np.zeros(N, dtype=bool)
+        self._stepping_all = np.zeros(N, dtype=bool)  # no sub-env skipped (SameStep); read only
         self._started = False
 
     # ------------------------------------------------------------------ episodes
@@ -237,27 +238,35 @@ class ScalingVectorEnv(VectorEnv):
         if not self._started:
             raise ResetNeeded("step() called before reset(); call envs.reset(seed=...) first")
         replicas = self._replicas(actions)
-        st = self._st
+        st, N, n = self._st, self.num_envs, self.n
+        next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
+        # NextStep: sub-envs whose episode ended last step are reset now, not stepped (their action is ignored)
+        redo = self._autoreset.copy() if next_step else self._stepping_all
         if (st.t >= self._drawn).any():
-            self._extend()
-        scale(self._model, st, replicas)
-        serve_window(self._model, st, self._rate, self._rtt, self._lam, self._rtt_all)
+            self._extend(redo)
+        obs = np.empty((N, 5 * n + 2), dtype=np.float32)
+        out = np.empty((5, N))  # reward, imbalance, total desired, total ready, total demand (fresh rows)
+        load = np.empty((N, n))
+        scalars = np.empty((3, N))  # mean latency, SLA-violation rate, time of day (fresh rows)
+        # scale, serve the window and compute observation, reward and metric sums: one compiled pass
+        step_clusters(self._model, st, replicas, self._rate, self._rtt, self._lam, self._rtt_all, redo, self._start_s,
+                      self._consts, self._scale, self._low, self._high, obs, out, load, scalars)
         self._elapsed += 1
-        terminated = np.zeros(self.num_envs, dtype=bool)
+        terminated = np.zeros(N, dtype=bool)
         truncated = (self._elapsed >= self.max_episode_steps) if self.max_episode_steps is not None \
-            else np.zeros(self.num_envs, dtype=bool)
-        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
-            redo = self._autoreset.copy()
+            else np.zeros(N, dtype=bool)
+        if next_step:
             if redo.any():
                 ks = np.flatnonzero(redo).tolist()
                 self._new_episodes(ks)
                 truncated[ks] = False
-            obs, rewards, info = self._observe()
-            if redo.any():
+                obs, rewards, info = self._observe()  # the reset sub-envs' first observations among the others'
                 rewards[redo] = 0.0
+            else:
+                rewards, info = out[0], self._info(out, load, scalars)
             self._autoreset = truncated | terminated
             return obs, rewards, terminated, truncated, info
-        obs, rewards, info = self._observe()
+        rewards, info = out[0], self._info(out, load, scalars)
         done = truncated | terminated
         if done.any():
             ks = np.flatnonzero(done)
@@ -271,10 +280,10 @@ class ScalingVectorEnv(VectorEnv):
             info["final_info"], info["_final_info"] = final_info, done.copy()
         return obs, rewards, terminated, truncated, info
 
-    def _extend(self) -> None:
-        """Draw the next chunk of windows of sub-envs that ran past their workload (long episodes)."""
+    def _extend(self, skip: np.ndarray) -> None:
+        """Draw the next chunk of windows of sub-envs (not in ``skip``) that ran past their workload (long episodes)."""
         be, cfg = self._backend, self._backend.cfg
-        for k in np.flatnonzero(self._st.t >= self._drawn).tolist():
+        for k in np.flatnonzero((self._st.t >= self._drawn) & ~skip).tolist():
             t0 = int(self._drawn[k])
             w = draw_windows(be.trace, be.sc, self._streams[k:k + 1], self._start_s[k:k + 1], np.array([t0]),
                              cfg.horizon_windows, cfg.demand_events, [self._carries[k]])
@@ -295,22 +304,25 @@ class ScalingVectorEnv(VectorEnv):
         np.fmod(tod, 86400.0, out=tod)  # the single env's `% 86400.0` (equal for times >= 0)
         scaling_features(st.demand_rps, st.ready, st.desired, st.latency_ms, scalars, self._consts, self._scale,
                          self._low, self._high, obs, out, load)
-        rewards = out[0]
-        every = np.ones(N, dtype=bool)  # every sub-env has every key: one mask array, shared by the keys
+        return obs, out[0], self._info(out, load, scalars)
+
+    def _info(self, out: np.ndarray, load: np.ndarray, scalars: np.ndarray) -> dict[str, Any]:
+        """The step info of the last windows from :func:`scaling_features`' outputs (fresh arrays)."""
+        st = self._st
+        every = np.ones(self.num_envs, dtype=bool)  # every sub-env has every key: one mask array, shared by the keys
         metrics = {
             "latency_ms": scalars[0], "replicas": out[2], "replicas_ready": out[3], "demand_rps": out[4],
             "failed_rps": st.failed_rps.copy(), "imbalance": out[1], "sla_violation_rate": scalars[1],
             "_latency_ms": every, "_replicas": every, "_replicas_ready": every, "_demand_rps": every,
             "_failed_rps": every, "_imbalance": every, "_sla_violation_rate": every,
         }
-        info = {"metrics": metrics, "_metrics": every,
+        return {"metrics": metrics, "_metrics": every,
                 "demand_rps": st.demand_rps.copy(), "_demand_rps": every,
                 "replicas_ready": st.ready.copy(), "_replicas_ready": every,
                 "replicas_desired": st.desired.copy(), "_replicas_desired": every,
                 "latency_ms": st.latency_ms.copy(), "_latency_ms": every,
                 "load": load, "_load": every,
-                "time_of_day_s": tod, "_time_of_day_s": every}
-        return obs, rewards, info
+                "time_of_day_s": scalars[2], "_time_of_day_s": every}
 
     def close_extras(self, **kwargs: Any) -> None:
         template = getattr(self, "template", None)  # absent when __init__ refused its arguments

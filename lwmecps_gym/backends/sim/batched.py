@@ -15,7 +15,9 @@ model (sequential sums, ``math.exp``), so compiled and interpreted runs agree bi
 * :class:`ScalingModel`: the constants of one scenario and configuration (tables, fits, failover).
 * :class:`ScalingState`: the mutable state of ``num_envs`` clusters (arrays, shapes below).
 * :func:`reset_clusters`, :func:`scale` (a ``ScaleCommand``) and :func:`serve_window` (one control
-  period, then the measured demand) work on it.
+  period, then the measured demand) work on it; :func:`step_clusters` is the three of them and
+  :func:`scaling_features` (the scaling env's observation, reward and metric sums) in one compiled
+  pass over the clusters (the native vector env's step), from the same source.
 * :func:`deployment_window`, :func:`piece`, :func:`fluid_piece` (its fluid part :func:`fluid_run`), :func:`stat_violation`,
   :func:`fluid_violation`: the scalar pieces (also the placement layout's and the clairvoyant
   ``SimBackend.preview_site``'s model).
@@ -36,15 +38,23 @@ try:  # the compiled fast path
     def jit(fn):
         return _njit(cache=True, nogil=True, error_model="numpy")(fn)
 
+    def _row(fn):
+        """A per-cluster row function: inlined into its loops (no call, no reference counting per row)."""
+        return _njit(cache=True, nogil=True, error_model="numpy", inline="always")(fn)
+
     COMPILED = True
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     def jit(fn):
         return fn
 
+    _row = jit
+
     COMPILED = False
 
 #: length of the per-episode ring of pod start-up delays (drawn at reset, used cyclically)
 DELAY_RING = 256
+#: offered load per ready pod reported for a deployment with demand and no ready pod (the scaling env's bound)
+LOAD_MAX = 4.0
 _INF = math.inf
 
 _ERLANG_ARRAYS: dict[tuple[int, int], np.ndarray] = {}
@@ -231,7 +241,7 @@ def _reset_measures(ks, demand0, lat, ready, demand_out, load_out, mean_out, mu)
             lam = demand0[i, d]
             c = ready[k, d]
             demand_out[k, d] = lam
-            load_out[k, d] = lam / (c * mu) if c > 0 else (4.0 if lam > 0.0 else 0.0)
+            load_out[k, d] = lam / (c * mu) if c > 0 else (LOAD_MAX if lam > 0.0 else 0.0)
             s += lat[i, d]
         mean_out[k] = s / n
 
@@ -251,42 +261,52 @@ def scale(model: ScalingModel, st: ScalingState, replicas: np.ndarray) -> None:
 
 @jit
 def _scale_kernel(replicas, desired, ready, pend_t, pend_c, pend_len, delays, di, now, dep_fit):
-    N, n = replicas.shape
     top = 0
-    for k in range(N):
-        dik = di[k]
-        for d in range(n):
-            r = replicas[k, d]
-            cur = desired[k, d]
-            if r == cur:
-                continue
-            desired[k, d] = r
-            fit = dep_fit[d]
-            target = r if r < fit else fit
-            have = cur if cur < fit else fit
-            if target > have:
-                j = pend_len[k, d]
-                pend_t[k, d, j] = now[k] + delays[k, dik]
-                pend_c[k, d, j] = target - have
-                pend_len[k, d] = j + 1
-                if j + 1 > top:
-                    top = j + 1
-                dik = (dik + 1) & 255
-            elif target < have:
-                remove = have - target
-                j = pend_len[k, d]
-                while remove > 0 and j > 0:  # Pending pods go first (newest first)
-                    g = pend_c[k, d, j - 1]
-                    take = remove if remove < g else g
-                    g -= take
-                    remove -= take
-                    pend_c[k, d, j - 1] = g
-                    if g == 0:
-                        j -= 1
-                        pend_t[k, d, j] = _INF
-                pend_len[k, d] = j
-                ready[k, d] -= remove
-        di[k] = dik
+    for k in range(replicas.shape[0]):
+        j = _scale_row(k, replicas, desired, ready, pend_t, pend_c, pend_len, delays, di, now, dep_fit)
+        if j > top:
+            top = j
+    return top
+
+
+@_row
+def _scale_row(k, replicas, desired, ready, pend_t, pend_c, pend_len, delays, di, now, dep_fit):
+    """:func:`scale` of cluster ``k``; returns the most pending groups a deployment of it now has (0 if none added)."""
+    n = replicas.shape[1]
+    top = 0
+    dik = di[k]
+    for d in range(n):
+        r = replicas[k, d]
+        cur = desired[k, d]
+        if r == cur:
+            continue
+        desired[k, d] = r
+        fit = dep_fit[d]
+        target = r if r < fit else fit
+        have = cur if cur < fit else fit
+        if target > have:
+            j = pend_len[k, d]
+            pend_t[k, d, j] = now[k] + delays[k, dik]
+            pend_c[k, d, j] = target - have
+            pend_len[k, d] = j + 1
+            if j + 1 > top:
+                top = j + 1
+            dik = (dik + 1) & 255
+        elif target < have:
+            remove = have - target
+            j = pend_len[k, d]
+            while remove > 0 and j > 0:  # Pending pods go first (newest first)
+                g = pend_c[k, d, j - 1]
+                take = remove if remove < g else g
+                g -= take
+                remove -= take
+                pend_c[k, d, j - 1] = g
+                if g == 0:
+                    j -= 1
+                    pend_t[k, d, j] = _INF
+            pend_len[k, d] = j
+            ready[k, d] -= remove
+    di[k] = dik
     return top
 
 
@@ -320,11 +340,53 @@ def serve_window(model: ScalingModel, st: ScalingState, lam: np.ndarray, rtt_own
         model.violations.build(model.vmissing)  # cluster k needs rows not built yet: build them, go on from k
 
 
+
+def step_clusters(model: ScalingModel, st: ScalingState, replicas: np.ndarray, lam: np.ndarray, rtt_own: np.ndarray,
+                  demand: np.ndarray, rtt_all: np.ndarray | None, skip: np.ndarray, start_s: np.ndarray,
+                  consts: np.ndarray, scale_: np.ndarray, low: np.ndarray, high: np.ndarray, obs: np.ndarray,
+                  out: np.ndarray, load: np.ndarray, scalars: np.ndarray) -> None:
+    """One control period of every cluster not in ``skip``, in one compiled pass: for each cluster,
+    :func:`scale` to ``replicas``, :func:`serve_window`, then :func:`scaling_features` of its new measurement
+    (the native vector env's step). It is :func:`serve_window`'s kernel given the scale and feature
+    arguments (numba compiles the variant without them for :func:`serve_window`), with the same row
+    functions as :func:`scale` and :func:`scaling_features`: one source of the model.
+
+    Args:
+        replicas: ``int64 (N, n)`` desired replicas (checked by the caller: >= 0).
+        lam, rtt_own, demand, rtt_all: the workloads, window first (see :func:`serve_window`).
+        skip: ``bool (N,)`` clusters left untouched (their output rows too): sub-envs about to be reset.
+        start_s: ``float64 (N,)`` the episodes' start times of day (s): the time of day after the
+            window is ``(start_s + now) % 86400``.
+        consts, scale_, low, high, obs, out, load: as :func:`scaling_features` (``obs``, ``out``,
+            ``load`` written).
+        scalars: ``float64 (3, N)`` receives the mean latency (ms), SLA-violation rate and time of day (s).
+    """
+    ra = rtt_all if rtt_all is not None else np.zeros((1, 1, 1))
+    N = lam.shape[1]
+    tops = np.zeros(1, dtype=np.int64)
+    k = 0
+    resumed = False
+    while True:
+        k = _window_kernel(k, lam, rtt_own, demand, ra, model.pinned, model.spread_counts, model.fo_order,
+                           model.site_rtt, model.erlang, model.violations.pool, model.violations.slot, model.vmissing,
+                           st.ready, st.backlog, st.pend_t, st.pend_c, st.pend_len, st.now, st.t,
+                           st.latency_ms, st.load, st.demand_rps, st.mean_latency_ms, st.sla_violation_rate,
+                           st.failed_rps, st.served_rps, model.tau, model.mu, model.timeout_s, model.sla_s,
+                           (resumed, tops, replicas, skip, st.desired, st.delays, st.di, model.dep_fit),
+                           (start_s, consts, scale_, low, high, obs, out, load, scalars))
+        if k >= N:
+            break
+        model.violations.build(model.vmissing)  # cluster k (already scaled) needs rows not built yet
+        resumed = True
+    if tops[0] >= st.pend_t.shape[2]:  # keep a free slot for the next scale-up
+        st.grow()
+
+
 @jit
 def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_order, site_rtt, erlang,
                    vpool, vslot, vmissing, ready, backlog, pend_t, pend_c, pend_len, now, t,
                    lat_out, load_out, demand_out, mean_out, sla_out, failed_out, served_out,
-                   tau, mu, timeout, sla_s):
+                   tau, mu, timeout, sla_s, scaling=None, features=None):
     N = lam.shape[1]
     n = lam.shape[2]
     inv_mu = 1.0 / mu
@@ -338,7 +400,20 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
     fo_on = np.zeros(n, dtype=np.bool_)
     fo_e = np.zeros(n, dtype=np.int64)
     fo_r = np.zeros(n)
+    # the native vector env's step (step_clusters) also scales each cluster first and computes its features after;
+    # serve_window passes None for both (numba compiles that variant without them)
+    if scaling is not None:
+        s_resumed, s_tops, s_replicas, s_skip, s_desired, s_delays, s_di, s_fit = scaling
+    if features is not None:
+        f_start, f_consts, f_scale, f_low, f_high, f_obs, f_out, f_load, f_scalars = features
     for k in range(k0, N):
+        if scaling is not None:
+            if s_skip[k]:
+                continue
+            if k > k0 or not s_resumed:
+                s_top = _scale_row(k, s_replicas, s_desired, ready, pend_t, pend_c, pend_len, s_delays, s_di, now, s_fit)
+                if s_top > s_tops[0]:
+                    s_tops[0] = s_top
         nowk = now[k]
         end = nowk + tau
         tk = t[k]
@@ -546,10 +621,91 @@ def _window_kernel(k0, lam, rtt_own, demand, rtt_all, pinned, spread_counts, fo_
             obs = demand[tk, k, d]
             c = ready[k, d]
             demand_out[k, d] = obs
-            load_out[k, d] = obs / (c * mu) if c > 0 else (4.0 if obs > 0.0 else 0.0)
+            load_out[k, d] = obs / (c * mu) if c > 0 else (LOAD_MAX if obs > 0.0 else 0.0)
         t[k] += 1
         now[k] = nowk + tau
+        if features is not None:
+            f_tod = (f_start[k] + now[k]) % 86400.0
+            f_scalars[0, k] = mean_out[k]
+            f_scalars[1, k] = sla_out[k]
+            f_scalars[2, k] = f_tod
+            _features_row(k, demand_out, ready, s_desired, lat_out, mean_out[k], sla_out[k], f_tod, f_consts, f_scale,
+                          f_low, f_high, f_obs, f_out, f_load)
     return N
+
+
+
+_TWO_PI_DAY = 2.0 * math.pi / 86400.0
+
+
+@jit
+def scaling_features(demand, ready, desired, latency, scalars, consts, scale, low, high, obs, out, load):
+    """Observation, reward and metrics sums of ``N`` measurements (one formula for the single and vector envs).
+
+    The formula of :class:`lwmecps_gym.envs.scaling.LWMECPSEnv3` (its Observation Space and Rewards
+    sections), kept here beside the model so that :func:`step_clusters` compiles it with the window.
+
+    Args:
+        demand, latency: ``float64 (N, n)`` measured demand (req/s) and latency (ms) per deployment.
+        ready, desired: ``int64 (N, n)`` ready and desired replicas.
+        scalars: ``float64 (3, N)``: mean latency (ms), SLA-violation rate (0 if unmeasured), time of day (s).
+        consts: ``(w_latency / sla_ms, w_replicas / (n max_replicas), w_imbalance, w_sla, service rate)``.
+        scale, low, high: ``float32 (5n + 2,)`` the observation's scale and bounds.
+
+    Writes ``obs`` ``float32 (N, 5n + 2)`` (the Observation Space table), ``load`` ``float64 (N, n)``
+    and ``out`` ``float64 (5, N)``: reward, imbalance, total desired, total ready, total demand.
+    """
+    for k in range(demand.shape[0]):
+        _features_row(k, demand, ready, desired, latency, scalars[0, k], scalars[1, k], scalars[2, k], consts,
+                      scale, low, high, obs, out, load)
+
+
+@_row
+def _features_row(k, demand, ready, desired, latency, mean_latency, sla_rate, tod, consts, scale, low, high, obs,
+                  out, load):
+    """:func:`scaling_features` of row ``k`` (mean latency, SLA-violation rate and time of day given)."""
+    n = demand.shape[1]
+    wl, wr, wi, ws, mu = consts[0], consts[1], consts[2], consts[3], consts[4]
+    s1 = 0.0
+    s2 = 0.0
+    sdes = 0
+    srdy = 0
+    sdem = 0.0
+    for d in range(n):
+        lam = demand[k, d]
+        c = ready[k, d]
+        u = lam / (c * mu) if c > 0 else (LOAD_MAX if lam > 0.0 else 0.0)
+        load[k, d] = u
+        obs[k, 4 * n + d] = np.float32(u)
+        if u > 1.0:
+            u = 1.0
+        s1 += u
+        s2 += u * u
+        sdes += desired[k, d]
+        srdy += c
+        sdem += lam
+        obs[k, d] = np.float32(lam)
+        obs[k, n + d] = np.float32(c)
+        obs[k, 2 * n + d] = np.float32(desired[k, d])
+        obs[k, 3 * n + d] = np.float32(latency[k, d])
+    a = tod * _TWO_PI_DAY
+    obs[k, 5 * n] = np.float32(math.sin(a))
+    obs[k, 5 * n + 1] = np.float32(math.cos(a))
+    for j in range(5 * n + 2):
+        x = obs[k, j] * scale[j]
+        if x > high[j]:
+            x = high[j]
+        if x < low[j]:
+            x = low[j]
+        obs[k, j] = x
+    mean = s1 / n
+    var = s2 / n - mean * mean
+    imb = math.sqrt(var) if var > 0.0 else 0.0
+    out[0, k] = -(wl * mean_latency + wr * sdes + wi * imb + ws * sla_rate)
+    out[1, k] = imb
+    out[2, k] = sdes
+    out[3, k] = srdy
+    out[4, k] = sdem
 
 
 @jit
