@@ -122,6 +122,10 @@ class ScalingVectorEnv(VectorEnv):
         self._streams = np.zeros((N, 4), dtype=np.uint64)  # the sub-envs' workload streams (PCG64 states)
         self._carries: list[Any] = [None] * N  # their demand-event models' state
         H = be.cfg.horizon_windows
+        # windows drawn at reset: an episode truncated sooner never reads more (without demand events the
+        # later windows, drawn if ever needed, are the same either way: SimBackend.draw_episodes)
+        self._first_chunk = H if (max_episode_steps is None or be.cfg.demand_events is not None) \
+            else min(H, max_episode_steps)
         n_nodes = len(self.node_names)
         # the sub-envs' workloads, window first (sub-envs step in lockstep: one contiguous slab per step)
         self._rate = np.zeros((H, N, n))
@@ -148,7 +152,7 @@ class ScalingVectorEnv(VectorEnv):
         delays = np.empty((len(ks), DELAY_RING))
         for b in range(0, len(ks), RESET_BLOCK):
             block = ks[b:b + RESET_BLOCK]
-            ep = be.draw_episodes([draw_seed(self._rngs[k]) for k in block.tolist()])
+            ep = be.draw_episodes([draw_seed(self._rngs[k]) for k in block.tolist()], self._first_chunk)
             self._streams[block] = ep.streams
             self._start_s[block] = ep.start_s
             delays[b:b + len(block)] = ep.delays

@@ -176,6 +176,24 @@ def test_episodes_drawn_without_a_seed_differ_and_bad_seeds_are_refused():
         be.draw_episodes([-1])
 
 
+def test_an_episode_drawn_shorter_is_the_start_of_the_full_one():
+    """The vector env draws only the windows a truncated episode can read; they and the stream after
+    them are the full draw's (the next chunk continues alike). With demand events that is refused."""
+    from lwmecps_gym.backends.sim.workload import draw_windows
+
+    be = make(1).template.backend
+    full, short = be.draw_episodes([5, 6]), be.draw_episodes([5, 6], n_windows=200)
+    for name in ("rate", "lam", "rtt", "starts"):
+        np.testing.assert_array_equal(getattr(short.windows, name), getattr(full.windows, name)[:200], err_msg=name)
+    np.testing.assert_array_equal(short.delays, full.delays)
+    rest = draw_windows(be.trace, be.sc, short.streams, short.start_s, np.full(2, 200), 56)
+    np.testing.assert_array_equal(rest.lam, full.windows.lam[200:])
+    np.testing.assert_array_equal(short.streams, full.streams)
+    flash = make(1, sim_config={"demand_events": FlashCrowds(rate_per_hour=2.0)}).template.backend
+    with pytest.raises(ValueError, match="n_windows"):
+        flash.draw_episodes([5], n_windows=200)
+
+
 def test_seeding_per_sub_env_like_sync_vector_env():
     venv = make(3)
     singles = [gym.make(ID) for _ in range(3)]
