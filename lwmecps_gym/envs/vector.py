@@ -165,13 +165,10 @@ class ScalingVectorEnv(VectorEnv):
         """Copy windows ``w`` of sub-envs ``idx`` (from window ``t0`` on) into the stacked arrays (grown as needed)."""
         T = t0 + w.rate.shape[0]
         if T > self._rate.shape[0]:
-            grow = max(T, 2 * self._rate.shape[0]) - self._rate.shape[0]
-            pad = ((0, grow), (0, 0), (0, 0))
-            self._rate = np.pad(self._rate, pad)
-            self._lam = np.pad(self._lam, pad)
-            self._rtt = np.pad(self._rtt, pad)
+            size = max(T, 2 * self._rate.shape[0])
+            self._rate, self._lam, self._rtt = _grown(self._rate, size), _grown(self._lam, size), _grown(self._rtt, size)
             if self._rtt_all is not None:
-                self._rtt_all = np.pad(self._rtt_all, pad)
+                self._rtt_all = _grown(self._rtt_all, size)
         self._drawn[idx] = T
         if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
             idx = slice(int(idx[0]), int(idx[-1]) + 1)  # a run of sub-envs: a block copy, not a scatter
@@ -287,11 +284,14 @@ class ScalingVectorEnv(VectorEnv):
     def _extend(self, skip: np.ndarray) -> None:
         """Draw the next chunk of windows of sub-envs (not in ``skip``) that ran past their workload (long episodes)."""
         be, cfg = self._backend, self._backend.cfg
-        for k in np.flatnonzero((self._st.t >= self._drawn) & ~skip).tolist():
-            t0 = int(self._drawn[k])
-            w = draw_windows(be.trace, be.sc, self._streams[k:k + 1], self._start_s[k:k + 1], np.array([t0]),
-                             cfg.horizon_windows, cfg.demand_events, [self._carries[k]])
-            self._store(np.array([k]), t0, w)
+        ks = np.flatnonzero((self._st.t >= self._drawn) & ~skip)
+        for t0 in np.unique(self._drawn[ks]).tolist():  # sub-envs in lockstep: usually one chunk for all
+            grp = ks[self._drawn[ks] == t0]
+            streams = self._streams[grp]  # a copy: advanced by the draw, then written back
+            w = draw_windows(be.trace, be.sc, streams, self._start_s[grp], np.full(len(grp), t0),
+                             cfg.horizon_windows, cfg.demand_events, [self._carries[k] for k in grp.tolist()])
+            self._streams[grp] = streams
+            self._store(grp, t0, w)
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Observations, rewards and info of the clusters' last windows (the single env's formulas)."""
@@ -332,6 +332,13 @@ class ScalingVectorEnv(VectorEnv):
         template = getattr(self, "template", None)  # absent when __init__ refused its arguments
         if template is not None:
             template.close()
+
+
+def _grown(arr: np.ndarray, size: int) -> np.ndarray:
+    """``arr`` with its first axis grown to ``size`` (the new rows zero)."""
+    out = np.zeros((size, *arr.shape[1:]))
+    out[:arr.shape[0]] = arr
+    return out
 
 
 def _masked(info: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
