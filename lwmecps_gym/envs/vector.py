@@ -150,20 +150,31 @@ class ScalingVectorEnv(VectorEnv):
         be = self._backend
         ks = np.asarray(ks, dtype=np.int64)
         delays = np.empty((len(ks), DELAY_RING))
+        T = self._first_chunk
         for b in range(0, len(ks), RESET_BLOCK):
             block = ks[b:b + RESET_BLOCK]
-            ep = be.draw_episodes([draw_seed(self._rngs[k]) for k in block.tolist()], self._first_chunk)
+            lo, hi = int(block[0]), int(block[-1]) + 1
+            run = hi - lo == len(block)  # a run of sub-envs: the windows are written straight into the stacked arrays
+            out = (self._rate[:T, lo:hi], self._lam[:T, lo:hi], self._rtt[:T, lo:hi]) \
+                if run and self._rtt_all is None else None
+            ep = be.draw_episodes([draw_seed(self._rngs[k]) for k in block.tolist()], T, out=out)
             self._streams[block] = ep.streams
             self._start_s[block] = ep.start_s
             delays[b:b + len(block)] = ep.delays
-            self._store(block, 0, ep.windows)
+            self._store(block, 0, ep.windows, written=out is not None)
         reset_clusters(self._model, self._st, ks, self._initial, self._lam[0, ks], self._rtt[0, ks], delays)
         self._elapsed[ks] = 0
         self._autoreset[ks] = False
 
-    def _store(self, idx: np.ndarray, t0: int, w: Windows) -> None:
-        """Copy windows ``w`` of sub-envs ``idx`` (from window ``t0`` on) into the stacked arrays (grown as needed)."""
+    def _store(self, idx: np.ndarray, t0: int, w: Windows, written: bool = False) -> None:
+        """Copy windows ``w`` of sub-envs ``idx`` (from window ``t0`` on) into the stacked arrays (grown as needed);
+        ``written``: they were drawn into them already (only the bookkeeping is left)."""
         T = t0 + w.rate.shape[0]
+        if written:
+            self._drawn[idx] = T
+            for k, carry in zip(idx.tolist(), w.carries, strict=True):
+                self._carries[k] = carry
+            return
         if T > self._rate.shape[0]:
             size = max(T, 2 * self._rate.shape[0])
             self._rate, self._lam, self._rtt = _grown(self._rate, size), _grown(self._lam, size), _grown(self._rtt, size)

@@ -119,6 +119,21 @@ def test_episode_draws_do_not_depend_on_how_they_are_batched_or_chunked():
     for name in ("rate", "lam", "rtt", "starts"):
         joined = np.concatenate([getattr(first, name)[:, 0], getattr(second, name)[:, 0]])
         np.testing.assert_array_equal(joined, getattr(batch, name)[:, 0], err_msg=name)
+    # from PCG64 state rows (one compiled pass, written into given arrays, here strided views) as from Generators
+    from lwmecps_gym.backends.sim.poisson import pcg64_state
+
+    states = np.array([pcg64_state(np.random.default_rng(x).bit_generator) for x in (1, 2, 3)])
+    stacked = np.zeros((3, 50, 5, 8))
+    compiled = draw_windows(be.trace, be.sc, states, start, np.zeros(3, dtype=np.int64), 40,
+                            out=tuple(a[:40, 1:4] for a in stacked))
+    for name in ("rate", "lam", "rtt", "starts"):
+        np.testing.assert_array_equal(getattr(compiled, name), getattr(batch, name), err_msg=name)
+    np.testing.assert_array_equal(stacked[1, :40, 1:4], batch.lam)
+    assert not stacked[:, 40:].any() and not stacked[:, :, [0, 4]].any()
+    ref = [np.random.default_rng(x) for x in (1, 2, 3)]  # the state rows were advanced where NumPy leaves them
+    draw_windows(be.trace, be.sc, ref, start, np.zeros(3, dtype=np.int64), 40)
+    for j in range(3):
+        np.testing.assert_array_equal(states[j], pcg64_state(ref[j].bit_generator))
 
 
 def test_compiled_poisson_draws_equal_numpys_and_leave_the_streams_where_numpy_does():

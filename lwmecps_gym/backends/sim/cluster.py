@@ -313,13 +313,15 @@ class SimBackend:
         workload.append(ep.windows, 0)
         return workload, ep.delays[0]
 
-    def draw_episodes(self, seeds: Sequence[int | None], n_windows: int | None = None) -> Episodes:
+    def draw_episodes(self, seeds: Sequence[int | None], n_windows: int | None = None,
+                      out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Episodes:
         """The random input of ``K = len(seeds)`` episodes, each as :meth:`reset` with its seed would draw it.
 
         ``n_windows`` (default ``horizon_windows``) windows are drawn; fewer only where no more can be
         used (episodes truncated sooner) and without demand events: the Poisson draws being sequential,
         the first windows and the stream after them do not depend on how many are drawn at once (with
-        demand events they do: the modulation is drawn per chunk).
+        demand events they do: the modulation is drawn per chunk). ``out``: arrays the windows are
+        written into (:func:`~.workload.draw_windows`).
 
         Episode ``j``'s workload and system streams are
         :func:`lwmecps_gym.core.seeding.streams_from_seed` of ``seeds[j]``; the workload stream gives
@@ -358,7 +360,8 @@ class SimBackend:
         if cfg.demand_events is not None and T != cfg.horizon_windows:
             raise ValueError(f"with demand events an episode's first chunk is horizon_windows={cfg.horizon_windows} "
                              f"windows, got n_windows={n_windows}")
-        windows = draw_windows(self.trace, self.sc, states, start, np.zeros(K, dtype=np.int64), T, cfg.demand_events)
+        windows = draw_windows(self.trace, self.sc, states, start, np.zeros(K, dtype=np.int64), T, cfg.demand_events,
+                               out=out)
         return Episodes(states, start, windows, self.startup_delays(normals))
 
     @property

@@ -147,6 +147,30 @@ if COMPILED:
                     out[t, j, d] = _poisson(s, lam[t, j, d])
 
 
+    @_jit
+    def _poisson_windows(states, idx, prof, act, rtt, scale, tau, rate_out, lam_out, rtt_out):
+        T, K = idx.shape
+        n = act.shape[1]
+        for j in range(K):  # check every mean first: a refused one leaves every stream untouched
+            for t in range(T):
+                p = scale * prof[t, j]
+                i = idx[t, j]
+                for d in range(n):
+                    m = p * act[i, d] * tau
+                    if not (m >= 0.0 and m <= _LAM_MAX):
+                        return False
+        for j in range(K):
+            s = states[j]
+            for t in range(T):
+                p = scale * prof[t, j]
+                i = idx[t, j]
+                for d in range(n):
+                    mean = p * act[i, d]
+                    rate_out[t, j, d] = mean
+                    lam_out[t, j, d] = _poisson(s, mean * tau) / tau
+                    rtt_out[t, j, d] = rtt[i, d]
+        return True
+
     # ---- SeedSequence(seed).spawn(C) -> PCG64 states (NumPy's bit_generator.pyx and pcg64.c, restated)
     _M32 = np.uint64(0xFFFFFFFF)
     _INIT_A = np.uint64(0x43B0D7E5)
@@ -288,6 +312,29 @@ def uniform_states(states: np.ndarray, high: float) -> np.ndarray:
         out[j] = g.uniform(0.0, high)
         states[j] = pcg64_state(g.bit_generator)
     return out
+
+
+def poisson_windows(states: np.ndarray, idx: np.ndarray, prof: np.ndarray, act: np.ndarray, rtt: np.ndarray,
+                    scale: float, tau: float, rate_out: np.ndarray, lam_out: np.ndarray, rtt_out: np.ndarray) -> bool:
+    """Windows of ``K`` episodes from rows of a day's tables, with their Poisson arrivals, in one compiled pass.
+
+    For window ``t`` of episode ``j`` (``i = idx[t, j]``, deployment ``d``): ``rate_out = scale * prof[t, j]
+    * act[i, d]`` (req/s), ``lam_out = Poisson(rate_out * tau) / tau`` drawn from PCG64 state row
+    ``states[j]`` (advanced in place; draws in window order, as ``Generator.poisson`` of the block),
+    ``rtt_out = rtt[i, d]``: the numbers of :func:`~.workload.draw_windows`' NumPy lines, without their
+    temporaries (written straight into the native vector env's stacked arrays).
+
+    Args:
+        states: ``uint64 (K, 4)``. idx: ``int64 (T, K)`` rows of ``act`` and ``rtt`` (``float64 (W, n)``).
+        prof: ``float64 (T, K)``. rate_out, lam_out, rtt_out: ``float64 (T, K, n)`` (views allowed).
+
+    Returns:
+        ``False``, nothing drawn or written, where not :data:`COMPILED` or a mean is negative, NaN or
+        above ``1e18`` (the caller then takes the NumPy lines, and NumPy's errors).
+    """
+    if not COMPILED:
+        return False
+    return bool(_poisson_windows(states, idx, prof, act, rtt, float(scale), float(tau), rate_out, lam_out, rtt_out))
 
 
 def poisson_streams(rngs, lam: np.ndarray, out: np.ndarray) -> None:

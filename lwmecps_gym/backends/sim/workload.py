@@ -37,7 +37,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lwmecps_gym.backends.sim.poisson import generator_at, pcg64_state, poisson_streams, uniform_states
+from lwmecps_gym.backends.sim.poisson import (
+    generator_at,
+    pcg64_state,
+    poisson_streams,
+    poisson_windows,
+    uniform_states,
+)
 from lwmecps_gym.scenarios import Scenario
 from lwmecps_gym.scenarios.demand import profile_at
 
@@ -321,7 +327,8 @@ class Windows(NamedTuple):
 
 
 def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.Generator] | np.ndarray, start_s: np.ndarray,
-                 t0: np.ndarray, n_windows: int, demand_events: Any = None, carries: Sequence[Any] | None = None) -> Windows:
+                 t0: np.ndarray, n_windows: int, demand_events: Any = None, carries: Sequence[Any] | None = None,
+                 out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Windows:
     """Windows ``t0[j] .. t0[j] + n_windows - 1`` of ``K`` episodes, each from its own workload stream.
 
     Episode ``j`` starts at time of day ``start_s[j]`` (s) at window ``start_s[j] // tau`` of the
@@ -337,6 +344,12 @@ def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.G
             PCG64 states (:func:`~.poisson.pcg64_state` rows), advanced in place.
         start_s: ``float64 (K,)`` start times of day, s. t0: ``int64 (K,)`` first window to draw.
         n_windows: windows to draw (int >= 1).
+        out: ``(rate, lam, rtt)`` ``float64 (T, K, n)`` arrays (views allowed) the windows are written
+            into (the native vector env's stacked arrays); fresh ones by default. The returned
+            :class:`Windows` holds them.
+
+    From PCG64 state rows, without demand events and with numba, one compiled pass
+    (:func:`~.poisson.poisson_windows`) computes the NumPy lines' numbers (tested equal).
     """
     tr, sc, T = trace, scenario, int(n_windows)
     K = len(rngs)
@@ -347,8 +360,14 @@ def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.G
     idx = (k0 + t) % tr.n_windows
     starts = start_s + t * tau
     prof = profile_at(sc.profile, starts + tau / 2.0)
-    mean = sc.user_rate_rps * prof[..., None] * np.take(tr.act, idx, axis=0)
     carries = [None] * K if carries is None else list(carries)
+    rtt_all = np.take(tr.rtt_all, idx, axis=0) if tr.rtt_all is not None else None
+    if out is None:
+        out = tuple(np.empty((T, K, tr.act.shape[1])) for _ in range(3))
+    if (demand_events is None and isinstance(rngs, np.ndarray)
+            and poisson_windows(rngs, idx, prof, tr.act, tr.rtt, sc.user_rate_rps, tau, *out)):
+        return Windows(*out, rtt_all, starts, carries)  # the lines below in one compiled pass, the same numbers
+    mean = sc.user_rate_rps * prof[..., None] * np.take(tr.act, idx, axis=0)
     states = None
     if demand_events is not None:  # drawn from each stream before its arrivals
         if isinstance(rngs, np.ndarray):  # the model draws from Generators: one per state, states written back after
@@ -361,6 +380,8 @@ def draw_windows(trace: DayTrace, scenario: Scenario, rngs: Sequence[np.random.G
     if states is not None:
         for j, rng in enumerate(rngs):
             states[j] = pcg64_state(rng.bit_generator)
-    lam = counts / tau
-    rtt_all = np.take(tr.rtt_all, idx, axis=0) if tr.rtt_all is not None else None
-    return Windows(mean, lam, np.take(tr.rtt, idx, axis=0), rtt_all, starts, carries)
+    rate_out, lam_out, rtt_out = out
+    rate_out[...] = mean
+    np.divide(counts, tau, out=lam_out)
+    rtt_out[...] = np.take(tr.rtt, idx, axis=0)
+    return Windows(rate_out, lam_out, rtt_out, rtt_all, starts, carries)
