@@ -22,6 +22,7 @@ from gymnasium.vector.utils import batch_space
 from lwmecps_gym.backends.sim import SimBackend
 from lwmecps_gym.backends.sim.batched import DELAY_RING, ScalingState, reset_clusters, scaling_features, step_clusters
 from lwmecps_gym.backends.sim.workload import Windows, draw_windows
+from lwmecps_gym.core.compiled import JIT_ENABLED, jit
 from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_int, check_seed
 from lwmecps_gym.envs.scaling import LWMECPSEnv3
@@ -136,6 +137,7 @@ class ScalingVectorEnv(VectorEnv):
         self._drawn = np.zeros(N, dtype=np.int64)  # windows of workload drawn per sub-env
         self._elapsed = np.zeros(N, dtype=np.int64)
         self._autoreset = np.zeros(N, dtype=bool)
+        self._to_extend = 0  # steps left before the stacked workload must be checked for sub-envs past its end
         self._stepping_all = np.zeros(N, dtype=bool)  # no sub-env skipped (SameStep); read only
         self._started = False
 
@@ -163,6 +165,7 @@ class ScalingVectorEnv(VectorEnv):
             delays[b:b + len(block)] = ep.delays
             self._store(block, 0, ep.windows, written=out is not None)
         reset_clusters(self._model, self._st, ks, self._initial, self._lam[0, ks], self._rtt[0, ks], delays)
+        self._to_extend = min(self._to_extend, T - 1)  # steps before a sub-env can run past its drawn windows
         self._elapsed[ks] = 0
         self._autoreset[ks] = False
 
@@ -230,6 +233,8 @@ class ScalingVectorEnv(VectorEnv):
         if arr.shape != (N, n):
             raise ValueError(f"actions must have shape (num_envs, n_deployments) = ({N}, {n}), got {arr.shape}")
         if self._discrete:
+            if arr.dtype == np.int64 and JIT_ENABLED and _within(arr, m):  # the usual case in one compiled pass
+                return arr
             if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
                 arr = arr.astype(np.int64)
             if arr.dtype.kind not in "iu":
@@ -254,8 +259,11 @@ class ScalingVectorEnv(VectorEnv):
         next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
         # NextStep: sub-envs whose episode ended last step are reset now, not stepped (their action is ignored)
         redo = self._autoreset.copy() if next_step else self._stepping_all
-        if (st.t >= self._drawn).any():
-            self._extend(redo)
+        self._to_extend -= 1
+        if self._to_extend < 0:  # a sub-env may have run past its drawn windows: check (and draw) now
+            if (st.t >= self._drawn).any():
+                self._extend(redo)
+            self._to_extend = int((self._drawn - st.t).min()) - 1
         obs = np.empty((N, 5 * n + 2), dtype=np.float32)
         out = np.empty((5, N))  # reward, imbalance, total desired, total ready, total demand (fresh rows)
         load = np.empty((N, n))
@@ -343,6 +351,17 @@ class ScalingVectorEnv(VectorEnv):
         template = getattr(self, "template", None)  # absent when __init__ refused its arguments
         if template is not None:
             template.close()
+
+
+@jit
+def _within(arr, high):
+    """Whether every value of the 2-D integer array ``arr`` is in ``[0, high]``."""
+    for i in range(arr.shape[0]):
+        for j in range(arr.shape[1]):
+            v = arr[i, j]
+            if v < 0 or v > high:
+                return False
+    return True
 
 
 def _grown(arr: np.ndarray, size: int) -> np.ndarray:
