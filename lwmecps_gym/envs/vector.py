@@ -20,7 +20,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from lwmecps_gym.backends.sim import SimBackend
-from lwmecps_gym.backends.sim.batched import DELAY_RING, ScalingState, reset_clusters, scaling_features, step_clusters
+from lwmecps_gym.backends.sim.batched import (
+    DELAY_RING,
+    ScalingState,
+    reset_clusters,
+    scaling_features,
+    step_clusters,
+)
 from lwmecps_gym.backends.sim.workload import Windows, draw_windows
 from lwmecps_gym.core.compiled import JIT_ENABLED, jit
 from lwmecps_gym.core.seeding import draw_seed
