@@ -103,16 +103,32 @@ if AVAILABLE:
         st[i, 5] = s[5]
 
     @_jit
-    def next64(s):
-        """``(new state, next 64-bit output)`` (numpy's ``pcg64_next64``)."""
-        hi, lo, ihi, ilo, has, buf = s
+    def lcg_step(hi, lo, ihi, ilo):
+        """The state transition ``s <- s * M + inc`` of the 128-bit state ``(hi, lo)`` with increment
+        ``(ihi, ilo)``: the new ``(hi, lo)``."""
         ph, pl = _mul128(lo, _M_LO)
         nh = ph + hi * _M_LO + lo * _M_HI
         nl = pl + ilo
-        nh = nh + ihi + (_U1 if nl < pl else _U0)
-        x = nh ^ nl
-        rot = nh >> _U58
-        return (nh, nl, ihi, ilo, has, buf), (x >> rot) | (x << ((_U64 - rot) & _U63))
+        return nh + ihi + (_U1 if nl < pl else _U0), nl
+
+    @_jit
+    def output(hi, lo):
+        """The 64-bit output of state ``(hi, lo)``: XSL-RR, ``rotr64(hi ^ lo, hi >> 58)``."""
+        x = hi ^ lo
+        rot = hi >> _U58
+        return (x >> rot) | (x << ((_U64 - rot) & _U63))
+
+    @_jit
+    def to_double(v):
+        """``Generator.random()`` of a 64-bit output: ``(v >> 11) * 2**-53``."""
+        return float(v >> _U11) * (1.0 / 9007199254740992.0)
+
+    @_jit
+    def next64(s):
+        """``(new state, next 64-bit output)`` (numpy's ``pcg64_next64``)."""
+        hi, lo, ihi, ilo, has, buf = s
+        nh, nl = lcg_step(hi, lo, ihi, ilo)
+        return (nh, nl, ihi, ilo, has, buf), output(nh, nl)
 
     @_jit
     def next32(s):
@@ -127,7 +143,7 @@ if AVAILABLE:
     def random(s):
         """``(new state, Generator.random())``: a float64 in ``[0, 1)``."""
         s, v = next64(s)
-        return s, float(v >> _U11) * (1.0 / 9007199254740992.0)
+        return s, to_double(v)
 
     @_jit
     def bounded32(s, k):

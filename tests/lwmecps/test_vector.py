@@ -9,7 +9,6 @@ several pending scale-ups in one window, the spread layout, workloads longer tha
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -23,6 +22,7 @@ import lwmecps_gym  # noqa: F401  (registers the ids)
 from lwmecps_gym.core.vector import to_sb3_vecenv
 from lwmecps_gym.envs.vector import ScalingVectorEnv
 from lwmecps_gym.scenarios.events import FlashCrowds
+from tests.support.compiled import compiled_and_interpreted_outputs
 from tests.support.vector import assert_matches_single_env, check_vector_env
 
 ID = "lwmecps_gym/Scaling-v0"
@@ -311,9 +311,8 @@ def test_compiled_and_interpreted_kernels_agree_bit_for_bit():
         "    h.update(o.tobytes()); h.update(r.tobytes()); h.update(i['metrics']['sla_violation_rate'].tobytes())\n"
         "print(h.hexdigest())\n"
     )
-    runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                           env={**os.environ, "NUMBA_DISABLE_JIT": flag}).stdout for flag in ("0", "1")]
-    assert runs[0] == runs[1] and len(runs[0].strip()) == 64
+    compiled, interpreted = compiled_and_interpreted_outputs(code)
+    assert compiled == interpreted and len(compiled.strip()) == 64
 
 
 # ---------------------------------------------------------------------------- the SB3 adapter

@@ -30,26 +30,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lwmecps_gym.core.compiled import jit
 from lwmecps_gym.core.queueing import ErlangCTable, ViolationTable
 
-try:  # the compiled fast path
-    from numba import njit as _njit
 
-    def jit(fn):
-        return _njit(cache=True, nogil=True, error_model="numpy")(fn)
+def _row(fn):
+    """A per-cluster row function: inlined into its loops (no call, no reference counting per row)."""
+    return jit(fn, inline=True)
 
-    def _row(fn):
-        """A per-cluster row function: inlined into its loops (no call, no reference counting per row)."""
-        return _njit(cache=True, nogil=True, error_model="numpy", inline="always")(fn)
-
-    COMPILED = True
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    def jit(fn):
-        return fn
-
-    _row = jit
-
-    COMPILED = False
 
 #: length of the per-episode ring of pod start-up delays (drawn at reset, used cyclically)
 DELAY_RING = 256

@@ -6,10 +6,9 @@ NumPy call per sub-env costs its call overhead and NumPy's per-element dispatch.
 re-states, for numba, the algorithms NumPy uses, so that one compiled call draws every stream's
 counts and leaves each generator where NumPy would have:
 
-* ``PCG64`` (O'Neill, "PCG: A Family of Simple Fast Space-Efficient Statistically Good
-  Algorithms for Random Number Generation", 2014; NumPy's default bit generator): a 128-bit
-  LCG ``s <- s * 0x2360ED051FC65DA44385DF649FCCF645 + inc`` whose 64-bit output is the XSL-RR
-  of the new state, ``rotr64(hi ^ lo, hi >> 58)``; a double is ``(next64 >> 11) * 2**-53``.
+* ``PCG64`` (NumPy's default bit generator): the step, output and double conversion of
+  :mod:`lwmecps_gym.core.pcg64` (the library's one copy), here on state rows
+  ``uint64 [state_hi, state_lo, inc_hi, inc_lo]``.
 * ``Generator.poisson(lam)``: 0 for ``lam == 0``; for ``lam < 10`` the multiplication method
   (count uniforms until their product drops to ``exp(-lam)``); for ``lam >= 10`` the
   transformed rejection with squeeze PTRS (Hormann, "The transformed rejection method for
@@ -29,54 +28,31 @@ import math
 
 import numpy as np
 
-try:
-    from llvmlite import ir
-    from numba import config as _config
-    from numba import njit, types
-    from numba.extending import intrinsic
+from lwmecps_gym.core import pcg64
+from lwmecps_gym.core.compiled import jit
 
-    COMPILED = not _config.DISABLE_JIT
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    COMPILED = False
+#: The compiled draws exist (numba installed and not disabled; the PCG64 step needs a numba intrinsic).
+COMPILED = pcg64.AVAILABLE
 
 _MASK64 = (1 << 64) - 1
 #: largest mean drawn compiled (NumPy refuses means near 2**63; those go to NumPy)
 _LAM_MAX = 1e18
 
 if COMPILED:
-    _jit = njit(cache=True, nogil=True, error_model="numpy")
-    _M_HI = np.uint64(0x2360ED051FC65DA4)
-    _M_LO = np.uint64(0x4385DF649FCCF645)
+    from numba import njit
+
+    _jit = jit
     _ONE = np.uint64(1)
     _ZERO = np.uint64(0)
 
-    @intrinsic
-    def _mul_wide(typingctx, a, b):
-        """``(high, low)`` 64-bit halves of the 128-bit product of two ``uint64``."""
-        sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
-
-        def codegen(context, builder, signature, args):
-            wide = ir.IntType(128)
-            prod = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
-            low = builder.trunc(prod, ir.IntType(64))
-            high = builder.trunc(builder.lshr(prod, ir.Constant(wide, 64)), ir.IntType(64))
-            return context.make_tuple(builder, signature.return_type, [high, low])
-
-        return sig, codegen
-
     @njit(inline="always")
     def _next_double(s):
-        """Advance PCG64 state ``s`` (``uint64 [state_hi, state_lo, inc_hi, inc_lo]``) and return a double in [0, 1)."""
-        carry_hi, lo = _mul_wide(s[1], _M_LO)
-        hi = carry_hi + s[0] * _M_LO + s[1] * _M_HI
-        lo2 = lo + s[3]
-        hi = hi + s[2] + (_ONE if lo2 < lo else _ZERO)
+        """Advance PCG64 state ``s`` (``uint64 [state_hi, state_lo, inc_hi, inc_lo]``) and return a double
+        in [0, 1) (:mod:`lwmecps_gym.core.pcg64`'s step, output and conversion)."""
+        hi, lo = pcg64.lcg_step(s[0], s[1], s[2], s[3])
         s[0] = hi
-        s[1] = lo2
-        x = hi ^ lo2
-        r = hi >> np.uint64(58)
-        out = (x >> r) | (x << ((np.uint64(64) - r) & np.uint64(63)))
-        return np.float64(out >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+        s[1] = lo
+        return pcg64.to_double(pcg64.output(hi, lo))
 
     @njit(inline="always")
     def _loggam(x):
@@ -199,11 +175,7 @@ if COMPILED:
     @njit(inline="always")
     def _lcg_step(s):
         """One step ``s <- s * M + inc`` of PCG64 state ``s`` (``uint64 [state_hi, state_lo, inc_hi, inc_lo]``)."""
-        carry_hi, lo = _mul_wide(s[1], _M_LO)
-        hi = carry_hi + s[0] * _M_LO + s[1] * _M_HI
-        lo2 = lo + s[3]
-        s[0] = hi + s[2] + (_ONE if lo2 < lo else _ZERO)
-        s[1] = lo2
+        s[0], s[1] = pcg64.lcg_step(s[0], s[1], s[2], s[3])
 
     @_jit
     def _spawn_states(seeds, out):
