@@ -51,6 +51,16 @@ def test_model_branches_equal_single_env(name):
     assert counts["autoresets"] >= 8
 
 
+def test_day_thinning_without_the_compiled_binomial_equals_single_env(monkeypatch):
+    """Where the compiled binomial does not follow numpy (numpy >= 2.5: ``pcg64.BINOMIAL`` false) the
+    day scenario's thinning falls back to numpy's own draws per sub-env: still the single env's numbers."""
+    from lwmecps_gym.core import pcg64
+
+    monkeypatch.setattr(pcg64, "BINOMIAL", False)
+    counts = assert_matches_single_env("faas_gym/AutoscalingDay-v0", 2, seeds=[5], steps=300, max_episode_steps=120)
+    assert counts["autoresets"] >= 4
+
+
 def test_day_sub_envs_equal_single_env_across_long_chunks():
     # chunks of 32..256 intervals: the day workload's base drawn compiled 16 intervals at a time and
     # thinned per chunk; an autoreset after 300 steps desynchronises nothing
