@@ -512,8 +512,8 @@ class FlowSimulator:
             else:
                 self._make_room()
         self.now = t_end = float(t_end)
-        if t_end - self._sc_f[kn.T0] > 200.0:  # keep stored v * decay**(t0 - t) finite
-            self._rebase_decay()
+        if t_end - self._sc_f[kn.T0] > 200.0:  # keep stored v * decay**(t0 - t) finite (mid-run: after 300 s)
+            kn.rebase_decay(t_end, self._res_f, self._res_s, self._res_i, self._sc_f)
 
     def advance(self, seconds: float) -> None:
         """Run for ``seconds`` of simulated time."""
@@ -566,11 +566,6 @@ class FlowSimulator:
             q[np.arange(2 * qcap) >= qlen[:, None]] = 0
             self._queue = q
             head[:] = 0
-
-    def _rebase_decay(self) -> None:
-        """Keep stored ``v * decay**(t0 - t)`` finite: move ``t0`` to ``now`` (``run_until`` calls this
-        when ``t0`` is more than 200 s old; the event loop does the same mid-run, 300 s after ``t0``)."""
-        kn.rebase_decay(self.now, self._res_f, self._res_s, self._res_i, self._sc_f)
 
     def _check_lb(self, lb: int) -> int:
         return check_int("lb", lb, low=0, high=self.n_lbs - 1)
