@@ -61,14 +61,14 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from faas_gym.backends import fluid
+from faas_gym.backends import des, fluid
 from faas_gym.backends.base import FaasMeasurement
 from faas_gym.backends.fluid import FluidParams
 from faas_gym.workloads import (
@@ -291,10 +291,14 @@ class SimBackend:
         self._chunk_dt = -1.0
         self._head_end = 0.0  # end time of the chunk interval at index _ci
         self._head_full = False  # does that interval start exactly at the current time?
-        # DES state
-        self._free: list[float] = [0.0] * (cfg.initial_replicas * cfg.concurrency)
-        self._waiting: deque = deque()
-        self._pending: list[tuple[float, float, float]] = []  # heap of (departure, start, arrival)
+        # DES state (array layouts: faas_gym.backends.des)
+        self._n_free = cfg.initial_replicas * cfg.concurrency
+        self._free = np.zeros((max(self._n_free, 8), 1))  # min-heap of slot free times (all 0: a valid heap)
+        self._wq = np.zeros((8, 2))  # FIFO ring of waiting (arrival, service time)
+        self._wq_head = 0
+        self._wq_len = 0
+        self._pend = np.zeros((8, 3))  # heap of (departure, start, arrival) in service
+        self._n_pend = 0
         self._last = None
 
     def _reseed(self, seed: int) -> None:
@@ -328,9 +332,10 @@ class SimBackend:
         twin = object.__new__(SimBackend)
         twin.__dict__.update(self.__dict__)  # immutable config/service/workload and pure-function caches shared
         twin._bitgens = None  # a reset() of the twin builds its own generators
-        for name in ("_ready_at", "_pool", "_counts", "_means", "_free", "_pending"):
+        for name in ("_ready_at", "_pool", "_counts", "_means"):
             setattr(twin, name, list(getattr(self, name)))
-        twin._waiting = deque(self._waiting)
+        for name in ("_free", "_wq", "_pend"):
+            setattr(twin, name, getattr(self, name).copy())
         if future_counts is None:
             twin._stream = self._stream.fork()
             twin._rng_sys = copy_generator(self._rng_sys)
@@ -378,9 +383,8 @@ class SimBackend:
             new = [now] * warm + [now + cfg.cold_start_s] * cold
             self._ready_at = sorted(self._ready_at + new)
             if cfg.model == "des":
-                for r in new:
-                    for _ in range(cfg.concurrency):
-                        heapq.heappush(self._free, r)
+                self._free = des.grown(self._free, self._n_free + k * cfg.concurrency)
+                self._n_free = des.push_slots(self._free, self._n_free, np.array(new), cfg.concurrency)
         elif n < cur:
             removed = self._ready_at[n:]  # latest ready times: cold-starting replicas go first
             self._ready_at = self._ready_at[:n]
@@ -398,7 +402,7 @@ class SimBackend:
         """
         conc = self.config.concurrency
         now = self.t
-        free = self._free
+        free = self._free[: self._n_free, 0].tolist()
         n_ready_removed = 0
         for r in removed:
             if r > now:
@@ -419,9 +423,11 @@ class SimBackend:
                     to_drop -= 1
                 else:
                     keep.append(v)
-            free[:] = keep  # a sorted list is a valid heap
+            free = keep  # a sorted list is a valid heap
         else:
             heapq.heapify(free)
+        self._n_free = len(free)
+        self._free[: self._n_free, 0] = free
 
     # ------------------------------------------------------------------ time
     def advance(self, seconds: float) -> None:
@@ -568,53 +574,24 @@ class SimBackend:
 
     # ------------------------------------------------------------------ exact DES
     def _advance_des(self, dt: float) -> None:
-        cfg = self.config
+        """One window of the exact DES: :func:`faas_gym.backends.des.des_window` on this backend's arrays."""
         t0 = self.t
         t1 = t0 + dt
-        arr = self._stream.arrivals_until(t1)
-        svc = self.service.sample(self._rng_sys, arr.size)
-        free = self._free
-        waiting = self._waiting
-        pending = self._pending
-        qcap = cfg.queue_capacity
-        push, pop, replace = heapq.heappush, heapq.heappop, heapq.heapreplace
-        dropped = 0
-        for a, s in zip(arr.tolist(), svc.tolist(), strict=True):
-            while waiting and free and free[0] <= a:
-                f = free[0]
-                wa, ws = waiting.popleft()
-                st = f if f > wa else wa
-                replace(free, st + ws)
-                push(pending, (st + ws, st, wa))
-            if not waiting and free and free[0] <= a:
-                replace(free, a + s)
-                push(pending, (a + s, a, a))
-            elif len(waiting) >= qcap:
-                dropped += 1
-            else:
-                waiting.append((a, s))
-        while waiting and free and free[0] < t1:
-            f = free[0]
-            wa, ws = waiting.popleft()
-            st = f if f > wa else wa
-            replace(free, st + ws)
-            push(pending, (st + ws, st, wa))
-        completed = 0
-        resp_sum = 0.0
-        over = 0
-        busy = 0.0
-        slo = self._slo_s
-        while pending and pending[0][0] < t1:
-            dep, st, wa = pop(pending)
-            completed += 1
-            r = dep - wa
-            resp_sum += r
-            if r > slo:
-                over += 1
-            busy += dep - (st if st > t0 else t0)
-        for _dep, st, _ in pending:
-            busy += t1 - (st if st > t0 else t0)
+        arr = np.asarray(self._stream.arrivals_until(t1), dtype=np.float64)
+        svc = np.asarray(self.service.sample(self._rng_sys, arr.size), dtype=np.float64)
+        n = arr.size
+        qcap = self.config.queue_capacity
+        wq_len = self._wq_len
+        self._wq, self._wq_head = des.grown_ring(self._wq, self._wq_head, wq_len, min(qcap, wq_len + n))
+        self._pend = des.grown(self._pend, self._n_pend + wq_len + n)
+        wq_head, wq_len, self._n_pend, dropped, completed, resp_sum, over, busy = des.des_window(
+            arr, svc, t0, t1, self._slo_s, qcap, self._free, self._n_free,
+            self._wq, self._wq_head, wq_len, self._pend, self._n_pend,
+        )  # fmt: skip
+        self._wq_head = wq_head
+        self._wq_len = wq_len
         slot_s = self._ready_slot_seconds(t0, t1)
-        in_end = len(waiting) + len(pending)
         viol = over / completed if completed else 0.0
-        self._finish_window(t1, dt, int(arr.size), completed, dropped, in_end, len(waiting), resp_sum, viol, busy, slot_s)
+        self._finish_window(
+            t1, dt, n, completed, dropped, wq_len + self._n_pend, wq_len, float(resp_sum), viol, float(busy), slot_s
+        )
