@@ -6,20 +6,22 @@ numbers bit for bit (``tests/faas/test_des_kernel.py``).
 
 State (all float64, times in seconds):
 
-* free-slot heap ``free`` ``(capacity, 1)``: the time each service slot is next free, a binary
-  min-heap of its first ``n_free`` rows;
+* free-slot heap ``free`` ``(capacity,)``: the time each service slot is next free, a binary
+  min-heap of its first ``n_free`` entries;
 * waiting queue ``wq`` ``(capacity, 2)``: a FIFO ring of ``(arrival, service time)`` rows, ``wq_len``
   rows from row ``wq_head`` on (wrapping); the caller makes room for every arrival of the window;
 * pending heap ``pend`` ``(capacity, 3)``: the ``(departure, start, arrival)`` rows of the requests
-  in service, a binary min-heap of its first ``n_pend`` rows ordered lexicographically.
+  in service, a binary min-heap of its first ``n_pend`` rows ordered like Python tuples
+  (lexicographically: the first differing field decides).
 
-The heaps are binary heaps with rows compared lexicographically (like Python tuples) and the same
-algorithm as Python's :mod:`heapq`: a push appends and moves the new row up while it is smaller than
-its parent; a pop moves the last row to the root; a pop or a replace of the root then walks the
-root's row down along the smaller child (the right one on ties) to a leaf and moves it back up while
-it is smaller than its parent; heapify does that from the last parent back to the root. Rows
-therefore sit where :mod:`heapq` would put the same tuples, so a sum over the heap's rows in
-storage order adds in the same order as one over a :mod:`heapq` list.
+Both heaps use one implementation of the algorithm of Python's :mod:`heapq` (``_heap``, instantiated
+with each heap's entry accessors: the ``slot_*`` and ``request_*`` operations). A push puts the new
+entry last and moves it up while it is smaller than its parent; a pop moves the last entry to the
+root; a pop or a replace of the root then moves the smaller child up (the right one on ties) until a
+leaf is free, and moves the root's new entry up from that leaf while it is smaller than its parent;
+heapify does that from the last parent back to the root. Entries therefore sit where :mod:`heapq` puts the same values, so a sum over the heap in storage order adds
+in the same order as one over a :mod:`heapq` list (``tests/faas/test_des_kernel.py`` checks the
+layout against :mod:`heapq`).
 """
 
 from __future__ import annotations
@@ -29,111 +31,120 @@ import numpy as np
 from lwmecps_gym.core.compiled import jit
 
 
-@jit(inline=True)
-def _row_lt(h, i, j):
-    """Row ``i`` of ``h`` < row ``j`` lexicographically (tuple order: first differing column decides)."""
-    for c in range(h.shape[1]):
-        a = h[i, c]
-        b = h[j, c]
-        if a != b:
-            return a < b
-    return False
-
-
-@jit(inline=True)
-def _swap(h, i, j):
-    for c in range(h.shape[1]):
-        a = h[i, c]
-        h[i, c] = h[j, c]
-        h[j, c] = a
+@jit
+def _slot_get(h, i):
+    return h[i]
 
 
 @jit
-def sift_toward_root(h, start, pos):
-    """Move row ``pos`` of heap ``h`` up (not above ``start``) while it is smaller than its parent."""
-    while pos > start:
-        parent = (pos - 1) >> 1
-        if _row_lt(h, pos, parent):
-            _swap(h, pos, parent)
-            pos = parent
-        else:
-            break
+def _slot_put(h, i, v):
+    h[i] = v
 
 
 @jit
-def sift_to_leaf(h, n, pos):
-    """Restore the heap below ``pos`` (of ``n`` rows): walk row ``pos`` down along the smaller child
-    to a leaf, then up while it is smaller than its parent (heapq's bottom-up variant)."""
-    start = pos
-    child = 2 * pos + 1
-    while child < n:
-        right = child + 1
-        if right < n and not _row_lt(h, child, right):
-            child = right
-        _swap(h, pos, child)
-        pos = child
+def _request_get(h, i):
+    return (h[i, 0], h[i, 1], h[i, 2])
+
+
+@jit
+def _request_put(h, i, v):
+    h[i, 0] = v[0]
+    h[i, 1] = v[1]
+    h[i, 2] = v[2]
+
+
+def _heap(get, put):
+    """The heap operations (:mod:`heapq`'s algorithm, module docstring) for a heap array whose entry
+    ``i`` is read by ``get(h, i)`` and written by ``put(h, i, entry)``: ``(push, pop, replace, heapify)``."""
+
+    @jit
+    def sift_toward_root(h, start, pos, item):
+        # put item at pos, moving it up (not above start) while it is smaller than its parent
+        while pos > start:
+            parent = (pos - 1) >> 1
+            p = get(h, parent)
+            if item < p:
+                put(h, pos, p)
+                pos = parent
+            else:
+                break
+        put(h, pos, item)
+
+    @jit
+    def sift_to_leaf(h, n, pos, item):
+        # put item at pos of the heap of n entries: move the smaller child up (the right one on
+        # ties) until a leaf is free, then move item up from there
+        start = pos
         child = 2 * pos + 1
-    sift_toward_root(h, start, pos)
+        while child < n:
+            c = get(h, child)
+            right = child + 1
+            if right < n:
+                r = get(h, right)
+                if not c < r:
+                    child = right
+                    c = r
+            put(h, pos, c)
+            pos = child
+            child = 2 * pos + 1
+        sift_toward_root(h, start, pos, item)
+
+    @jit
+    def push(h, n, item):
+        """Push ``item`` on the heap of ``n`` entries (``h`` has room for ``n + 1``); returns ``n + 1``."""
+        sift_toward_root(h, 0, n, item)
+        return n + 1
+
+    @jit
+    def pop(h, n):
+        """Remove the root of the heap of ``n >= 1`` entries (read it first); returns ``n - 1``."""
+        n -= 1
+        if n > 0:
+            sift_to_leaf(h, n, 0, get(h, n))
+        return n
+
+    @jit
+    def replace(h, n, item):
+        """Replace the root of the heap of ``n >= 1`` entries by ``item`` (heapq's ``heapreplace``)."""
+        sift_to_leaf(h, n, 0, item)
+
+    @jit
+    def heapify(h, n):
+        """Make the first ``n`` entries of ``h`` a heap in place (heapq's ``heapify``)."""
+        for i in range(n // 2 - 1, -1, -1):
+            sift_to_leaf(h, n, i, get(h, i))
+
+    return push, pop, replace, heapify
 
 
-@jit
-def heap_push(h, n, row):
-    """Push ``row`` (a sequence of ``h.shape[1]`` floats) on the heap of ``n`` rows; returns ``n + 1``.
-    ``h`` must have more than ``n`` rows."""
-    for c in range(h.shape[1]):
-        h[n, c] = row[c]
-    sift_toward_root(h, 0, n)
-    return n + 1
-
-
-@jit
-def heap_pop(h, n):
-    """Remove the root of the heap of ``n >= 1`` rows (read it first: ``h[0]``); returns ``n - 1``."""
-    n -= 1
-    if n > 0:
-        for c in range(h.shape[1]):
-            h[0, c] = h[n, c]
-        sift_to_leaf(h, n, 0)
-    return n
-
-
-@jit
-def heap_replace(h, n, row):
-    """Replace the root of the heap of ``n >= 1`` rows by ``row`` (heapq's ``heapreplace``)."""
-    for c in range(h.shape[1]):
-        h[0, c] = row[c]
-    sift_to_leaf(h, n, 0)
-
-
-@jit
-def heapify(h, n):
-    """Make the first ``n`` rows of ``h`` a heap in place (heapq's ``heapify``)."""
-    for i in range(n // 2 - 1, -1, -1):
-        sift_to_leaf(h, n, i)
+#: the free-slot heap's operations (entries: float64 times of a ``(capacity,)`` array)
+slot_push, slot_pop, slot_replace, slot_heapify = _heap(_slot_get, _slot_put)
+#: the pending heap's operations (entries: ``(departure, start, arrival)`` rows of a ``(capacity, 3)`` array)
+request_push, request_pop, request_replace, request_heapify = _heap(_request_get, _request_put)
 
 
 @jit
 def push_slots(free, n_free, times, conc):
     """Push ``conc`` slots free at each of ``times`` (in order) on the free-slot heap; returns the new
-    size. ``free`` must have room for ``n_free + conc * len(times)`` rows."""
+    size. ``free`` must have room for ``n_free + conc * len(times)`` entries."""
     for k in range(times.shape[0]):
         for _ in range(conc):
-            n_free = heap_push(free, n_free, (times[k],))
+            n_free = slot_push(free, n_free, times[k])
     return n_free
 
 
 @jit
 def _start(free, n_free, wq, head, pend, n_pend):
     """Start the head of the waiting queue on the first free slot; returns ``(new head, n_pend)``."""
-    f = free[0, 0]
+    f = free[0]
     wa = wq[head, 0]
     ws = wq[head, 1]
     head += 1
     if head == wq.shape[0]:
         head = 0
     st = f if f > wa else wa
-    heap_replace(free, n_free, (st + ws,))
-    n_pend = heap_push(pend, n_pend, (st + ws, st, wa))
+    slot_replace(free, n_free, st + ws)
+    n_pend = request_push(pend, n_pend, (st + ws, st, wa))
     return head, n_pend
 
 
@@ -158,13 +169,13 @@ def des_window(arr, svc, t0, t1, slo_s, qcap, free, n_free, wq, wq_head, wq_len,
     dropped = 0
     for i in range(arr.shape[0]):
         a = arr[i]
-        while wq_len > 0 and n_free > 0 and free[0, 0] <= a:
+        while wq_len > 0 and n_free > 0 and free[0] <= a:
             wq_head, n_pend = _start(free, n_free, wq, wq_head, pend, n_pend)
             wq_len -= 1
-        if wq_len == 0 and n_free > 0 and free[0, 0] <= a:
+        if wq_len == 0 and n_free > 0 and free[0] <= a:
             s = svc[i]
-            heap_replace(free, n_free, (a + s,))
-            n_pend = heap_push(pend, n_pend, (a + s, a, a))
+            slot_replace(free, n_free, a + s)
+            n_pend = request_push(pend, n_pend, (a + s, a, a))
         elif wq_len >= qcap:
             dropped += 1
         else:
@@ -174,7 +185,7 @@ def des_window(arr, svc, t0, t1, slo_s, qcap, free, n_free, wq, wq_head, wq_len,
             wq[tail, 0] = a
             wq[tail, 1] = svc[i]
             wq_len += 1
-    while wq_len > 0 and n_free > 0 and free[0, 0] < t1:
+    while wq_len > 0 and n_free > 0 and free[0] < t1:
         wq_head, n_pend = _start(free, n_free, wq, wq_head, pend, n_pend)
         wq_len -= 1
     completed = 0
@@ -185,7 +196,7 @@ def des_window(arr, svc, t0, t1, slo_s, qcap, free, n_free, wq, wq_head, wq_len,
         dep = pend[0, 0]
         st = pend[0, 1]
         wa = pend[0, 2]
-        n_pend = heap_pop(pend, n_pend)
+        n_pend = request_pop(pend, n_pend)
         completed += 1
         r = dep - wa
         resp_sum += r
@@ -202,7 +213,7 @@ def grown(a: np.ndarray, rows: int) -> np.ndarray:
     """``a`` with at least ``rows`` rows (doubling; the first rows copied), or ``a`` itself if it has them."""
     if a.shape[0] >= rows:
         return a
-    out = np.zeros((max(rows, 2 * a.shape[0], 8), a.shape[1]))
+    out = np.zeros((max(rows, 2 * a.shape[0], 8), *a.shape[1:]))
     out[: a.shape[0]] = a
     return out
 

@@ -293,7 +293,7 @@ class SimBackend:
         self._head_full = False  # does that interval start exactly at the current time?
         # DES state (array layouts: faas_gym.backends.des)
         self._n_free = cfg.initial_replicas * cfg.concurrency
-        self._free = np.zeros((max(self._n_free, 8), 1))  # min-heap of slot free times (all 0: a valid heap)
+        self._free = np.zeros(max(self._n_free, 8))  # min-heap of slot free times (all 0: a valid heap)
         self._wq = np.zeros((8, 2))  # FIFO ring of waiting (arrival, service time)
         self._wq_head = 0
         self._wq_len = 0
@@ -402,7 +402,7 @@ class SimBackend:
         """
         conc = self.config.concurrency
         now = self.t
-        free = self._free[: self._n_free, 0].tolist()
+        free = self._free[: self._n_free].tolist()
         n_ready_removed = 0
         for r in removed:
             if r > now:
@@ -427,7 +427,7 @@ class SimBackend:
         else:
             heapq.heapify(free)
         self._n_free = len(free)
-        self._free[: self._n_free, 0] = free
+        self._free[: self._n_free] = free
 
     # ------------------------------------------------------------------ time
     def advance(self, seconds: float) -> None:
@@ -592,6 +592,6 @@ class SimBackend:
         self._wq_len = wq_len
         slot_s = self._ready_slot_seconds(t0, t1)
         viol = over / completed if completed else 0.0
-        self._finish_window(
-            t1, dt, n, completed, dropped, wq_len + self._n_pend, wq_len, float(resp_sum), viol, float(busy), slot_s
-        )
+        in_end = wq_len + self._n_pend
+        resp_sum, busy = float(resp_sum), float(busy)  # numpy scalars when interpreted
+        self._finish_window(t1, dt, n, completed, dropped, in_end, wq_len, resp_sum, viol, busy, slot_s)

@@ -19,46 +19,59 @@ from tests.support.compiled import compiled_and_interpreted_outputs
 _VALUES = st.sampled_from([0.0, 0.5, 1.0, 1.0, 2.0, 3.5])
 
 
-def _rows(h: np.ndarray, n: int) -> list[tuple[float, ...]]:
-    return [tuple(r) for r in h[:n].tolist()]
+def _entries(h: np.ndarray, n: int) -> list:
+    """The first ``n`` heap entries as heapq holds them: floats (1-D heap) or tuples (rows)."""
+    return h[:n].tolist() if h.ndim == 1 else [tuple(r) for r in h[:n].tolist()]
+
+
+_HEAPS = {  # (width, operations)
+    "slot": (1, (des.slot_push, des.slot_pop, des.slot_replace, des.slot_heapify)),
+    "request": (3, (des.request_push, des.request_pop, des.request_replace, des.request_heapify)),
+}
+
+
+def _entry(kind, row):
+    return row[0] if kind == "slot" else row
 
 
 @settings(max_examples=150, deadline=None)
 @given(
-    width=st.sampled_from([1, 3]),
+    kind=st.sampled_from(sorted(_HEAPS)),
     ops=st.lists(st.tuples(st.sampled_from(["push", "push", "pop", "replace"]), st.tuples(_VALUES, _VALUES, _VALUES)),
                  max_size=60),
 )  # fmt: skip
-def test_array_heap_matches_heapq_values_and_layout(width, ops):
-    h = np.zeros((len(ops) + 1, width))
+def test_array_heap_matches_heapq_values_and_layout(kind, ops):
+    width, (push, pop, replace, _) = _HEAPS[kind]
+    h = np.zeros(len(ops) + 1) if width == 1 else np.zeros((len(ops) + 1, width))
     n = 0
-    ref: list[tuple[float, ...]] = []
+    ref: list = []
     for op, row in ops:
-        row = row[:width]
+        item = _entry(kind, row)
         if op == "push":
-            n = des.heap_push(h, n, row)
-            heapq.heappush(ref, row)
+            n = push(h, n, item)
+            heapq.heappush(ref, item)
         elif not ref:
             continue
         elif op == "pop":
-            top = tuple(h[0].tolist())
-            n = des.heap_pop(h, n)
+            top = _entries(h, 1)[0]
+            n = pop(h, n)
             assert top == heapq.heappop(ref)
         else:
-            top = tuple(h[0].tolist())
-            des.heap_replace(h, n, row)
-            assert top == heapq.heapreplace(ref, row)
-        assert _rows(h, n) == ref  # same layout, not only the same multiset
+            top = _entries(h, 1)[0]
+            replace(h, n, item)
+            assert top == heapq.heapreplace(ref, item)
+        assert _entries(h, n) == ref  # same layout, not only the same multiset
 
 
 @settings(max_examples=100, deadline=None)
-@given(width=st.sampled_from([1, 3]), rows=st.lists(st.tuples(_VALUES, _VALUES, _VALUES), max_size=40))
-def test_heapify_matches_heapq_layout(width, rows):
-    rows = [r[:width] for r in rows]
-    h = np.array(rows, dtype=np.float64).reshape(len(rows), width)
-    des.heapify(h, len(rows))
-    heapq.heapify(rows)
-    assert _rows(h, len(rows)) == rows
+@given(kind=st.sampled_from(sorted(_HEAPS)), rows=st.lists(st.tuples(_VALUES, _VALUES, _VALUES), max_size=40))
+def test_heapify_matches_heapq_layout(kind, rows):
+    width, (*_, heapify) = _HEAPS[kind]
+    items = [_entry(kind, r) for r in rows]
+    h = np.array(items, dtype=np.float64).reshape((len(items), width) if width > 1 else len(items))
+    heapify(h, len(items))
+    heapq.heapify(items)
+    assert _entries(h, len(items)) == items
 
 
 def _reference_window(arr, svc, t0, t1, slo, qcap, free, waiting, pending):
@@ -98,12 +111,14 @@ def _reference_window(arr, svc, t0, t1, slo, qcap, free, waiting, pending):
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), slots=st.integers(0, 6), qcap=st.integers(0, 5), windows=st.integers(1, 8))
+@given(
+    seed=st.integers(0, 2**32 - 1), slots=st.integers(0, 6), qcap=st.integers(0, 5), windows=st.integers(1, 8)
+)
 def test_window_equals_heapq_event_loop_bit_for_bit(seed, slots, qcap, windows):
     rng = np.random.default_rng(seed)
     free_ref = sorted(rng.choice([0.0, 0.5, 2.0], slots).tolist())
-    free = np.zeros((max(slots, 1), 1))
-    free[:slots, 0] = free_ref
+    free = np.zeros(max(slots, 1))
+    free[:slots] = free_ref
     n_free = slots
     waiting, pending = deque(), []
     wq, wq_head, wq_len = np.zeros((1, 2)), 0, 0
@@ -124,8 +139,8 @@ def test_window_equals_heapq_event_loop_bit_for_bit(seed, slots, qcap, windows):
             arr, svc, t0, t1, 1.0, qcap, free, n_free, wq, wq_head, wq_len, pend, n_pend
         )
         assert tuple(got) == ref
-        assert _rows(free, n_free) == [(v,) for v in free_ref]
-        assert _rows(pend, n_pend) == pending
+        assert _entries(free, n_free) == free_ref
+        assert _entries(pend, n_pend) == pending
         ring = [tuple(wq[(wq_head + i) % wq.shape[0]]) for i in range(wq_len)]
         assert ring == list(waiting)
         t0 = t1
