@@ -63,8 +63,18 @@ _F_COLS = ("time_s", "cpu_utilization", "memory_utilization", "response_time_ms"
            "throughput_rps", "slo_violation_rate")
 _I_COLS = ("replicas", "replicas_desired", "cold_starts", "queue_length", "dropped", "arrived", "completed",
            "in_system")
-#: ``(field, index in (*_F_COLS, *_I_COLS, "window_s"))`` in ``FaasMeasurement`` order
-_LAYOUT = tuple((name, (*_F_COLS, *_I_COLS, "window_s").index(name)) for name in _FIELDS)
+#: rows of the float state block ``FaasVectorEnv._fs`` (one column per sub-env)
+_FS = ("t", "q", "wait_area", "tot_completed", "tot_resp", "tot_viol", "tot_replica_s", "tot_arrived")
+#: rows of the int state block ``FaasVectorEnv._is``
+_IS = ("live", "cold", "in_system", "desired", "steps", "cpos", "clen", "nchunks", "tot_cold", "tot_dropped",
+       "renewal_left")
+#: rows of the float output block of a step: the measurement's float fields, then these
+_F_OUT = (*_F_COLS, "replica_seconds", "window_s", "ep_response_time_ms", "ep_slo_violation_rate", "ep_drop_rate",
+          "ep_replica_seconds")
+#: rows of the int output block: the measurement's int fields, then these
+_I_OUT = (*_I_COLS, "ep_cold_starts", "ep_dropped")
+#: ``(field, index in (*_F_OUT, *_I_OUT))`` in ``FaasMeasurement`` order, then replica-seconds
+_LAYOUT = tuple((name, (*_F_OUT, *_I_OUT).index(name)) for name in (*_FIELDS, "replica_seconds"))
 _METRIC_MASKS = tuple("_" + name for name in (*_FIELDS, "replica_seconds"))
 _slot_seconds = fluid.jit(ready_slot_seconds)
 _fluid_window = fluid.compiled.fluid_window
@@ -130,16 +140,59 @@ def _apply_row(i, n, t, ready, pool, live, cold, cold_start_s, keep_alive_s):
     live[i] = n
 
 
+_chunk_length = fluid.jit(chunk_length)
+
+
 @fluid.jit
-def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, cbuf, mbuf, cpos, dt, conc,
-                    cold_start_s, keep_alive_s, p, memo, obs_consts, reward_consts, fout, iout, obs, reward):
+def _advance_kernel(rows, target, step_mask, requested, fs, is_, ready, pool, cbuf, mbuf, arrivals, c,
+                    p, memo, fout, iout, obs, reward, flags):
     """One interval of sub-envs ``rows``: scale to ``target`` (``_apply_row``), then
     ``SimBackend._advance_fluid`` + the observation and reward per sub-env, the same functions
-    (compiled), with the arrivals ``cbuf[i, cpos[i]]`` (expected: ``mbuf``) of the current chunk.
-    Updates the state arrays in place; column ``j`` of ``fout`` / ``iout`` gets sub-env
-    ``rows[j]``'s float / int measurement fields (rows ``_F_COLS`` / ``_I_COLS``), row ``j`` of ``obs``
-    (float32, rounded from float64 like ``astype``) its observation, ``reward[j]`` its reward."""
-    start_s, mx, rt_cap, rate_cap, q_cap = obs_consts
+    (compiled), with the arrivals ``cbuf[i, cpos]`` (expected: ``mbuf``) of the current chunk.
+
+    State: ``fs`` / ``is_`` (rows :data:`_FS` / :data:`_IS`, a column per sub-env), ``ready`` /
+    ``pool`` (``_apply_row``), updated in place. ``arrivals``: ``None`` where the chunk's counts are
+    already in ``cbuf`` (drawn in Python), else ``(generator states, gap table, mean gap, stream
+    floats)`` of the compiled renewal streams: a used-up chunk is opened (``chunk_length``) and the
+    interval drawn here (:func:`faas_gym.workloads.renewal_interval`). ``c``: float64 constants
+    ``(dt, concurrency, cold_start_s, keep_alive_s, start_time_of_day_s, max_replicas,
+    response_time_cap_ms, rate_cap_rps, queue_cap, w_slo, w_cost, w_cold_start, w_drop,
+    max_episode_steps or -1)``.
+
+    ``step_mask`` None (a reset: no episode totals, no step count) or bool per row: false for a
+    sub-env reset in this step (reward 0, its step count 0, nothing added to its totals), true
+    otherwise (totals added, step count + 1). Outputs, column ``j`` for sub-env ``rows[j]``:
+    ``fout`` / ``iout`` rows :data:`_F_OUT` / :data:`_I_OUT` (the episode rows only with a
+    ``step_mask``), ``obs[j]`` (float32, rounded from float64 like ``astype``), ``reward[j]``;
+    ``flags[0, j]`` clipped (``target != requested``) and ``flags[1, j]`` truncated (with a
+    ``step_mask``)."""
+    dt = c[0]
+    conc = int(c[1])
+    cold_start_s = c[2]
+    keep_alive_s = c[3]
+    mx = int(c[5])
+    max_steps = int(c[13])
+    t = fs[0]
+    q = fs[1]
+    wa = fs[2]
+    live = is_[0]
+    cold = is_[1]
+    in_system = is_[2]
+    cpos = is_[5]
+    clen = is_[6]
+    nchunks = is_[7]
+    if arrivals is not None:
+        st, iat, mean_gap, rf = arrivals
+        left = is_[10]
+        for j in range(rows.shape[0]):
+            i = rows[j]
+            pos = cpos[i]
+            if pos >= clen[i]:  # open the next chunk (its intervals are drawn one at a time)
+                clen[i] = _chunk_length(nchunks[i])
+                nchunks[i] += 1
+                pos = 0
+                cpos[i] = 0
+            cbuf[i, pos] = renewal_interval(st, i, iat, mean_gap, rf, left, pos, clen[i], dt)
     for j in range(rows.shape[0]):
         i = rows[j]
         _apply_row(i, target[j], t, ready, pool, live, cold, cold_start_s, keep_alive_s)
@@ -167,6 +220,8 @@ def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, 
         fout[4, j] = rate
         fout[5, j] = thr
         fout[6, j] = viol_out
+        fout[7, j] = n * dt
+        fout[8, j] = dt
         iout[0, j] = n_ready
         iout[1, j] = n
         iout[2, j] = n_cold
@@ -176,7 +231,7 @@ def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, 
         iout[6, j] = completed
         iout[7, j] = in_end
         o = _obs_values(t1, n_ready, cpu, mem, resp_ms, rate, thr, n_cold, queue, n,
-                        start_s, mx, rt_cap, rate_cap, q_cap, memo)
+                        c[4], mx, c[6], c[7], c[8], memo)
         obs[j, 0] = o[0]
         obs[j, 1] = o[1]
         obs[j, 2] = o[2]
@@ -188,10 +243,21 @@ def _advance_kernel(rows, target, t, ready, pool, live, cold, q, wa, in_system, 
         obs[j, 8] = o[8]
         obs[j, 9] = o[9]
         obs[j, 10] = o[10]
-        reward[j] = _reward_value(viol_out, n, n_cold, dropped, a, *reward_consts)
+        reward[j] = _reward_value(viol_out, n, n_cold, dropped, a, mx, c[9], c[10], c[11], c[12])
+        flags[0, j] = n != requested[j]
         cold[i] = 0
         in_system[i] = in_end
         t[i] = t1
+        if step_mask is not None:
+            stepped = step_mask[j]
+            if stepped:
+                is_[4, i] += 1
+            else:
+                reward[j] = 0.0
+                is_[4, i] = 0
+            flags[1, j] = max_steps >= 0 and is_[4, i] >= max_steps
+            _episode_totals(i, j, stepped, resp_ms, viol_out, completed, n, n_cold, dropped, a, dt, fs, is_,
+                            fout, iout)
 
 
 @fluid.jit
@@ -210,26 +276,28 @@ def _targets(actions, deltas, desired, lo, hi, requested, target):
 
 
 @fluid.jit
-def _episode_totals(step_mask, resp_ms, viol, completed, desired, cold, dropped, arrived, interval_s,
-                    t_completed, t_resp, t_viol, t_replica_s, t_arrived, t_cold, t_dropped, out):
-    """Add one step to the episode totals (sub-envs reset in this step, ``step_mask`` false, add
-    nothing) and write the episode means: ``out[0]`` response time (ms), ``out[1]`` violation
-    rate (both per completed request, 0.0 before any), ``out[2]`` drop rate (0.0 before any arrival)."""
-    for i in range(step_mask.shape[0]):
-        w = 1 if step_mask[i] else 0
-        done = completed[i]
-        t_completed[i] += done * w
-        t_resp[i] += resp_ms[i] * done * w
-        t_viol[i] += viol[i] * done * w
-        t_replica_s[i] += desired[i] * interval_s * w
-        t_cold[i] += cold[i] * w
-        t_dropped[i] += dropped[i] * w
-        t_arrived[i] += arrived[i] * w
-        n = t_completed[i]
-        out[0, i] = t_resp[i] / n if n != 0 else 0.0
-        out[1, i] = t_viol[i] / n if n != 0 else 0.0
-        a = t_arrived[i]
-        out[2, i] = t_dropped[i] / a if a != 0 else 0.0
+def _episode_totals(i, j, stepped, resp_ms, viol, completed, desired, cold, dropped, arrived, interval_s, fs, is_,
+                    fout, iout):
+    """Add one step of sub-env ``i`` to its episode totals (rows of ``fs`` / ``is_``; nothing if it was
+    reset in this step, ``stepped`` false) and write column ``j`` of the episode rows of ``fout`` /
+    ``iout``: response time (ms) and violation rate (both per completed request, 0.0 before any),
+    drop rate (0.0 before any arrival), replica-seconds, cold starts, drops."""
+    w = 1 if stepped else 0
+    fs[3, i] += completed * w
+    fs[4, i] += resp_ms * completed * w
+    fs[5, i] += viol * completed * w
+    fs[6, i] += desired * interval_s * w
+    is_[8, i] += cold * w
+    is_[9, i] += dropped * w
+    fs[7, i] += arrived * w
+    n = fs[3, i]
+    fout[9, j] = fs[4, i] / n if n != 0 else 0.0
+    fout[10, j] = fs[5, i] / n if n != 0 else 0.0
+    a = fs[7, i]
+    fout[11, j] = is_[9, i] / a if a != 0 else 0.0
+    fout[12, j] = fs[6, i]
+    iout[8, j] = is_[8, i]
+    iout[9, j] = is_[9, i]
 
 
 if pcg64.AVAILABLE:
@@ -270,6 +338,8 @@ def _compiled_arrivals(workload) -> str | None:
 
 _EPISODE_KEYS = ("response_time_ms", "slo_violation_rate", "replica_seconds", "cold_starts", "dropped", "drop_rate")
 _EPISODE_MASKS = tuple("_" + k for k in _EPISODE_KEYS)
+#: ``(episode field, index in (*_F_OUT, *_I_OUT))``
+_EPISODE_LAYOUT = tuple((k, (*_F_OUT, *_I_OUT).index("ep_" + k)) for k in _EPISODE_KEYS)
 
 
 class FaasVectorEnv(VectorEnv):
@@ -358,28 +428,25 @@ class FaasVectorEnv(VectorEnv):
             self._seeded = np.zeros(n, dtype=bool)
             self._wl_st = pcg64.new_states(n)  # their renewal streams' generators
             self._rf = np.zeros((n, 4))
-            self._ri = np.zeros(n, dtype=np.int64)
             self._thin_st = pcg64.new_states(n)  # thinned: the thinning's generators (pcg64.BINOMIAL)
             self._thin_t = np.zeros(n)  # and the thinned streams' times
         width = MAX_CHUNK_INTERVALS
         self._cbuf = np.zeros((n, width), dtype=np.int64)
         self._mbuf = np.full((n, width), -1.0)
-        self._cpos = np.zeros(n, dtype=np.int64)
-        self._clen = np.zeros(n, dtype=np.int64)
-        self._nchunks = np.zeros(n, dtype=np.int64)
-        self._t = np.zeros(n)
+        # per-sub-env state: two blocks (rows _FS / _IS, so the compiled step takes two arrays), and views
+        self._fs = np.zeros((len(_FS), n))
+        self._is = np.zeros((len(_IS), n), dtype=np.int64)
+        (self._t, self._q, self._wa) = self._fs[:3]
+        (self._live, self._cold, self._in_system, self._desired, self._steps, self._cpos, self._clen,
+         self._nchunks) = self._is[:8]  # _live: desired (= live) replicas
+        self._ri = self._is[10]  # compiled renewal streams: batch times still to come
         self._ready = np.full((n, m), np.inf)  # sorted ready times of live replicas, +inf padding
         self._pool = np.full((n, m), -np.inf)  # expiry times of kept-alive replicas, -inf padding
-        self._live = np.zeros(n, dtype=np.int64)  # desired (= live) replicas
-        self._cold = np.zeros(n, dtype=np.int64)
-        self._in_system = np.zeros(n, dtype=np.int64)
-        self._q = np.zeros(n)
-        self._wa = np.zeros(n)
-        self._desired = np.zeros(n, dtype=np.int64)
-        self._steps = np.zeros(n, dtype=np.int64)
-        self._tot = {k: np.zeros(n) for k in ("completed", "resp", "viol", "replica_s", "arrived")}
-        self._tot_cold = np.zeros(n, dtype=np.int64)
-        self._tot_dropped = np.zeros(n, dtype=np.int64)
+        self._consts = np.array([
+            t.interval_s, backend.config.concurrency, backend.config.cold_start_s, backend.config.keep_alive_s,
+            *self._obs_consts, *self._reward_consts[1:], -1 if max_episode_steps is None else max_episode_steps,
+        ], dtype=np.float64)
+        self._renewal = (self._wl_st, self._iat, self._mean_gap, self._rf) if self._arrivals == "renewal" else None
         self._autoreset = np.zeros(n, dtype=bool)
         self._obs: np.ndarray | None = None
         self._all = np.ones(n, dtype=bool)
@@ -408,7 +475,7 @@ class FaasVectorEnv(VectorEnv):
             self._np_random, self._np_random_seed = seeding.np_random(seed)
         rows = self._rows
         self._reset_rows(rows, seeds)
-        meas, obs, _ = self._advance(rows, None)
+        meas, obs, _, _ = self._advance(rows, None)
         self._autoreset[:] = False
         self._obs = obs
         return obs, self._reset_info(meas)
@@ -435,21 +502,13 @@ class FaasVectorEnv(VectorEnv):
             self._reset_rows(idx, [None] * idx.size)
             target[idx] = t.initial_replicas
             requested[idx] = t.initial_replicas
-        self._desired = target
-        meas, obs, reward = self._advance(self._rows, target)
+        self._desired[:] = target
         step_mask = ~done_before if resetting else self._all
-        if resetting:
-            reward[idx] = 0.0
-        self._steps += 1
-        if resetting:
-            self._steps[idx] = 0
-        info = self._step_info(meas, requested, step_mask)
+        meas, obs, reward, extra = self._advance(self._rows, target, step_mask, requested)
+        info = self._step_info(meas, requested, step_mask, extra)
         terminated = np.zeros(n, dtype=bool)
-        if self.max_episode_steps is not None:
-            truncated = self._steps >= self.max_episode_steps
-        else:
-            truncated = np.zeros(n, dtype=bool)
-        done = terminated | truncated
+        truncated = extra["truncated"]
+        done = truncated.copy()
         if next_step:
             self._autoreset = done
         elif done.any():
@@ -568,13 +627,12 @@ class FaasVectorEnv(VectorEnv):
         self._cpos[idx] = 0
 
     def _reset_totals(self, idx) -> None:
-        for v in self._tot.values():
-            v[idx] = 0.0
-        self._tot_cold[idx] = 0
-        self._tot_dropped[idx] = 0
+        self._fs[3:, idx] = 0.0
+        self._is[8:10, idx] = 0
 
     def _refill_chunks(self, rows):
-        """Draw the next chunk of those sub-envs ``rows`` whose current chunk is used up."""
+        """Draw the next chunk of those sub-envs ``rows`` whose current chunk is used up (counts drawn in
+        Python or a chunk at a time; the compiled renewal streams open theirs in the step kernel)."""
         if rows.size == self.num_envs:  # every row, in order
             need = self._cpos >= self._clen
             if need.any():
@@ -584,38 +642,42 @@ class FaasVectorEnv(VectorEnv):
             if need.any():
                 self._draw_chunks(rows[need])
 
-    def _advance(self, rows, target):
+    def _advance(self, rows, target, step_mask=None, requested=None):
         """Scale sub-envs ``rows`` to ``target`` replicas (None: keep) and simulate one interval
-        (``SimBackend.apply`` + ``advance`` + ``observe``, then the observation and reward).
+        (``SimBackend.apply`` + ``advance`` + ``observe``, then the observation and reward); with a
+        ``step_mask`` (a step, not a reset) also the episode totals and step counts
+        (:func:`_advance_kernel`).
 
         Returns:
-            ``(measurement fields as arrays, float32 observations (len(rows), 11), float64 rewards)``.
+            ``(measurement fields as arrays, float32 observations (len(rows), 11), float64 rewards,
+            with a step_mask: {"episode": episode fields, "clipped", "truncated"} else None)``.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if target is None:
             target = self._live[rows]
-        self._refill_chunks(rows)
-        if self._arrivals == "renewal":
-            renewal_interval(self._wl_st, rows, self._iat, self._mean_gap, self._rf, self._ri, self._cpos, self._clen,
-                             self.interval_s, self._cbuf)
+        if self._renewal is None:
+            self._refill_chunks(rows)
         k = rows.size
-        fout = np.empty((len(_F_COLS), k))
-        iout = np.empty((len(_I_COLS), k), dtype=np.int64)
+        fout = np.empty((len(_F_OUT), k))
+        iout = np.empty((len(_I_OUT), k), dtype=np.int64)
         obs = np.empty((k, 11), dtype=np.float32)
         reward = np.empty(k)
-        cfg = self.config
+        flags = np.zeros((2, k), dtype=bool)
+        target = np.asarray(target, dtype=np.int64)
         _advance_kernel(
-            rows, np.asarray(target, dtype=np.int64), self._t, self._ready, self._pool, self._live, self._cold,
-            self._q, self._wa, self._in_system, self._cbuf, self._mbuf, self._cpos, self.interval_s,
-            cfg.concurrency, float(cfg.cold_start_s), float(cfg.keep_alive_s), self._cparams, self._memo,
-            self._obs_consts, self._reward_consts, fout, iout, obs, reward,
+            rows, target, step_mask, target if requested is None else requested, self._fs, self._is, self._ready,
+            self._pool, self._cbuf, self._mbuf, self._renewal, self._consts, self._cparams, self._memo, fout, iout,
+            obs, reward, flags,
         )
-        cols = (*fout, *iout, np.full(k, self.interval_s))  # rows of fout / iout: contiguous per field
-        return {name: cols[c] for name, c in _LAYOUT}, obs, reward
+        cols = (*fout, *iout)  # rows of fout / iout: contiguous per field
+        meas = {name: cols[c] for name, c in _LAYOUT}
+        if step_mask is None:
+            return meas, obs, reward, None
+        episode = {name: cols[c] for name, c in _EPISODE_LAYOUT}
+        return meas, obs, reward, {"episode": episode, "clipped": flags[0], "truncated": flags[1]}
 
     def _metrics(self, m, mask) -> dict[str, Any]:
         d: dict[str, Any] = dict(m)
-        d["replica_seconds"] = m["replicas_desired"] * self.interval_s
         d.update(dict.fromkeys(_METRIC_MASKS, mask))
         return d
 
@@ -628,30 +690,15 @@ class FaasVectorEnv(VectorEnv):
             "requested_replicas": self._desired.copy(), "_requested_replicas": mask,
         }
 
-    def _step_info(self, m, requested, step_mask) -> dict[str, Any]:
+    def _step_info(self, m, requested, step_mask, extra) -> dict[str, Any]:
         mask = self._all.copy()
-        metrics = self._metrics(m, mask)
-        tot = self._tot
-        ep = np.empty((3, self.num_envs))
-        _episode_totals(
-            step_mask, m["response_time_ms"], m["slo_violation_rate"], m["completed"], m["replicas_desired"],
-            m["cold_starts"], m["dropped"], m["arrived"], self.interval_s, tot["completed"], tot["resp"],
-            tot["viol"], tot["replica_s"], tot["arrived"], self._tot_cold, self._tot_dropped, ep,
-        )
         ep_mask = step_mask.copy()
-        episode = {
-            "response_time_ms": ep[0],
-            "slo_violation_rate": ep[1],
-            "replica_seconds": tot["replica_s"].copy(),
-            "cold_starts": self._tot_cold.copy(),
-            "dropped": self._tot_dropped.copy(),
-            "drop_rate": ep[2],
-        }
+        episode = extra["episode"]
         episode.update(dict.fromkeys(_EPISODE_MASKS, ep_mask))
         return {
-            "metrics": metrics, "_metrics": mask,
+            "metrics": self._metrics(m, mask), "_metrics": mask,
             "episode_metrics": episode, "_episode_metrics": ep_mask,
-            "clipped": self._desired != requested, "_clipped": mask,
+            "clipped": extra["clipped"], "_clipped": mask,
             "requested_replicas": requested, "_requested_replicas": mask,
         }
 
@@ -666,13 +713,12 @@ class FaasVectorEnv(VectorEnv):
             final_obs[i] = obs[i].copy()
         final_info = _masked_copy(info, done)
         self._reset_rows(idx, [None] * idx.size)
-        meas, obs_idx, _ = self._advance(idx, None)
+        meas, obs_idx, _, _ = self._advance(idx, None)
         obs = obs.copy()
         obs[idx] = obs_idx
         info["metrics"] = {k: v.copy() for k, v in info["metrics"].items()}
         for k, v in meas.items():
             info["metrics"][k][idx] = v
-        info["metrics"]["replica_seconds"][idx] = meas["replicas_desired"] * self.interval_s
         info["clipped"] = info["clipped"].copy()
         info["clipped"][idx] = False
         info["requested_replicas"] = info["requested_replicas"].copy()

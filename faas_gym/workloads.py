@@ -764,28 +764,24 @@ if pcg64.AVAILABLE:
                 s, counts[j, k] = pcg64.binomial(s, counts[j, k], keep[k])
             pcg64.store(st, i, s)
 
-    @jit
-    def renewal_interval(st, rows, iat, mean, rf, ri, pos, length, dt, out):
-        """``out[i, pos[i]]`` <- the arrivals of interval ``pos[i]`` of the current request (chunk) of
-        ``length[i]`` intervals of compiled renewal stream ``i = rows[j]``, requested whole (as one
-        ``_RenewalStream.counts(dt, length[i])`` call) but drawn one interval at a time: nothing is
-        drawn for the intervals an episode never reaches. ``rf[i, 3]`` stays the request's start
-        until its last interval is counted."""
-        for j in range(rows.shape[0]):
-            i = rows[j]
-            q = pos[i]
-            t0 = rf[i, 3]
-            t1 = t0 + length[i] * dt
-            s, nxt, start, acc, left, c = _arrivals_before(pcg64.load(st, i), rf[i, 0], rf[i, 1], rf[i, 2], ri[i],
-                                                           t0 + dt * (q + 1), t1, iat, mean)
-            pcg64.store(st, i, s)
-            rf[i, 0] = nxt
-            rf[i, 1] = start
-            rf[i, 2] = acc
-            ri[i] = left
-            out[i, q] = c
-            if q + 1 == length[i]:
-                rf[i, 3] = t1
+    @jit(inline=True)
+    def renewal_interval(st, i, iat, mean, rf, ri, q, length, dt):
+        """The arrivals of interval ``q`` of the current request (chunk) of ``length`` intervals of
+        compiled renewal stream ``i``, requested whole (as one ``_RenewalStream.counts(dt, length)``
+        call) but drawn one interval at a time: nothing is drawn for the intervals an episode never
+        reaches. ``rf[i, 3]`` stays the request's start until its last interval is counted."""
+        t0 = rf[i, 3]
+        t1 = t0 + length * dt
+        s, nxt, start, acc, left, c = _arrivals_before(pcg64.load(st, i), rf[i, 0], rf[i, 1], rf[i, 2], ri[i],
+                                                       t0 + dt * (q + 1), t1, iat, mean)
+        pcg64.store(st, i, s)
+        rf[i, 0] = nxt
+        rf[i, 1] = start
+        rf[i, 2] = acc
+        ri[i] = left
+        if q + 1 == length:
+            rf[i, 3] = t1
+        return c
 
 
 @dataclass(frozen=True)

@@ -358,11 +358,11 @@ scalar = types.SimpleNamespace(
 COMPILED = core_compiled.COMPILED
 
 
-def jit(fn=None, *, cache=False):
+def jit(fn=None, *, cache=False, inline=False):
     """:func:`lwmecps_gym.core.compiled.jit` (numba, or ``fn`` itself without it), here not cached on
     disk by default: these functions call other modules' compiled code, which numba's cache does not
-    track. Usable as ``@jit`` or ``@jit(cache=True)``."""
-    return core_compiled.jit(fn, cache=cache)
+    track. Usable as ``@jit``, ``@jit(cache=True)`` or ``@jit(inline=True)`` (inlined into compiled callers)."""
+    return core_compiled.jit(fn, cache=cache, inline=inline)
 
 
 class _OpsToGlobals(ast.NodeTransformer):
@@ -379,8 +379,9 @@ def compiled_variant(fn, names: dict[str, Any] | None = None):
     """``fn`` recompiled from its source for numba: ``where(c, a, b)`` -> ``(a if c else b)`` (as
     :func:`scalar_variant`), ``ops.NAME(...)`` -> ``_ops_NAME(ops, ...)``, the compiled scalar operations
     below (:data:`COMPILED_OPS`; ``ops`` is then an :func:`erlang_memo`, which only Erlang C uses),
-    other globals overridden by ``names``; then jitted (:func:`jit`; interpreted where numba is missing
-    or ``NUMBA_DISABLE_JIT=1``). ``p`` must be a :func:`compiled_params` tuple."""
+    other globals overridden by ``names``; then jitted (:func:`jit`, inlined into its compiled callers:
+    the vector env's loop calls these per sub-env; interpreted where numba is missing or
+    ``NUMBA_DISABLE_JIT=1``). ``p`` must be a :func:`compiled_params` tuple."""
     lines, first = inspect.getsourcelines(fn)
     tree = _OpsToGlobals().visit(_WhereToIfExp().visit(ast.parse("".join(lines))))
     ast.increment_lineno(tree, first - 1)
@@ -389,7 +390,7 @@ def compiled_variant(fn, names: dict[str, Any] | None = None):
     exec(compile(ast.fix_missing_locations(tree), inspect.getsourcefile(fn) or "<fluid>", "exec"), glb, ns)
     out = ns[fn.__name__]
     out.__doc__ = f"Compiled variant of :func:`{fn.__name__}` (same source). " + (fn.__doc__ or "")
-    return jit(out)
+    return jit(out, inline=True)
 
 
 def _bisect_left(sq, x):
