@@ -134,6 +134,38 @@ def push_slots(free, n_free, times, conc):
 
 
 @jit
+def remove_slots(free, n_free, cold_removed, n_ready_removed, conc):
+    """Remove slots from the free-slot heap of ``n_free`` entries; returns its new size.
+
+    ``conc`` entries equal to each time of ``cold_removed`` (the ready times of removed cold-starting
+    replicas), then the ``n_ready_removed * conc`` smallest entries (removed ready replicas give up
+    the slots that free first: idle before busy). Ready times are removed largest first, so when a
+    ready replica goes every replica left is ready: no cold-starting replica's entry is among the
+    smallest. The heap's layout may differ from a :mod:`heapq` one with the same entries; the DES
+    only reads its minimum, so equal entries in other places change nothing.
+    """
+    for k in range(cold_removed.shape[0]):
+        r = cold_removed[k]
+        left = conc
+        i = 0
+        while left > 0 and i < n_free:
+            if free[i] == r:
+                n_free -= 1
+                free[i] = free[n_free]
+                left -= 1
+            else:
+                i += 1
+    if n_ready_removed == 0:
+        slot_heapify(free, n_free)
+        return n_free
+    free[:n_free].sort()
+    drop = min(n_ready_removed * conc, n_free)
+    n_free -= drop
+    free[:n_free] = free[drop : drop + n_free].copy()  # a sorted array is a valid heap
+    return n_free
+
+
+@jit
 def _start(free, n_free, wq, head, pend, n_pend):
     """Start the head of the waiting queue on the first free slot; returns ``(new head, n_pend)``."""
     f = free[0]

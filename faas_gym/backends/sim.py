@@ -59,9 +59,7 @@ utilisation is busy slot-time over ready slot-time; memory utilisation is
 from __future__ import annotations
 
 import bisect
-import heapq
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -398,36 +396,13 @@ class SimBackend:
 
         A cold-starting replica's slots are the entries equal to its ready time. A ready replica
         gives up the slots that free up first (idle ones before busy ones; a busy slot's request
-        still completes), never the entries of replicas that are still cold-starting.
+        still completes), never the entries of replicas that are still cold-starting
+        (:func:`faas_gym.backends.des.remove_slots`).
         """
-        conc = self.config.concurrency
         now = self.t
-        free = self._free[: self._n_free].tolist()
-        n_ready_removed = 0
-        for r in removed:
-            if r > now:
-                for _ in range(conc):
-                    free.remove(r)
-            else:
-                n_ready_removed += 1
-        if n_ready_removed:
-            cold = Counter(r for r in self._ready_at if r > now)
-            cold = Counter({r: n * conc for r, n in cold.items()})
-            to_drop = n_ready_removed * conc
-            keep = []
-            for v in sorted(free):
-                if cold.get(v, 0) > 0:
-                    cold[v] -= 1
-                    keep.append(v)
-                elif to_drop:
-                    to_drop -= 1
-                else:
-                    keep.append(v)
-            free = keep  # a sorted list is a valid heap
-        else:
-            heapq.heapify(free)
-        self._n_free = len(free)
-        self._free[: self._n_free] = free
+        cold = np.array([r for r in removed if r > now], dtype=np.float64)
+        conc = self.config.concurrency
+        self._n_free = des.remove_slots(self._free, self._n_free, cold, len(removed) - cold.size, conc)
 
     # ------------------------------------------------------------------ time
     def advance(self, seconds: float) -> None:

@@ -74,6 +74,28 @@ def test_heapify_matches_heapq_layout(kind, rows):
     assert _entries(h, len(items)) == items
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    free=st.lists(_VALUES, max_size=30),
+    n_cold=st.integers(0, 3),
+    n_ready=st.integers(0, 6),
+    conc=st.integers(1, 3),
+)  # fmt: skip
+def test_remove_slots_keeps_a_heap_of_the_right_entries(free, n_cold, n_ready, conc):
+    cold_times = [5.0 + k for k in range(n_cold)]  # cold replicas' slots: conc entries at each ready time
+    ref = free + [t for t in cold_times for _ in range(conc)]
+    heapq.heapify(ref)
+    h = np.array(ref + [0.0])
+    removed = cold_times[: max(n_cold - 1, 0)]  # remove all but one cold replica ...
+    for t in removed:
+        for _ in range(conc):
+            ref.remove(t)
+    ref = sorted(ref)[min(n_ready * conc, len(ref)) :]  # ... and n_ready ready ones: their first-free slots
+    n = des.remove_slots(h, len(h) - 1, np.array(removed), n_ready, conc)
+    assert sorted(h[:n].tolist()) == ref
+    assert all(h[(i - 1) // 2] <= h[i] for i in range(1, n))  # a valid min-heap
+
+
 def _reference_window(arr, svc, t0, t1, slo, qcap, free, waiting, pending):
     """The DES window as a plain Python event loop on a heapq list, a deque and a heapq list of tuples."""
     dropped = 0
