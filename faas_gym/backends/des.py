@@ -241,6 +241,15 @@ def des_window(arr, svc, t0, t1, slo_s, qcap, free, n_free, wq, wq_head, wq_len,
     return wq_head, wq_len, n_pend, dropped, completed, resp_sum, over, busy
 
 
+def warm_up() -> None:
+    """Load (or compile) the compiled kernels now, not at the first window: the first load of a
+    process also starts numba's compiler context (about 0.4 s), a one-off cost that would otherwise
+    land in the first simulated step. A no-op in effect when interpreted."""
+    free = np.zeros(1)
+    des_window(np.zeros(0), np.zeros(0), 0.0, 1.0, 1.0, 0, free, 1, np.zeros((1, 2)), 0, 0, np.zeros((1, 3)), 0)
+    remove_slots(free, push_slots(free, 0, np.zeros(1), 1), np.zeros(0), 1, 1)
+
+
 def grown(a: np.ndarray, rows: int) -> np.ndarray:
     """``a`` with at least ``rows`` rows (doubling; the first rows copied), or ``a`` itself if it has them."""
     if a.shape[0] >= rows:

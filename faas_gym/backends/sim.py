@@ -264,6 +264,8 @@ class SimBackend:
         self._fluid_memo: dict[tuple[float, int, float, float], tuple] = {}
         self._last: FaasMeasurement | None = None
         self._bitgens: tuple[np.random.PCG64, np.random.PCG64] | None = None
+        if self._des:
+            des.warm_up()  # the kernels' one-off load, here rather than in the first step
         self.reset(0)
 
     # ------------------------------------------------------------------ life cycle
