@@ -47,6 +47,8 @@ Two models share one replica life cycle and one configuration (:class:`SimConfig
 
 The fluid model's per-interval math is :mod:`faas_gym.backends.fluid`, one source shared with the
 batched vector env (:mod:`faas_gym.vector`): this backend runs it on Python floats.
+The DES's window (its event loop over the free-slot heap, the waiting queue and the heap of
+requests in service) is :func:`faas_gym.backends.des.des_window`, compiled with numba.
 
 Random streams: ``reset(seed)`` seeds a workload stream and a system stream (service times);
 arrivals depend only on the seed, never on the actions.
