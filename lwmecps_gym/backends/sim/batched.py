@@ -696,7 +696,7 @@ def _features_row(k, demand, ready, desired, latency, mean_latency, sla_rate, to
     out[4, k] = sdem
 
 
-@jit
+@_row
 def _pop(pend_t, pend_c, pend_len, k, d, m):
     """Drop the ``m`` oldest pending groups of cluster ``k``'s deployment ``d`` (they became ready)."""
     pl = pend_len[k, d]
@@ -711,7 +711,7 @@ def _pop(pend_t, pend_c, pend_len, k, d, m):
     pend_len[k, d] = pl - m
 
 
-@jit
+@_row
 def deployment_window(c, pend_t, pend_c, n_pend, B, lam, rtt_ms, now, tau, mu, erlang, timeout, sla):
     """General window of one deployment: pieces between readiness events, fluid backlog.
 
@@ -776,7 +776,7 @@ def deployment_window(c, pend_t, pend_c, n_pend, B, lam, rtt_ms, now, tau, mu, e
     return L, V, N, drop_total, c, k_ev, B, lat
 
 
-@jit
+@_row
 def fluid_run(B, lam, cap, dur, timeout):
     """The deterministic fluid part of a piece: backlog ``B`` at the start, arrival rate ``lam``,
     service capacity ``cap = c mu`` (requests/s), ``dur`` s, backlog capped at ``cap * timeout``.
@@ -803,7 +803,7 @@ def fluid_run(B, lam, cap, dur, timeout):
     return t_f, B1, dropped, w0, w1, lam * t_f - dropped
 
 
-@jit
+@_row
 def fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack):
     """A piece with a backlog or ``lam >= c mu``: deterministic fluid queue, then stationary if it drains.
 
@@ -832,7 +832,7 @@ def fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack):
     return wsum, vsum, n_f + n_s, dropped, B1
 
 
-@jit
+@_row
 def piece(c, lam, dur, B, mu, row, grid, timeout, slack):
     """One piece: ``c`` ready pods, arrival rate ``lam``, ``dur`` s, backlog ``B``, ``slack`` = SLA - RTT (s).
 
@@ -850,7 +850,7 @@ def piece(c, lam, dur, B, mu, row, grid, timeout, slack):
     return fluid_piece(c, lam, dur, B, mu, row, grid, timeout, slack)
 
 
-@jit
+@_row
 def stat_violation(C, theta, mu, s):
     """M/M/c response-time tail ``P(T > s)`` from Erlang C ``C`` and ``theta = c mu - lam`` (see :mod:`.queueing`)."""
     if s <= 0.0:
@@ -862,7 +862,7 @@ def stat_violation(C, theta, mu, s):
     return (1.0 - C) * es + C * (mu * math.exp(-theta * s) - theta * es) / dd
 
 
-@jit
+@_row
 def fluid_violation(w0, w1, s, mu):
     """Fraction of requests with a wait uniform on ``[w0, w1]`` (fluid) plus ``Exp(mu)`` service exceeding ``s``."""
     if w0 <= w1:
