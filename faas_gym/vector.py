@@ -68,6 +68,8 @@ _FS = ("t", "q", "wait_area", "tot_completed", "tot_resp", "tot_viol", "tot_repl
 #: rows of the int state block ``FaasVectorEnv._is``
 _IS = ("live", "cold", "in_system", "desired", "steps", "cpos", "clen", "nchunks", "tot_cold", "tot_dropped",
        "renewal_left")
+#: a reset's values of the int state rows before the streams' ones, in units of initial replicas
+_IS_RESET = np.array([[1], [0], [0], [1], [0], [0], [0], [0], [0], [0]], dtype=np.int64)
 #: rows of the float output block of a step: the measurement's float fields, then these
 _F_OUT = (*_F_COLS, "replica_seconds", "window_s", "ep_response_time_ms", "ep_slo_violation_rate", "ep_drop_rate",
           "ep_replica_seconds")
@@ -442,6 +444,9 @@ class FaasVectorEnv(VectorEnv):
         self._ri = self._is[10]  # compiled renewal streams: batch times still to come
         self._ready = np.full((n, m), np.inf)  # sorted ready times of live replicas, +inf padding
         self._pool = np.full((n, m), -np.inf)  # expiry times of kept-alive replicas, -inf padding
+        init = t.initial_replicas
+        self._is_init = np.array([[init]], dtype=np.int64)
+        self._ready_init = np.where(np.arange(m) < init, 0.0, np.inf)  # a reset row of _ready
         self._consts = np.array([
             t.interval_s, backend.config.concurrency, backend.config.cold_start_s, backend.config.keep_alive_s,
             *self._obs_consts, *self._reward_consts[1:], -1 if max_episode_steps is None else max_episode_steps,
@@ -539,7 +544,6 @@ class FaasVectorEnv(VectorEnv):
 
     def _reset_rows(self, idx, seeds) -> None:
         """Rewind sub-envs ``idx`` like ``FaasAutoscalingEnv.reset`` + ``SimBackend.reset``."""
-        init = self.template.initial_replicas
         if self._arrivals is None:
             for i, s in zip(np.asarray(idx).tolist(), seeds, strict=True):
                 if s is not None:
@@ -550,25 +554,14 @@ class FaasVectorEnv(VectorEnv):
                 self._streams[i] = self.workload.stream(self._rng_wl[i], 0.0)
         else:
             self._reset_compiled_streams(np.asarray(idx, dtype=np.int64), seeds)
-        self._cpos[idx] = 0
-        self._clen[idx] = 0
-        self._nchunks[idx] = 0
-        self._t[idx] = 0.0
-        self._ready[idx] = np.inf
-        self._ready[idx, :init] = 0.0
+        self._fs[:, idx] = 0.0  # time, fluid backlog and its waiting area, episode totals
+        self._is[:_IS_RESET.size, idx] = _IS_RESET * self._is_init  # all but the streams' rows
+        self._ready[idx] = self._ready_init
         self._pool[idx] = -np.inf
-        self._live[idx] = init
-        self._cold[idx] = 0
-        self._in_system[idx] = 0
-        self._q[idx] = 0.0
-        self._wa[idx] = 0.0
-        self._desired[idx] = init
-        self._steps[idx] = 0
-        self._reset_totals(idx)
 
     def _reset_compiled_streams(self, idx: np.ndarray, seeds) -> None:
         """``_reset_rows``' seeding with the compiled streams (same draws as the per-sub-env Python ones)."""
-        if not self._seeded[idx].all() or any(s is not None for s in seeds):
+        if not self._seeded[idx].all() or seeds.count(None) != len(seeds):
             for i, s in zip(idx.tolist(), seeds, strict=True):
                 if s is not None or not self._seeded[i]:
                     rng, _ = seeding.np_random(s)
@@ -625,10 +618,6 @@ class FaasVectorEnv(VectorEnv):
             self._cbuf[sub, :n] = out  # (_mbuf stays -1.0: renewal workloads give no expected counts)
         self._nchunks[idx] += 1
         self._cpos[idx] = 0
-
-    def _reset_totals(self, idx) -> None:
-        self._fs[3:, idx] = 0.0
-        self._is[8:10, idx] = 0
 
     def _refill_chunks(self, rows):
         """Draw the next chunk of those sub-envs ``rows`` whose current chunk is used up (counts drawn in

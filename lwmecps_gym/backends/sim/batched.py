@@ -35,7 +35,8 @@ from lwmecps_gym.core.queueing import ErlangCTable, ViolationTable
 
 
 def _row(fn):
-    """A per-cluster row function: inlined into its loops (no call, no reference counting per row)."""
+    """A per-cluster or per-deployment function: inlined into its compiled callers (no call, no reference
+    counting per row)."""
     return jit(fn, inline=True)
 
 
