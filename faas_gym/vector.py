@@ -66,10 +66,10 @@ _I_COLS = ("replicas", "replicas_desired", "cold_starts", "queue_length", "dropp
 #: rows of the float state block ``FaasVectorEnv._fs`` (one column per sub-env)
 _FS = ("t", "q", "wait_area", "tot_completed", "tot_resp", "tot_viol", "tot_replica_s", "tot_arrived")
 #: rows of the int state block ``FaasVectorEnv._is``
-_IS = ("live", "cold", "in_system", "desired", "steps", "cpos", "clen", "nchunks", "tot_cold", "tot_dropped",
+_IS = ("live", "cold", "in_system", "steps", "cpos", "clen", "nchunks", "tot_cold", "tot_dropped",
        "renewal_left")
 #: a reset's values of the int state rows before the streams' ones, in units of initial replicas
-_IS_RESET = np.array([[1], [0], [0], [1], [0], [0], [0], [0], [0], [0]], dtype=np.int64)
+_IS_RESET = np.array([[1], [0], [0], [0], [0], [0], [0], [0], [0]], dtype=np.int64)
 #: rows of the float output block of a step: the measurement's float fields, then these
 _F_OUT = (*_F_COLS, "replica_seconds", "window_s", "ep_response_time_ms", "ep_slo_violation_rate", "ep_drop_rate",
           "ep_replica_seconds")
@@ -180,12 +180,12 @@ def _advance_kernel(rows, target, step_mask, requested, fs, is_, ready, pool, cb
     live = is_[0]
     cold = is_[1]
     in_system = is_[2]
-    cpos = is_[5]
-    clen = is_[6]
-    nchunks = is_[7]
+    cpos = is_[4]
+    clen = is_[5]
+    nchunks = is_[6]
     if arrivals is not None:
         st, iat, mean_gap, rf = arrivals
-        left = is_[10]
+        left = is_[9]
         for j in range(rows.shape[0]):
             i = rows[j]
             pos = cpos[i]
@@ -253,11 +253,11 @@ def _advance_kernel(rows, target, step_mask, requested, fs, is_, ready, pool, cb
         if step_mask is not None:
             stepped = step_mask[j]
             if stepped:
-                is_[4, i] += 1
+                is_[3, i] += 1
             else:
                 reward[j] = 0.0
-                is_[4, i] = 0
-            flags[1, j] = max_steps >= 0 and is_[4, i] >= max_steps
+                is_[3, i] = 0
+            flags[1, j] = max_steps >= 0 and is_[3, i] >= max_steps
             _episode_totals(i, j, stepped, resp_ms, viol_out, completed, n, n_cold, dropped, a, dt, fs, is_,
                             fout, iout)
 
@@ -289,17 +289,17 @@ def _episode_totals(i, j, stepped, resp_ms, viol, completed, desired, cold, drop
     fs[4, i] += resp_ms * completed * w
     fs[5, i] += viol * completed * w
     fs[6, i] += desired * interval_s * w
-    is_[8, i] += cold * w
-    is_[9, i] += dropped * w
+    is_[7, i] += cold * w
+    is_[8, i] += dropped * w
     fs[7, i] += arrived * w
     n = fs[3, i]
     fout[9, j] = fs[4, i] / n if n != 0 else 0.0
     fout[10, j] = fs[5, i] / n if n != 0 else 0.0
     a = fs[7, i]
-    fout[11, j] = is_[9, i] / a if a != 0 else 0.0
+    fout[11, j] = is_[8, i] / a if a != 0 else 0.0
     fout[12, j] = fs[6, i]
-    iout[8, j] = is_[8, i]
-    iout[9, j] = is_[9, i]
+    iout[8, j] = is_[7, i]
+    iout[9, j] = is_[8, i]
 
 
 if pcg64.AVAILABLE:
@@ -439,9 +439,9 @@ class FaasVectorEnv(VectorEnv):
         self._fs = np.zeros((len(_FS), n))
         self._is = np.zeros((len(_IS), n), dtype=np.int64)
         (self._t, self._q, self._wa) = self._fs[:3]
-        (self._live, self._cold, self._in_system, self._desired, self._steps, self._cpos, self._clen,
-         self._nchunks) = self._is[:8]  # _live: desired (= live) replicas
-        self._ri = self._is[10]  # compiled renewal streams: batch times still to come
+        # _live: the desired (= live) replicas, the last step's target (the next step's deltas apply to it)
+        (self._live, self._cold, self._in_system, self._steps, self._cpos, self._clen, self._nchunks) = self._is[:7]
+        self._ri = self._is[9]  # compiled renewal streams: batch times still to come
         self._ready = np.full((n, m), np.inf)  # sorted ready times of live replicas, +inf padding
         self._pool = np.full((n, m), -np.inf)  # expiry times of kept-alive replicas, -inf padding
         init = t.initial_replicas
@@ -507,7 +507,6 @@ class FaasVectorEnv(VectorEnv):
             self._reset_rows(idx, [None] * idx.size)
             target[idx] = t.initial_replicas
             requested[idx] = t.initial_replicas
-        self._desired[:] = target
         step_mask = ~done_before if resetting else self._all
         meas, obs, reward, extra = self._advance(self._rows, target, step_mask, requested)
         info = self._step_info(meas, requested, step_mask, extra)
@@ -537,7 +536,7 @@ class FaasVectorEnv(VectorEnv):
         if a.dtype.kind not in "iu":
             raise TypeError(f"actions must be integers in [0, {n_act - 1}], got dtype {a.dtype}")
         t = self.template
-        i = _targets(a.astype(np.int64, copy=False), self._deltas, self._desired, t.min_replicas, t.max_replicas,
+        i = _targets(a.astype(np.int64, copy=False), self._deltas, self._live, t.min_replicas, t.max_replicas,
                      requested, target)
         if i >= 0:
             raise ValueError(f"actions[{i}] must be an integer in [0, {n_act - 1}], got {a[i]!r}")
@@ -676,7 +675,7 @@ class FaasVectorEnv(VectorEnv):
         return {
             "metrics": self._metrics(m, mask), "_metrics": mask,
             "clipped": np.zeros(n, dtype=bool), "_clipped": mask,
-            "requested_replicas": self._desired.copy(), "_requested_replicas": mask,
+            "requested_replicas": self._live.copy(), "_requested_replicas": mask,
         }
 
     def _step_info(self, m, requested, step_mask, extra) -> dict[str, Any]:
@@ -711,7 +710,7 @@ class FaasVectorEnv(VectorEnv):
         info["clipped"] = info["clipped"].copy()
         info["clipped"][idx] = False
         info["requested_replicas"] = info["requested_replicas"].copy()
-        info["requested_replicas"][idx] = self._desired[idx]
+        info["requested_replicas"][idx] = self._live[idx]
         ep = {k: (v.copy() if not k.startswith("_") else v) for k, v in info["episode_metrics"].items()}
         ep_mask = info["_episode_metrics"] & ~done
         for k in _EPISODE_KEYS:
