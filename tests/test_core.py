@@ -189,3 +189,16 @@ def test_paired_table_differences_by_seed():
     c = evaluate(CountEnv, lambda o, i: 2, seeds=[4, 5, 6], name="other-seeds")
     with pytest.raises(ValueError, match="same seeds"):
         paired_table([a, c], "one", "return")
+
+
+def test_grown_keeps_contents_dtype_and_doubles():
+    from lwmecps_gym.core.compiled import grown
+
+    a = np.arange(6, dtype=np.int64).reshape(2, 3)
+    assert grown(a, 2) is a  # room enough: the same array
+    g = grown(a, 3)
+    assert g.shape == (4, 3) and g.dtype == np.int64  # doubled (max(3, 2 * 2)), dtype kept
+    assert np.array_equal(g[:2], a) and not g[2:].any()
+    h = grown(a, 9, axis=1)  # beyond doubling: exactly the size asked for, along axis 1
+    assert h.shape == (2, 9) and np.array_equal(h[:, :3], a) and not h[:, 3:].any()
+    assert grown(np.zeros((0, 3)), 5).shape == (5, 3)

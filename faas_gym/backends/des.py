@@ -250,15 +250,6 @@ def warm_up() -> None:
     remove_slots(free, push_slots(free, 0, np.zeros(1), 1), np.zeros(0), 1, 1)
 
 
-def grown(a: np.ndarray, rows: int) -> np.ndarray:
-    """``a`` with at least ``rows`` rows (doubling; the first rows copied), or ``a`` itself if it has them."""
-    if a.shape[0] >= rows:
-        return a
-    out = np.zeros((max(rows, 2 * a.shape[0], 8), *a.shape[1:]))
-    out[: a.shape[0]] = a
-    return out
-
-
 def grown_ring(wq: np.ndarray, head: int, length: int, rows: int) -> tuple[np.ndarray, int]:
     """The ring ``wq`` (``length`` rows from ``head``) with room for ``rows`` rows: ``(ring, head)``,
     unrolled to start at row 0 when it had to grow."""

@@ -79,6 +79,7 @@ from faas_gym.workloads import (
     make_service_time,
     make_workload,
 )
+from lwmecps_gym.core.compiled import grown
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, coerce_dataclass
 
 MODELS = ("fluid", "des")
@@ -385,7 +386,7 @@ class SimBackend:
             new = [now] * warm + [now + cfg.cold_start_s] * cold
             self._ready_at = sorted(self._ready_at + new)
             if cfg.model == "des":
-                self._free = des.grown(self._free, self._n_free + k * cfg.concurrency)
+                self._free = grown(self._free, self._n_free + k * cfg.concurrency)
                 self._n_free = des.push_slots(self._free, self._n_free, np.array(new), cfg.concurrency)
         elif n < cur:
             removed = self._ready_at[n:]  # latest ready times: cold-starting replicas go first
@@ -562,7 +563,7 @@ class SimBackend:
         qcap = self.config.queue_capacity
         wq_len = self._wq_len
         self._wq, self._wq_head = des.grown_ring(self._wq, self._wq_head, wq_len, min(qcap, wq_len + n))
-        self._pend = des.grown(self._pend, self._n_pend + wq_len + n)
+        self._pend = grown(self._pend, self._n_pend + wq_len + n)
         wq_head, wq_len, self._n_pend, dropped, completed, resp_sum, over, busy = des.des_window(
             arr, svc, t0, t1, self._slo_s, qcap, self._free, self._n_free,
             self._wq, self._wq_head, wq_len, self._pend, self._n_pend,

@@ -13,6 +13,9 @@ inf/NaN as numpy does instead of raising). ``cache=True`` stores the machine cod
 into other modules' compiled functions, so keep ``cache=False`` for a function whose callees live in
 a module that may change independently (or accept recompiling by clearing the cache).
 
+The compiled loops keep their state in preallocated arrays; :func:`grown` is the one way they make
+room (amortised doubling).
+
 Attributes:
     COMPILED: numba is importable (``jit`` compiles unless ``NUMBA_DISABLE_JIT=1``).
     JIT_ENABLED: numba is importable and not disabled: code that only exists compiled (numba
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+import numpy as np
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,3 +54,17 @@ def jit(fn: F | None = None, *, cache: bool = True, inline: bool = False) -> Any
     if not COMPILED:  # pragma: no cover - exercised only where numba is missing
         return fn
     return _njit(cache=cache, nogil=True, error_model="numpy", inline="always" if inline else "never")(fn)
+
+
+def grown(a: np.ndarray, size: int, axis: int = 0) -> np.ndarray:
+    """``a`` with at least ``size`` entries along ``axis``: ``a`` itself if it has them, else a copy of
+    the same dtype with ``max(size, 2 * a.shape[axis])`` entries there (doubling, so growing one entry
+    at a time costs amortised O(1) copies), ``a`` at the start and zeros after it."""
+    n = a.shape[axis]
+    if n >= size:
+        return a
+    shape = list(a.shape)
+    shape[axis] = max(size, 2 * n)
+    out = np.zeros(shape, dtype=a.dtype)
+    out[(slice(None),) * axis + (slice(0, n),)] = a
+    return out

@@ -28,7 +28,7 @@ from lwmecps_gym.backends.sim.batched import (
     step_clusters,
 )
 from lwmecps_gym.backends.sim.workload import Windows, draw_windows
-from lwmecps_gym.core.compiled import JIT_ENABLED, jit
+from lwmecps_gym.core.compiled import JIT_ENABLED, grown, jit
 from lwmecps_gym.core.seeding import draw_seed
 from lwmecps_gym.core.validation import check_int, check_seed
 from lwmecps_gym.envs.scaling import LWMECPSEnv3
@@ -186,9 +186,9 @@ class ScalingVectorEnv(VectorEnv):
             return
         if T > self._rate.shape[0]:
             size = max(T, 2 * self._rate.shape[0])
-            self._rate, self._lam, self._rtt = _grown(self._rate, size), _grown(self._lam, size), _grown(self._rtt, size)
+            self._rate, self._lam, self._rtt = grown(self._rate, size), grown(self._lam, size), grown(self._rtt, size)
             if self._rtt_all is not None:
-                self._rtt_all = _grown(self._rtt_all, size)
+                self._rtt_all = grown(self._rtt_all, size)
         self._drawn[idx] = T
         if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
             idx = slice(int(idx[0]), int(idx[-1]) + 1)  # a run of sub-envs: a block copy, not a scatter
@@ -368,13 +368,6 @@ def _within(arr, high):
             if v < 0 or v > high:
                 return False
     return True
-
-
-def _grown(arr: np.ndarray, size: int) -> np.ndarray:
-    """``arr`` with its first axis grown to ``size`` (the new rows zero)."""
-    out = np.zeros((size, *arr.shape[1:]))
-    out[:arr.shape[0]] = arr
-    return out
 
 
 def _masked(info: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:

@@ -56,6 +56,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from lwmecps_gym.core.compiled import grown
 from lwmecps_gym.core.seeding import streams_from_seed
 from lwmecps_gym.core.validation import check_choice, check_float, check_int, check_positive
 from marllb_env.reservoir import STAT_NAMES
@@ -550,13 +551,13 @@ class FlowSimulator:
         self._kargs = None
         n = int(self._sc_i[kn.N_FLOWS])
         if n == self._flow_f.shape[1]:
-            self._flow_f = _grown(self._flow_f, 1)
-            self._flow_i = _grown(self._flow_i, 1)
+            self._flow_f = grown(self._flow_f, self._flow_f.shape[1] + 1, axis=1)
+            self._flow_i = grown(self._flow_i, self._flow_i.shape[1] + 1, axis=1)
         if self._lb_i[:, kn.N_ONGOING].max() == self._ongoing.shape[1]:
-            self._ongoing = _grown(self._ongoing, 1)
+            self._ongoing = grown(self._ongoing, self._ongoing.shape[1] + 1, axis=1)
         if self._srv_i[kn.NSERV].max() == self._heap_v.shape[1]:
-            self._heap_v = _grown(self._heap_v, 1)
-            self._heap_id = _grown(self._heap_id, 1)
+            self._heap_v = grown(self._heap_v, self._heap_v.shape[1] + 1, axis=1)
+            self._heap_id = grown(self._heap_id, self._heap_id.shape[1] + 1, axis=1)
         qcap = self._queue.shape[1]
         if self._srv_i[kn.QLEN].max() == qcap:  # unroll each ring so it starts at slot 0
             head, qlen = self._srv_i[kn.QHEAD], self._srv_i[kn.QLEN]
@@ -749,15 +750,6 @@ class FlowSimulator:
     def n_flows(self) -> int:
         """Flows that have arrived since reset."""
         return int(self._sc_i[kn.N_FLOWS])
-
-
-def _grown(a: np.ndarray, axis: int) -> np.ndarray:
-    """``a`` with its ``axis`` doubled (zeros appended)."""
-    shape = list(a.shape)
-    shape[axis] *= 2
-    out = np.zeros(shape, dtype=a.dtype)
-    out[tuple(slice(0, m) for m in a.shape)] = a
-    return out
 
 
 @lru_cache(maxsize=16)

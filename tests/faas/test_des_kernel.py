@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from faas_gym.backends import des
 from faas_gym.backends.sim import SimBackend, SimConfig
+from lwmecps_gym.core.compiled import grown
 from tests.support.compiled import compiled_and_interpreted_outputs
 
 # few distinct values so that ties (and ties in the first columns of a row) are common
@@ -156,7 +157,7 @@ def test_window_equals_heapq_event_loop_bit_for_bit(seed, slots, qcap, windows):
         svc = np.round(rng.exponential(1.0, arr.size) * 4) / 4 + 0.25
         ref = _reference_window(arr, svc, t0, t1, 1.0, qcap, free_ref, waiting, pending)
         wq, wq_head = des.grown_ring(wq, wq_head, wq_len, min(qcap, wq_len + arr.size))
-        pend = des.grown(pend, n_pend + wq_len + arr.size)
+        pend = grown(pend, n_pend + wq_len + arr.size)
         wq_head, wq_len, n_pend, *got = des.des_window(
             arr, svc, t0, t1, 1.0, qcap, free, n_free, wq, wq_head, wq_len, pend, n_pend
         )
