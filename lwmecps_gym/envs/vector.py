@@ -184,11 +184,9 @@ class ScalingVectorEnv(VectorEnv):
             for k, carry in zip(idx.tolist(), w.carries, strict=True):
                 self._carries[k] = carry
             return
-        if T > self._rate.shape[0]:
-            size = max(T, 2 * self._rate.shape[0])
-            self._rate, self._lam, self._rtt = grown(self._rate, size), grown(self._lam, size), grown(self._rtt, size)
-            if self._rtt_all is not None:
-                self._rtt_all = grown(self._rtt_all, size)
+        self._rate, self._lam, self._rtt = grown(self._rate, T), grown(self._lam, T), grown(self._rtt, T)
+        if self._rtt_all is not None:
+            self._rtt_all = grown(self._rtt_all, T)
         self._drawn[idx] = T
         if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
             idx = slice(int(idx[0]), int(idx[-1]) + 1)  # a run of sub-envs: a block copy, not a scatter
